@@ -1,0 +1,90 @@
+/**
+ * Ethernet II header with an optional 802.1Q (0x8100) or 802.1ad (0x88a8) tag.
+ * `encodeEthernetFrame` adds no padding: lldpad and veth accept short frames, and a NIC pads
+ * on the wire anyway (lldpad-interop.md, note 7).
+ *
+ * @module
+ */
+import { EncodeError, DecodeError } from '../wire/errors.ts'
+import { Reader } from '../wire/reader.ts'
+import { Writer } from '../wire/writer.ts'
+import { type Mac, macFromBytes, macToBytes } from './mac.ts'
+
+export const ETHERTYPE_VLAN = 0x8100
+export const ETHERTYPE_QINQ = 0x88a8
+export const ETHERTYPE_LLDP = 0x88cc
+export const ETHERNET_HEADER_LENGTH = 14
+export const ETHERNET_MIN_FRAME_LENGTH = 60
+
+export interface VlanTag {
+  /** Tag protocol identifier: 0x8100 (C-tag) or 0x88a8 (S-tag, S-channels). */
+  tpid: number
+  /** Priority code point, 3 bits. */
+  pcp: number
+  /** Drop eligible indicator. */
+  dei: boolean
+  /** 12-bit VLAN id. */
+  vid: number
+}
+
+export interface EthernetFrame {
+  destination: Mac
+  source: Mac
+  /** Present when the frame carried one 802.1Q/802.1ad tag. */
+  vlan?: VlanTag
+  /** Ethertype of the payload (after the tag, if any). */
+  ethertype: number
+  /** Everything after the header, Ethernet padding included. */
+  payload: Uint8Array
+}
+
+/**
+ * @example
+ * ```ts
+ * const f = decodeEthernetFrame(bytes); if (f.ethertype === ETHERTYPE_ECP) decodeEcpdu(f.payload)
+ * ```
+ */
+export function decodeEthernetFrame(bytes: Uint8Array): EthernetFrame {
+  const r = new Reader(bytes)
+  const destination = macFromBytes(r.view(6, 'destination MAC'))
+  const source = macFromBytes(r.view(6, 'source MAC'))
+  let ethertype = r.u16('ethertype')
+  let vlan: VlanTag | undefined
+  if (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) {
+    const tci = r.u16('VLAN TCI')
+    vlan = { tpid: ethertype, pcp: tci >>> 13, dei: (tci & 0x1000) !== 0, vid: tci & 0x0fff }
+    ethertype = r.u16('ethertype')
+  }
+  if (ethertype < 0x0600) {
+    throw new DecodeError('bad-ethertype', 12, `Cannot decode Ethernet frame: 0x${ethertype.toString(16)} is an 802.3 length, not an Ethertype`)
+  }
+  const payload = r.rest()
+  return vlan === undefined ? { destination, source, ethertype, payload } : { destination, source, vlan, ethertype, payload }
+}
+
+export function ethernetFrameLength(frame: EthernetFrame): number {
+  return ETHERNET_HEADER_LENGTH + (frame.vlan ? 4 : 0) + frame.payload.length
+}
+
+export function encodeEthernetFrame(frame: EthernetFrame): Uint8Array {
+  const w = new Writer(ethernetFrameLength(frame))
+  w.bytes(macToBytes(frame.destination), 6, 'destination MAC')
+  w.bytes(macToBytes(frame.source), 6, 'source MAC')
+  if (frame.vlan) {
+    const { tpid, pcp, dei, vid } = frame.vlan
+    if (pcp > 7 || vid > 0xfff) throw new EncodeError(`Cannot encode VLAN tag: pcp ${pcp} or vid ${vid} out of range`)
+    w.u16(tpid, 'TPID')
+    w.u16((pcp << 13) | (dei ? 0x1000 : 0) | vid, 'VLAN TCI')
+  }
+  w.u16(frame.ethertype, 'ethertype')
+  w.bytes(frame.payload)
+  return w.toBytes()
+}
+
+/** Zero-pads a frame to the Ethernet minimum (60 octets without FCS), as a NIC would. */
+export function padFrame(frame: Uint8Array, minLength = ETHERNET_MIN_FRAME_LENGTH): Uint8Array {
+  if (frame.length >= minLength) return frame
+  const out = new Uint8Array(minLength)
+  out.set(frame)
+  return out
+}
