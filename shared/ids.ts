@@ -41,8 +41,10 @@ export function vsiIdFromHex(hex: string): VsiIdHex {
  */
 export function managerIdFromText(text: string): ManagerId {
   if (/^[0-9a-fA-F-]+$/.test(text)) {
+    // lldpad reads digit pairs from the left; a last lone digit is one octet ("abc" -> ab 0c).
     const h = text.replace(/-/g, '').toLowerCase()
-    const padded = (h.length % 2 ? '0' + h : h).padEnd(32, '0')
+    const even = h.length % 2 ? h.slice(0, -1) + '0' + h.slice(-1) : h
+    const padded = even.padEnd(32, '0')
     if (padded.length > 32) throw new Error(`Cannot use Manager ID: "${text}" is longer than 16 octets`)
     return padded as ManagerId
   }
