@@ -1,0 +1,423 @@
+/**
+ * The bridge's resource manager (802.1Q 41.5.5; `ResourceManager` in agent/port/resources.ts):
+ * decides Pre-Associate / Pre-Associate-RR / Associate requests, assigns VIDs, counts who uses
+ * which VLAN on which port, and tells the shell what the data plane must change.
+ *
+ * Local rules (DESIGN §3 "VID negotiation"):
+ *
+ * 1. One VID per VN per switch (SONiC's VLAN-to-VNI map is switch-wide): every VSI of a VN
+ *    gets the same VID on every port. Formats 3/4 name the VN by GroupID (VNI in the low 24
+ *    bits); formats 1/2 by the VSI type (the type is the port profile, see policy.ts). With
+ *    `openVsiTypes`, a format 1/2 type bound to no VN gets a local VLAN of its own, one VID
+ *    per (type id, version), with no VNI.
+ * 2. A null VID (0) is filled with the VN's VID, allocated lowest-free from the pool on first
+ *    use or taken from the VN's static `vid`. An explicit VID must be the VN's VID, or (for a VN
+ *    without one yet) a free VID of the pool or a static VID of that VN: else error 5.
+ * 3. Exhausted pool: error 2 "insufficient resources", not hard (transient: a VID frees up when
+ *    another VN's last VSI leaves).
+ * 4. A VN keeps its VID while any VSI holds it in any mode. Data-plane membership follows
+ *    association only: a pre-associated VSI (e.g. the destination of a migration, 41.5.1)
+ *    reserves the VID but does not add its port to the VLAN; Associate does. Refcounts per
+ *    (VID, port) count associated VSIs; the port leaves the VLAN with the last one, and the
+ *    VLAN (with its tunnel map) leaves the switch when no port is a member.
+ * 5. A failed request for a VSI the bridge already holds answers Keep (state before the
+ *    request stays, 41.2.6); for a new VSI it is refused.
+ * 6. A VSI is identified by (port, VSIID) (spec/vdp-spec.md §3.7: "VSIID identifies the
+ *    instance"). A request for a held VSI replaces its holding atomically: new references are
+ *    taken before the old are dropped, so a keep-alive never frees and re-allocates a VID.
+ *
+ * The manager does no I/O and emits nothing itself: the shell drains `pollDataplaneChanges()`
+ * after each call and hands the ops to a `DataplaneDriver`. Restart: the shell persists
+ * `exportSnapshot()` and feeds it to `importSnapshot()`, which restores the same VIDs; then it
+ * calls `driver.reconcile(rm.dataplaneState())`.
+ *
+ * @module
+ */
+import type { Mac } from '../../shared/ethernet/mac.ts'
+import type { ManagerId, PortName, VsiIdHex } from '../../shared/ids.ts'
+import type { Us } from '../../shared/time.ts'
+import { FilterFormat, VdpError, type VsiMode } from '../../shared/vdp/constants.ts'
+import type { FilterEntry, VsiTlv } from '../../shared/vdp/types.ts'
+import type {
+  ResourceDecision,
+  ResourceManager,
+  ResourceRequest,
+  VsiRelease,
+} from '../port/resources.ts'
+import {
+  diffDataplane,
+  emptyDataplaneState,
+  sortDataplaneState,
+  type DataplaneOp,
+  type DataplaneState,
+} from './dataplane-ops.ts'
+import {
+  compilePolicy,
+  resolveEntry,
+  type CompiledPolicy,
+  type EntryTarget,
+  type Policy,
+  type Refusal,
+  type RefusalReason,
+} from './policy.ts'
+import { isUsableVid, VidPool } from './vid-pool.ts'
+
+export interface ResourceManagerOptions {
+  /** Most VSIs held at once (all ports); beyond it requests get error 2. */
+  vsiCountMax?: number
+}
+
+export const defaultResourceManagerOptions: Required<ResourceManagerOptions> = {
+  vsiCountMax: 4096,
+}
+
+/** `ResourceDecision` plus why, for logs and events (`reason` absent on a grant). */
+export type ResourceVerdict = ResourceDecision & { reason?: RefusalReason | 'vsi-limit' }
+
+/** One VLAN in use, as `vdpctl show vlans` prints it. */
+export interface VlanUse {
+  vid: number
+  /** VN mapped to this VLAN; absent for a local per-type VLAN. */
+  vni?: number
+  /** Local per-type VLAN (formats 1/2 with an unbound VSI type). */
+  vsiType?: { typeId: number; typeVersion: number }
+  /** VSIs holding the VID, any mode. */
+  vsiCount: number
+  /** Ports where the VLAN is programmed, with their associated VSI count. */
+  ports: Array<{ port: PortName; vsiCount: number }>
+}
+
+/** A held VSI as stored in a snapshot (JSON-safe). */
+export interface HeldVsi {
+  port: PortName
+  vsiId: VsiIdHex
+  station: Mac
+  managerId: ManagerId
+  mode: VsiMode
+  typeId: number
+  typeVersion: number
+  filterFormat: FilterFormat
+  /** Entries as granted (VIDs filled). */
+  entries: FilterEntry[]
+}
+
+export interface ResourceSnapshot {
+  version: 1
+  policyRevision: number
+  vsis: HeldVsi[]
+}
+
+export interface ImportReport {
+  restored: number
+  /** VSIs not restored, with why (policy changed, VID now taken…). */
+  dropped: Array<{ port: PortName; vsiId: VsiIdHex; reason: string }>
+}
+
+export interface ResourceManagerCore extends ResourceManager {
+  request(req: ResourceRequest, nowUs: Us): ResourceVerdict
+  release(rel: VsiRelease, nowUs: Us): void
+  /** Data-plane ops since the last call (transitions only); empty when nothing changed. */
+  pollDataplaneChanges(): DataplaneOp[]
+  /** What the data plane must hold now (for `DataplaneDriver.reconcile`). */
+  dataplaneState(): DataplaneState
+  /** VLANs in use, by VID. */
+  vlanUse(): VlanUse[]
+  /** VSIs held now. */
+  heldVsis(): HeldVsi[]
+  exportSnapshot(): ResourceSnapshot
+  /**
+   * Replaces all state with a snapshot. The data-plane change log is reset to the restored
+   * state (no ops are queued): the shell reconciles the driver instead.
+   */
+  importSnapshot(snapshot: unknown): ImportReport
+  /** New policy for later requests and keep-alives; held VSIs keep their VIDs. */
+  setPolicy(policy: Policy): void
+}
+
+interface OwnerState {
+  target: EntryTarget
+  vid: number
+  /** (VSI, entry) references, any mode. */
+  refs: number
+}
+
+interface Holding {
+  vsi: HeldVsi
+  /** Owner key per entry, same order as `vsi.entries`. */
+  owners: string[]
+  associated: boolean
+}
+
+const ownerKeyOf = (t: EntryTarget): string => (t.kind === 'vn' ? `vn:${t.vni}` : `type:${t.typeId}/${t.typeVersion}`)
+const vsiKeyOf = (port: PortName, vsiId: VsiIdHex): string => `${port}|${vsiId}`
+const memberKeyOf = (vid: number, port: PortName): string => `${vid}|${port}`
+
+/**
+ * @example
+ * ```ts
+ * const rm = createResourceManager(policy, VidPool.parse('100-199'))
+ * const d = rm.request(req, nowUs)          // granted: entries with VIDs filled
+ * for (const op of rm.pollDataplaneChanges()) … // { op: 'vlan-add', vid: 100, vni: 5000 } …
+ * ```
+ */
+export function createResourceManager(
+  policy: Policy,
+  pool: VidPool,
+  options: ResourceManagerOptions = {},
+): ResourceManagerCore {
+  const opts = { ...defaultResourceManagerOptions, ...options }
+  let cp: CompiledPolicy = compilePolicy(policy)
+  for (const vn of policy.vns) if (vn.vid !== undefined) pool.reserve(vn.vid)
+
+  const owners = new Map<string, OwnerState>()
+  const holdings = new Map<string, Holding>()
+  /** (vid|port) -> associated VSIs. */
+  const members = new Map<string, { vid: number; port: PortName; count: number }>()
+  let published: DataplaneState = emptyDataplaneState()
+
+  function addRefs(h: Holding, targets: readonly EntryTarget[]): void {
+    h.owners.forEach((owner, i) => {
+      const o = owners.get(owner)
+      if (o) o.refs++
+      else owners.set(owner, { target: targets[i]!, vid: h.vsi.entries[i]!.vid, refs: 1 })
+    })
+    if (!h.associated) return
+    for (const vid of memberVids(h)) {
+      const mk = memberKeyOf(vid, h.vsi.port)
+      const m = members.get(mk)
+      if (m) m.count++
+      else members.set(mk, { vid, port: h.vsi.port, count: 1 })
+    }
+  }
+
+  function dropRefs(h: Holding): void {
+    if (h.associated) {
+      for (const vid of memberVids(h)) {
+        const mk = memberKeyOf(vid, h.vsi.port)
+        const m = members.get(mk)
+        if (!m) continue
+        m.count--
+        if (m.count <= 0) members.delete(mk)
+      }
+    }
+    for (const owner of h.owners) {
+      const o = owners.get(owner)
+      if (!o) continue
+      o.refs--
+      if (o.refs <= 0) {
+        owners.delete(owner)
+        pool.free(owner)
+      }
+    }
+  }
+
+  /** Distinct VIDs of a holding: a VSI with two entries in one VN is one member of its VLAN. */
+  function memberVids(h: Holding): number[] {
+    return [...new Set(h.vsi.entries.map((e) => e.vid))]
+  }
+
+  function drop(key: string): void {
+    const h = holdings.get(key)
+    if (!h) return
+    holdings.delete(key)
+    dropRefs(h)
+  }
+
+  type Planned = { ok: true; owners: string[]; targets: EntryTarget[]; entries: FilterEntry[]; bound: string[] } | ({ ok: false; bound: string[] } & Refusal)
+
+  /** VIDs for every entry; binds new owners in the pool (`bound`, to undo on failure). */
+  function plan(tlv: VsiTlv): Planned {
+    const bound: string[] = []
+    const ownerKeys: string[] = []
+    const targets: EntryTarget[] = []
+    const entries: FilterEntry[] = []
+    const refuse = (error: VdpError, reason: RefusalReason, hard = true): Planned => ({ ok: false, error, hard, reason, bound })
+    for (const entry of tlv.entries) {
+      const verdict = resolveEntry(cp, tlv, entry)
+      if (!verdict.ok) return { ok: false, error: verdict.error, hard: verdict.hard, reason: verdict.reason, bound }
+      const target = verdict.target
+      const owner = ownerKeyOf(target)
+      let vid = pool.vidOf(owner)
+      if (vid === undefined) {
+        if (target.kind === 'vn' && target.staticVid !== undefined) {
+          if (entry.vid !== 0 && entry.vid !== target.staticVid) return refuse(VdpError.InvalidVidGroupIdOrMac, 'vid-mismatch')
+          if (!pool.take(owner, target.staticVid)) return refuse(VdpError.InvalidVidGroupIdOrMac, 'vid-taken')
+          vid = target.staticVid
+        } else if (entry.vid !== 0) {
+          // The station proposes a VID for a VN that has none yet: only a free pool VID.
+          if (!pool.contains(entry.vid)) return refuse(VdpError.InvalidVidGroupIdOrMac, 'bad-vid')
+          if (cp.vniByStaticVid.has(entry.vid) || !pool.take(owner, entry.vid)) {
+            return refuse(VdpError.InvalidVidGroupIdOrMac, 'vid-taken')
+          }
+          vid = entry.vid
+        } else {
+          vid = pool.allocate(owner)
+          if (vid === undefined) return refuse(VdpError.InsufficientResources, 'pool-exhausted', false)
+        }
+        bound.push(owner)
+      } else if (entry.vid !== 0 && entry.vid !== vid) {
+        return refuse(VdpError.InvalidVidGroupIdOrMac, 'vid-mismatch')
+      }
+      ownerKeys.push(owner)
+      targets.push(target)
+      entries.push({ ...entry, vid })
+    }
+    return { ok: true, owners: ownerKeys, targets, entries, bound }
+  }
+
+  function undoBound(bound: string[]): void {
+    for (const owner of bound) if (!owners.has(owner)) pool.free(owner)
+  }
+
+  function request(req: ResourceRequest, _nowUs: Us): ResourceVerdict {
+    const key = vsiKeyOf(req.port, req.tlv.vsiId.id)
+    const existed = holdings.has(key) || req.current !== undefined
+    const fail = (error: number, hard: boolean, reason: ResourceVerdict['reason']): ResourceVerdict =>
+      existed ? { outcome: 'keep', error, reason: reason! } : { outcome: 'refused', error, hard, reason: reason! }
+    if (!holdings.has(key) && holdings.size >= opts.vsiCountMax) {
+      return fail(VdpError.InsufficientResources, false, 'vsi-limit')
+    }
+    const p = plan(req.tlv)
+    if (!p.ok) {
+      undoBound(p.bound)
+      return fail(p.error, p.hard, p.reason)
+    }
+    const h: Holding = {
+      vsi: {
+        port: req.port,
+        vsiId: req.tlv.vsiId.id,
+        station: req.station,
+        managerId: req.managerId,
+        mode: req.tlv.mode,
+        typeId: req.tlv.typeId,
+        typeVersion: req.tlv.typeVersion,
+        filterFormat: req.tlv.filterFormat,
+        entries: p.entries,
+      },
+      owners: p.owners,
+      associated: req.tlv.mode === 'associate',
+    }
+    // New references first, then drop the old holding: shared owners never reach zero.
+    addRefs(h, p.targets)
+    const old = holdings.get(key)
+    if (old) dropRefs(old)
+    holdings.set(key, h)
+    return { outcome: 'granted', entries: p.entries.map((e) => ({ ...e })) }
+  }
+
+  function release(rel: VsiRelease, _nowUs: Us): void {
+    drop(vsiKeyOf(rel.port, rel.tlv.vsiId.id))
+  }
+
+  function dataplaneState(): DataplaneState {
+    const vids = new Map<number, number | undefined>()
+    const vniByVid = new Map<number, number>()
+    for (const o of owners.values()) if (o.target.kind === 'vn') vniByVid.set(o.vid, o.target.vni)
+    for (const m of members.values()) vids.set(m.vid, vniByVid.get(m.vid))
+    return sortDataplaneState({
+      vlans: [...vids].map(([vid, vni]) => (vni === undefined ? { vid } : { vid, vni })),
+      members: [...members.values()].map((m) => ({ vid: m.vid, port: m.port })),
+    })
+  }
+
+  function vlanUse(): VlanUse[] {
+    const out: VlanUse[] = []
+    for (const o of owners.values()) {
+      const use: VlanUse = { vid: o.vid, vsiCount: 0, ports: [] }
+      if (o.target.kind === 'vn') use.vni = o.target.vni
+      else use.vsiType = { typeId: o.target.typeId, typeVersion: o.target.typeVersion }
+      for (const h of holdings.values()) if (h.vsi.entries.some((e) => e.vid === o.vid)) use.vsiCount++
+      for (const m of members.values()) if (m.vid === o.vid) use.ports.push({ port: m.port, vsiCount: m.count })
+      use.ports.sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))
+      out.push(use)
+    }
+    return out.sort((a, b) => a.vid - b.vid)
+  }
+
+  function heldVsis(): HeldVsi[] {
+    return [...holdings.values()].map((h) => structuredCloneVsi(h.vsi))
+  }
+
+  function importSnapshot(snapshot: unknown): ImportReport {
+    const snap = checkSnapshot(snapshot)
+    for (const key of [...holdings.keys()]) drop(key)
+    const report: ImportReport = { restored: 0, dropped: [] }
+    for (const vsi of snap.vsis) {
+      const tlv: VsiTlv = {
+        kind: 'vsi',
+        mode: vsi.mode,
+        status: { response: false, migratingFrom: false, migratingTo: false },
+        typeId: vsi.typeId,
+        typeVersion: vsi.typeVersion,
+        vsiId: { format: 5, id: vsi.vsiId },
+        filterFormat: vsi.filterFormat,
+        entries: vsi.entries,
+      }
+      // Re-run the decision with the stored VIDs as explicit VIDs: same VN, same VID, or drop.
+      const d = request({ port: vsi.port, station: vsi.station, managerId: vsi.managerId, tlv }, 0)
+      if (d.outcome === 'granted') report.restored++
+      else report.dropped.push({ port: vsi.port, vsiId: vsi.vsiId, reason: d.reason ?? `error ${d.error}` })
+    }
+    published = dataplaneState()
+    return report
+  }
+
+  return {
+    request,
+    release,
+    pollDataplaneChanges(): DataplaneOp[] {
+      const now = dataplaneState()
+      const ops = diffDataplane(published, now)
+      published = now
+      return ops
+    },
+    dataplaneState,
+    vlanUse,
+    heldVsis,
+    exportSnapshot(): ResourceSnapshot {
+      const vsis = heldVsis().sort((a, b) => (a.port + a.vsiId < b.port + b.vsiId ? -1 : 1))
+      return { version: 1, policyRevision: cp.policy.revision, vsis }
+    },
+    importSnapshot,
+    setPolicy(next: Policy): void {
+      cp = compilePolicy(next)
+      for (const vn of next.vns) if (vn.vid !== undefined) pool.reserve(vn.vid)
+    },
+  }
+}
+
+function structuredCloneVsi(v: HeldVsi): HeldVsi {
+  return { ...v, entries: v.entries.map((e) => ({ ...e })) }
+}
+
+export class SnapshotError extends Error {
+  override readonly name = 'SnapshotError'
+  readonly code = 'bad-snapshot'
+}
+
+const MODES: readonly string[] = ['pre-associate', 'pre-associate-rr', 'associate']
+
+/** Shape check of a persisted snapshot (it comes from disk: treat it as untrusted). */
+function checkSnapshot(s: unknown): ResourceSnapshot {
+  const bad = (what: string): never => {
+    throw new SnapshotError(`Cannot import resource snapshot: ${what}`)
+  }
+  if (typeof s !== 'object' || s === null) bad('it is not an object')
+  const o = s as Record<string, unknown>
+  if (o['version'] !== 1) bad(`version ${JSON.stringify(o['version'])} is not 1`)
+  if (!Array.isArray(o['vsis'])) bad('vsis is not a list')
+  for (const [i, v] of (o['vsis'] as unknown[]).entries()) {
+    const h = v as Partial<HeldVsi> | null
+    if (
+      typeof h !== 'object' || h === null ||
+      typeof h.port !== 'string' || typeof h.vsiId !== 'string' || typeof h.station !== 'string' ||
+      typeof h.managerId !== 'string' || typeof h.mode !== 'string' || !MODES.includes(h.mode) ||
+      !Number.isInteger(h.typeId) || !Number.isInteger(h.typeVersion) ||
+      ![1, 2, 3, 4].includes(h.filterFormat as number) || !Array.isArray(h.entries) || h.entries.length === 0 ||
+      h.entries.some((e) => typeof e !== 'object' || e === null || !isUsableVid(e.vid))
+    ) {
+      bad(`vsis[${i}] is malformed`)
+    }
+  }
+  return { version: 1, policyRevision: Number(o['policyRevision'] ?? 0), vsis: o['vsis'] as HeldVsi[] }
+}
