@@ -27,11 +27,12 @@
  *
  * @module
  */
+import type { SwitchPolicy } from '../../shared/api/policy.ts'
 import { isValidUnicastMac } from '../../shared/ethernet/mac.ts'
 import type { PortName } from '../../shared/ids.ts'
 import { FilterFormat, VdpError } from '../../shared/vdp/constants.ts'
 import type { FilterEntry, VsiTlv } from '../../shared/vdp/types.ts'
-import { isUsableVid, parseVidRanges, VID_MAX, VID_MIN, VidPoolError } from './vid-pool.ts'
+import { formatVidRanges, isUsableVid, parseVidRanges, VID_MAX, VID_MIN, VidPoolError } from './vid-pool.ts'
 
 /** Largest VNI (24 bits). VNI 0 is not used (SONiC `vni_id_is_valid`: 1..16777215). */
 export const VNI_MAX = 0xffffff
@@ -243,6 +244,34 @@ export function validatePolicy(doc: unknown): Policy {
     return { name: g['name'] as string, ports: ports as PortName[], peerSwitches: stringArray(g['peerSwitches'], `${path}.peerSwitches`) }
   })
   return policy
+}
+
+/**
+ * The fleet's policy (`shared/api/policy.ts`, schema v1) as the resource manager uses it, run
+ * through `validatePolicy()` (duplicate VNIs or VIDs, overlapping pool ranges are refused
+ * here even though the wire schema lets them through). A fleet policy is closed: unknown VNIs
+ * and VSI types are refused. An empty `allowedVsiTypes` admits any type (wire rule 3). Host
+ * keys keep only their ids here: the secrets stay with the authentication code.
+ */
+export function policyFromSwitchPolicy(sp: SwitchPolicy): Policy {
+  return validatePolicy({
+    revision: sp.revision,
+    vns: sp.vns.map((vn) => ({
+      vni: vn.vni,
+      name: vn.name,
+      tenant: vn.tenant,
+      ...(vn.vid === undefined ? {} : { vid: vn.vid }),
+      vsiTypes:
+        vn.allowedVsiTypes.length === 0
+          ? 'any'
+          : vn.allowedVsiTypes.map((t) => (t.typeVersion === undefined ? { typeId: t.typeId } : { typeId: t.typeId, version: t.typeVersion })),
+    })),
+    ...(sp.vidPool.length === 0 ? {} : { vidPool: formatVidRanges(sp.vidPool) }),
+    openVnis: false,
+    openVsiTypes: false,
+    hostKeys: sp.hosts.flatMap((h) => h.keys.map((k) => ({ keyId: String(k.keyId), hosts: [h.hostId, ...h.stationMacs] }))),
+    lagGroups: sp.lagGroups.map((g) => ({ name: g.name, ports: g.ports, peerSwitches: g.switches })),
+  })
 }
 
 /** Why the policy refused an entry; kebab-case, for logs and events. */

@@ -124,3 +124,35 @@ describe('resolveEntry()', () => {
     expect(resolveEntry(open, v, v.entries[0]!)).toEqual({ ok: true, target: { kind: 'local', typeId: 9, typeVersion: 3 } })
   })
 })
+
+describe('policyFromSwitchPolicy()', () => {
+  it('maps the fleet wire policy onto a closed resource policy', async () => {
+    const { policyFromSwitchPolicy } = await import('../../../agent/resources/policy.ts')
+    const p = policyFromSwitchPolicy({
+      v: 1,
+      switchId: 'tor1',
+      revision: 9,
+      issuedAt: 0,
+      vns: [
+        { name: 'web', vni: 5000, tenant: 'acme', allowedVsiTypes: [], vid: 300 },
+        { name: 'db', vni: 6000, tenant: 'acme', allowedVsiTypes: [{ typeId: 1 }, { typeId: 2, typeVersion: 3 }] },
+      ],
+      vidPool: [{ first: 100, last: 199 }, { first: 400, last: 400 }],
+      hosts: [],
+      lagGroups: [{ name: 'lag1', ports: ['Ethernet0'], switches: ['tor2'] }],
+      unknownHosts: 'allow',
+    } as never)
+    expect(p).toEqual({
+      revision: 9,
+      vns: [
+        { vni: 5000, name: 'web', tenant: 'acme', vid: 300, vsiTypes: 'any' },
+        { vni: 6000, name: 'db', tenant: 'acme', vsiTypes: [{ typeId: 1 }, { typeId: 2, version: 3 }] },
+      ],
+      vidPool: '100-199,400',
+      openVnis: false,
+      openVsiTypes: false,
+      hostKeys: [],
+      lagGroups: [{ name: 'lag1', ports: ['Ethernet0'], peerSwitches: ['tor2'] }],
+    })
+  })
+})
