@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { bytesFromPlainHex, octetHex } from '../wire/hex.ts'
+
 export type Mac = string & { readonly __brand: 'Mac' }
 
 /** Nearest Customer Bridge group address (802.1Q Table 8-1): ECP and the NCB LLDP agent. */
@@ -31,18 +33,14 @@ export function isMac(text: string): text is Mac {
 }
 
 export function macFromBytes(bytes: Uint8Array, offset = 0): Mac {
-  let s = ''
-  for (let i = 0; i < 6; i++) {
-    s += (i ? ':' : '') + bytes[offset + i]!.toString(16).padStart(2, '0')
-  }
-  return s as Mac
+  return (
+    octetHex(bytes[offset]!) + ':' + octetHex(bytes[offset + 1]!) + ':' + octetHex(bytes[offset + 2]!) + ':' +
+    octetHex(bytes[offset + 3]!) + ':' + octetHex(bytes[offset + 4]!) + ':' + octetHex(bytes[offset + 5]!)
+  ) as Mac
 }
 
 export function macToBytes(mac: Mac): Uint8Array {
-  const out = new Uint8Array(6)
-  const parts = mac.split(':')
-  for (let i = 0; i < 6; i++) out[i] = parseInt(parts[i]!, 16)
-  return out
+  return bytesFromPlainHex(mac.slice(0, 2) + mac.slice(3, 5) + mac.slice(6, 8) + mac.slice(9, 11) + mac.slice(12, 14) + mac.slice(15, 17))
 }
 
 /** Group (multicast/broadcast) bit of the first octet. */

@@ -25,6 +25,28 @@ export function fromHex(text: string): Uint8Array {
   return out
 }
 
+const nibble = (c: number): number => {
+  if (c >= 48 && c <= 57) return c - 48
+  if (c >= 97 && c <= 102) return c - 87
+  if (c >= 65 && c <= 70) return c - 55
+  return -1
+}
+
+/**
+ * Fast path for identifiers already normalised to plain hex (`ManagerId`, `VsiIdHex`):
+ * no comments or separators; throws on anything else.
+ */
+export function bytesFromPlainHex(text: string): Uint8Array {
+  const out = new Uint8Array(text.length >>> 1)
+  for (let i = 0; i < out.length; i++) {
+    const hi = nibble(text.charCodeAt(2 * i))
+    const lo = nibble(text.charCodeAt(2 * i + 1))
+    if (hi < 0 || lo < 0 || text.length % 2) throw new Error(`Cannot parse hex: "${text}" is not plain hex`)
+    out[i] = (hi << 4) | lo
+  }
+  return out
+}
+
 export function hex(strings: TemplateStringsArray, ...values: unknown[]): Uint8Array {
   let text = ''
   strings.forEach((s, i) => {
@@ -33,6 +55,14 @@ export function hex(strings: TemplateStringsArray, ...values: unknown[]): Uint8A
   return fromHex(text)
 }
 
+/** Two-digit lowercase hex of every octet value: a constant table, built once. */
+const HEX_OCTETS: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))
+
 export function toHex(bytes: Uint8Array, separator = ''): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(separator)
+  let s = ''
+  for (let i = 0; i < bytes.length; i++) s += (i && separator ? separator : '') + HEX_OCTETS[bytes[i]!]!
+  return s
 }
+
+/** Hex of one octet, two digits. */
+export const octetHex = (b: number): string => HEX_OCTETS[b & 0xff]!
