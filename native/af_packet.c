@@ -1,0 +1,734 @@
+/*
+ * Linux AF_PACKET link for the VDP agent: one raw socket bound to one interface, which sees
+ * only ECP (0x8940) and LLDP (0x88CC) frames, untagged or behind one 802.1Q/802.1ad tag.
+ *
+ * Why these choices (DESIGN.md section 3, "Raw L2"):
+ * - ETH_P_ALL, not 0x8940: on a Linux bridge port the bridge's rx_handler consumes frames to
+ *   01-80-C2-00-00-00 before protocol-specific packet sockets are asked; only ETH_P_ALL taps
+ *   run before it. A classic BPF filter then keeps the socket's queue free of other traffic.
+ * - The socket is created with protocol 0 (it receives nothing) and gets its filter before it
+ *   is bound with ETH_P_ALL; otherwise frames of every interface and Ethertype could queue up
+ *   between socket() and bind().
+ * - The kernel strips a VLAN tag into skb metadata before packet taps run, so the tag is put
+ *   back from PACKET_AUXDATA, as libpcap does: callers see the frame as it was on the wire.
+ * - Reads are non-blocking on the libuv loop (uv_poll, level-triggered) with recvmmsg, a batch
+ *   per call, and a cap per wakeup so one busy port cannot starve the loop.
+ *
+ * Lifetime rules:
+ * - While reading, the JS object is strongly referenced (like a Node handle): it cannot be
+ *   collected and its callbacks stay valid. close() drops that reference.
+ * - Memory is freed only when both the JS object is finalized and the uv handle is closed
+ *   (or was never started), whichever comes last. The fd is closed in the uv close callback.
+ * - No callback runs after close(): the read loop checks the closing flag between batches.
+ *
+ * JS API (wrapped by agent/transport/af-packet.ts):
+ *   new AfPacketSocket(ifname, { rcvBufBytes?, multicast?: Buffer[], batch? })
+ *     throws Error with .code = 'EPERM' | 'ENODEV' | ... and .syscall
+ *   .ifindex, .mtu, .mac (Buffer, 6 bytes)
+ *   .start(onFrames(frames: Buffer[]), onError(code, syscall, fatal))
+ *   .send(frame: Uint8Array) -> 0 or a negative errno
+ *   .stats() -> [kernelPackets, kernelDrops, truncated]
+ *   .ref() / .unref() / .close()
+ */
+#define _GNU_SOURCE /* recvmmsg */
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+#ifndef TP_STATUS_VLAN_VALID
+#define TP_STATUS_VLAN_VALID (1 << 4)
+#endif
+#ifndef TP_STATUS_VLAN_TPID_VALID
+#define TP_STATUS_VLAN_TPID_VALID (1 << 6)
+#endif
+
+#define ETHERTYPE_ECP 0x8940
+#define ETHERTYPE_LLDP 0x88CC
+#define ETHERTYPE_CTAG 0x8100
+#define ETHERTYPE_STAG 0x88A8
+#define BATCH_MAX 64
+#define FRAMES_PER_WAKEUP_MAX 1024
+#define MULTICAST_MAX 8
+/* Room in front of each receive slot to put a stripped VLAN tag back. */
+#define TAG_ROOM 4
+
+typedef enum { HANDLE_NONE, HANDLE_ACTIVE, HANDLE_CLOSING, HANDLE_CLOSED } handle_state_t;
+
+typedef struct {
+  napi_env env;
+  int fd;
+  int ifindex;
+  int mtu;
+  uint8_t mac[6];
+  char ifname[IF_NAMESIZE];
+
+  uv_poll_t poll;
+  handle_state_t handle_state;
+  int closing;      /* close() called or env torn down: no more callbacks */
+  int failed;       /* interface gone: polling stopped */
+  int finalized;    /* JS object collected */
+  int hook_added;
+  int in_callback;  /* depth of JS calls made from on_readable */
+
+  napi_ref wrapper_ref; /* weak, strong (count 1) while reading */
+  int wrapper_strong;
+  napi_ref on_frames_ref;
+  napi_ref on_error_ref;
+  napi_async_context async_ctx;
+
+  uint64_t kernel_packets;
+  uint64_t kernel_drops;
+  uint64_t truncated;
+
+  int batch;
+  size_t slot_bytes;
+  uint8_t *slots;
+  struct mmsghdr msgs[BATCH_MAX];
+  struct iovec iovs[BATCH_MAX];
+  struct sockaddr_ll addrs[BATCH_MAX];
+  /* Aligned control buffer per message for PACKET_AUXDATA. */
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+  } cmsgs[BATCH_MAX];
+} link_t;
+
+static const char *errno_code(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case EACCES: return "EACCES";
+    case ENODEV: return "ENODEV";
+    case ENXIO: return "ENXIO";
+    case ENETDOWN: return "ENETDOWN";
+    case EINVAL: return "EINVAL";
+    case EMSGSIZE: return "EMSGSIZE";
+    case ENOBUFS: return "ENOBUFS";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EBADF: return "EBADF";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EIO: return "EIO";
+    default: return "EUNKNOWN";
+  }
+}
+
+/* Throws Error(message) with .code, .errno and .syscall, like Node's own system errors. */
+static void throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value msg, error, code, errnum, sc;
+  char text[256];
+  snprintf(text, sizeof text, "%s failed: %s", syscall, strerror(err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, error, "syscall", sc);
+  napi_throw(env, error);
+}
+
+#define NAPI_CALL(env, call)                                   \
+  do {                                                         \
+    if ((call) != napi_ok) {                                   \
+      const napi_extended_error_info *info = NULL;             \
+      napi_get_last_error_info((env), &info);                  \
+      bool pending = false;                                    \
+      napi_is_exception_pending((env), &pending);              \
+      if (!pending)                                            \
+        napi_throw_error((env), NULL,                          \
+                         info && info->error_message           \
+                             ? info->error_message             \
+                             : "Node-API call failed");        \
+      return NULL;                                             \
+    }                                                          \
+  } while (0)
+
+/*
+ * Accepts, by Ethertype at offset 12: ECP, LLDP, or a C-/S-tag followed by ECP or LLDP at
+ * offset 16. Outgoing frames are rejected here too (PACKET_IGNORE_OUTGOING needs Linux 4.20).
+ * A tag the kernel stripped is not in the data, so the inner type is then at offset 12.
+ */
+static struct sock_filter bpf_code[] = {
+    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 9, 0),
+    /* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_ECP, 6, 0),
+    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_LLDP, 5, 0),
+    /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_CTAG, 1, 0),
+    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_STAG, 0, 4),
+    /* 7 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 16),
+    /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_ECP, 1, 0),
+    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_LLDP, 0, 1),
+    /* 10 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+    /* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+static void maybe_free(link_t *l) {
+  if (!l->finalized) return;
+  if (l->handle_state == HANDLE_ACTIVE || l->handle_state == HANDLE_CLOSING) return;
+  if (l->fd >= 0) {
+    close(l->fd);
+    l->fd = -1;
+  }
+  free(l->slots);
+  free(l);
+}
+
+static void on_handle_closed(uv_handle_t *handle) {
+  link_t *l = (link_t *)handle->data;
+  l->handle_state = HANDLE_CLOSED;
+  /* Closed only now: libuv must not poll a closed (or reused) fd number. */
+  if (l->fd >= 0) {
+    close(l->fd);
+    l->fd = -1;
+  }
+  maybe_free(l);
+}
+
+/* Stops polling and releases the fd. Safe to call repeatedly; needs no JS. */
+static void stop_io(link_t *l) {
+  l->closing = 1;
+  if (l->handle_state == HANDLE_ACTIVE) {
+    uv_poll_stop(&l->poll);
+    l->handle_state = HANDLE_CLOSING;
+    uv_close((uv_handle_t *)&l->poll, on_handle_closed);
+  } else if (l->handle_state == HANDLE_NONE && l->fd >= 0) {
+    close(l->fd);
+    l->fd = -1;
+  }
+}
+
+static void release_js(link_t *l, napi_env env) {
+  if (l->on_frames_ref) {
+    napi_delete_reference(env, l->on_frames_ref);
+    l->on_frames_ref = NULL;
+  }
+  if (l->on_error_ref) {
+    napi_delete_reference(env, l->on_error_ref);
+    l->on_error_ref = NULL;
+  }
+  if (l->async_ctx) {
+    napi_async_destroy(env, l->async_ctx);
+    l->async_ctx = NULL;
+  }
+  if (l->wrapper_strong && l->wrapper_ref) {
+    uint32_t count;
+    napi_reference_unref(env, l->wrapper_ref, &count);
+    l->wrapper_strong = 0;
+  }
+}
+
+static void env_cleanup(void *arg) {
+  link_t *l = (link_t *)arg;
+  l->hook_added = 0;
+  stop_io(l);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  link_t *l = (link_t *)data;
+  if (l->hook_added) {
+    napi_remove_env_cleanup_hook(env, env_cleanup, l);
+    l->hook_added = 0;
+  }
+  stop_io(l);
+  release_js(l, env);
+  if (l->wrapper_ref) {
+    napi_delete_reference(env, l->wrapper_ref);
+    l->wrapper_ref = NULL;
+  }
+  l->finalized = 1;
+  maybe_free(l);
+}
+
+/* Calls a stored JS function through MakeCallback so that microtasks run afterwards. */
+static void call_js(link_t *l, napi_ref fn_ref, size_t argc, napi_value *argv) {
+  napi_env env = l->env;
+  napi_value fn, recv, result;
+  if (!fn_ref || napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  if (napi_get_reference_value(env, l->wrapper_ref, &recv) != napi_ok || recv == NULL)
+    napi_get_undefined(env, &recv);
+  l->in_callback++;
+  napi_status st = napi_make_callback(env, l->async_ctx, recv, fn, argc, argv, &result);
+  l->in_callback--;
+  /* close() from inside the callback defers releasing what the call is still using. */
+  if (l->closing && l->in_callback == 0) release_js(l, env);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    /* Same as an exception thrown from any other event: 'uncaughtException'. */
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void report_error(link_t *l, int err, const char *syscall, int fatal) {
+  napi_handle_scope scope;
+  napi_value argv[3];
+  if (napi_open_handle_scope(l->env, &scope) != napi_ok) return;
+  napi_create_string_utf8(l->env, errno_code(err), NAPI_AUTO_LENGTH, &argv[0]);
+  napi_create_string_utf8(l->env, syscall, NAPI_AUTO_LENGTH, &argv[1]);
+  napi_get_boolean(l->env, fatal != 0, &argv[2]);
+  call_js(l, l->on_error_ref, 3, argv);
+  napi_close_handle_scope(l->env, scope);
+}
+
+static void prepare_batch(link_t *l) {
+  for (int i = 0; i < l->batch; i++) {
+    l->iovs[i].iov_base = l->slots + (size_t)i * l->slot_bytes + TAG_ROOM;
+    l->iovs[i].iov_len = l->slot_bytes - TAG_ROOM;
+    memset(&l->msgs[i].msg_hdr, 0, sizeof l->msgs[i].msg_hdr);
+    l->msgs[i].msg_hdr.msg_name = &l->addrs[i];
+    l->msgs[i].msg_hdr.msg_namelen = sizeof l->addrs[i];
+    l->msgs[i].msg_hdr.msg_iov = &l->iovs[i];
+    l->msgs[i].msg_hdr.msg_iovlen = 1;
+    l->msgs[i].msg_hdr.msg_control = l->cmsgs[i].buf;
+    l->msgs[i].msg_hdr.msg_controllen = sizeof l->cmsgs[i].buf;
+    l->msgs[i].msg_len = 0;
+  }
+}
+
+/* Returns the frame start (tag restored if the kernel had stripped it) and its length. */
+static uint8_t *frame_of(link_t *l, int i, size_t *len) {
+  uint8_t *data = l->slots + (size_t)i * l->slot_bytes + TAG_ROOM;
+  size_t n = l->msgs[i].msg_len;
+  struct msghdr *h = &l->msgs[i].msg_hdr;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+    if (c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata))) continue;
+    struct tpacket_auxdata aux;
+    memcpy(&aux, CMSG_DATA(c), sizeof aux);
+    if ((aux.tp_vlan_tci != 0 || (aux.tp_status & TP_STATUS_VLAN_VALID)) && n >= 12) {
+      uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid
+                                                                  : ETHERTYPE_CTAG;
+      memmove(data - TAG_ROOM, data, 12);
+      data -= TAG_ROOM;
+      data[12] = tpid >> 8;
+      data[13] = tpid & 0xff;
+      data[14] = aux.tp_vlan_tci >> 8;
+      data[15] = aux.tp_vlan_tci & 0xff;
+      n += TAG_ROOM;
+    }
+  }
+  *len = n;
+  return data;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  link_t *l = (link_t *)handle->data;
+  if (l->closing || l->failed) return;
+  if (status < 0) {
+    report_error(l, -status == EBADF ? EBADF : EIO, "poll", 1);
+    return;
+  }
+  int delivered = 0;
+  while (!l->closing && !l->failed && delivered < FRAMES_PER_WAKEUP_MAX) {
+    prepare_batch(l);
+    int n = recvmmsg(l->fd, l->msgs, (unsigned)l->batch, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == ENETDOWN) {
+        /* Down (recoverable: the kernel re-arms the socket on NETDEV_UP) or gone. */
+        char name[IF_NAMESIZE];
+        if (if_indextoname((unsigned)l->ifindex, name) == NULL) {
+          l->failed = 1;
+          uv_poll_stop(&l->poll);
+          report_error(l, ENXIO, "recvmmsg", 1);
+        } else {
+          report_error(l, ENETDOWN, "recvmmsg", 0);
+        }
+        /* The pending error is cleared by the failed read; look for frames again. */
+        continue;
+      }
+      l->failed = 1;
+      uv_poll_stop(&l->poll);
+      report_error(l, err, "recvmmsg", 1);
+      break;
+    }
+    if (n == 0) break;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(l->env, &scope) != napi_ok) break;
+    napi_value array;
+    napi_create_array_with_length(l->env, (size_t)n, &array);
+    uint32_t count = 0;
+    for (int i = 0; i < n; i++) {
+      if (l->addrs[i].sll_pkttype == PACKET_OUTGOING) continue;
+      if (l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        l->truncated++;
+        continue;
+      }
+      size_t len;
+      uint8_t *data = frame_of(l, i, &len);
+      napi_value buf;
+      if (napi_create_buffer_copy(l->env, len, data, NULL, &buf) != napi_ok) continue;
+      napi_set_element(l->env, array, count++, buf);
+    }
+    if (count > 0) {
+      napi_value argv[1] = {array};
+      call_js(l, l->on_frames_ref, 1, argv);
+    }
+    napi_close_handle_scope(l->env, scope);
+    delivered += n;
+    if (n < l->batch) break;
+  }
+}
+
+static link_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  link_t *l = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, (void **)&l) != napi_ok || l == NULL) {
+    napi_throw_error(env, NULL, "Cannot use AfPacketSocket: object is not initialized");
+    return NULL;
+  }
+  return l;
+}
+
+static int get_int_option(napi_env env, napi_value opts, const char *key, int fallback) {
+  bool has = false;
+  napi_value v;
+  int32_t out;
+  napi_valuetype t;
+  if (opts == NULL) return fallback;
+  if (napi_has_named_property(env, opts, key, &has) != napi_ok || !has) return fallback;
+  if (napi_get_named_property(env, opts, key, &v) != napi_ok) return fallback;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return fallback;
+  if (napi_get_value_int32(env, v, &out) != napi_ok) return fallback;
+  return out;
+}
+
+static napi_value js_constructor(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], self;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  char ifname[IF_NAMESIZE + 1];
+  size_t name_len = 0;
+  if (argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &name_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "Cannot open raw socket: interface name must be a string");
+    return NULL;
+  }
+  if (name_len == 0 || name_len >= IF_NAMESIZE) {
+    throw_errno(env, name_len == 0 ? EINVAL : ENAMETOOLONG, "if_nametoindex");
+    return NULL;
+  }
+  napi_value opts = NULL;
+  if (argc >= 2) {
+    napi_valuetype t;
+    napi_typeof(env, argv[1], &t);
+    if (t == napi_object) opts = argv[1];
+  }
+  int rcvbuf = get_int_option(env, opts, "rcvBufBytes", 1 << 20);
+  int batch = get_int_option(env, opts, "batch", 32);
+  if (batch < 1) batch = 1;
+  if (batch > BATCH_MAX) batch = BATCH_MAX;
+
+  /* Group addresses to join; default: the nearest customer bridge address only. */
+  uint8_t groups[MULTICAST_MAX][6];
+  int group_count = 0;
+  bool has_mc = false;
+  if (opts) napi_has_named_property(env, opts, "multicast", &has_mc);
+  if (has_mc) {
+    napi_value list;
+    uint32_t len = 0;
+    NAPI_CALL(env, napi_get_named_property(env, opts, "multicast", &list));
+    NAPI_CALL(env, napi_get_array_length(env, list, &len));
+    for (uint32_t i = 0; i < len && group_count < MULTICAST_MAX; i++) {
+      napi_value item;
+      void *data;
+      size_t blen;
+      NAPI_CALL(env, napi_get_element(env, list, i, &item));
+      if (napi_get_buffer_info(env, item, &data, &blen) != napi_ok || blen != 6) {
+        napi_throw_type_error(env, NULL, "Cannot open raw socket: multicast entries must be 6-byte buffers");
+        return NULL;
+      }
+      memcpy(groups[group_count++], data, 6);
+    }
+  } else {
+    static const uint8_t ncb[6] = {0x01, 0x80, 0xc2, 0x00, 0x00, 0x00};
+    memcpy(groups[group_count++], ncb, 6);
+  }
+
+  unsigned ifindex = if_nametoindex(ifname);
+  if (ifindex == 0) {
+    throw_errno(env, errno == ENXIO ? ENODEV : errno, "if_nametoindex");
+    return NULL;
+  }
+
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket");
+    return NULL;
+  }
+  struct sock_fprog prog = {.len = sizeof bpf_code / sizeof bpf_code[0], .filter = bpf_code};
+  const char *failed = NULL;
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) failed = "setsockopt(SO_ATTACH_FILTER)";
+  /* SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; plain SO_RCVBUF is capped. */
+  if (!failed && rcvbuf > 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+    failed = "setsockopt(SO_RCVBUF)";
+  if (!failed && setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0)
+    failed = "setsockopt(PACKET_AUXDATA)";
+  if (!failed && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 &&
+      errno != ENOPROTOOPT && errno != EINVAL)
+    failed = "setsockopt(PACKET_IGNORE_OUTGOING)";
+  if (!failed) {
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = (int)ifindex;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) failed = "bind";
+  }
+  for (int i = 0; !failed && i < group_count; i++) {
+    struct packet_mreq mreq;
+    memset(&mreq, 0, sizeof mreq);
+    mreq.mr_ifindex = (int)ifindex;
+    mreq.mr_type = PACKET_MR_MULTICAST;
+    mreq.mr_alen = 6;
+    memcpy(mreq.mr_address, groups[i], 6);
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0)
+      failed = "setsockopt(PACKET_ADD_MEMBERSHIP)";
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, ifname, name_len);
+  if (!failed && ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) failed = "ioctl(SIOCGIFHWADDR)";
+  uint8_t mac[6];
+  if (!failed) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  int mtu = 1500;
+  if (!failed && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0) mtu = ifr.ifr_mtu;
+  if (failed) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, failed);
+    return NULL;
+  }
+
+  link_t *l = calloc(1, sizeof *l);
+  if (l == NULL) {
+    close(fd);
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  l->env = env;
+  l->fd = fd;
+  l->ifindex = (int)ifindex;
+  l->mtu = mtu;
+  memcpy(l->mac, mac, 6);
+  memcpy(l->ifname, ifname, name_len + 1);
+  l->batch = batch;
+  /* Ethernet header + one tag + MTU, and a little slack to tell truncation apart. */
+  l->slot_bytes = (size_t)mtu + 14 + 4 + 8 + TAG_ROOM;
+  l->slots = malloc(l->slot_bytes * (size_t)batch);
+  if (l->slots == NULL) {
+    close(fd);
+    free(l);
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  l->poll.data = l;
+  if (napi_wrap(env, self, l, finalize, NULL, &l->wrapper_ref) != napi_ok) {
+    close(fd);
+    free(l->slots);
+    free(l);
+    napi_throw_error(env, NULL, "Cannot open raw socket: napi_wrap failed");
+    return NULL;
+  }
+  if (napi_add_env_cleanup_hook(env, env_cleanup, l) == napi_ok) l->hook_added = 1;
+
+  napi_value v;
+  napi_create_int32(env, (int32_t)ifindex, &v);
+  napi_set_named_property(env, self, "ifindex", v);
+  napi_create_int32(env, mtu, &v);
+  napi_set_named_property(env, self, "mtu", v);
+  napi_create_buffer_copy(env, 6, mac, NULL, &v);
+  napi_set_named_property(env, self, "mac", v);
+  return self;
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], self;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  link_t *l = NULL;
+  NAPI_CALL(env, napi_unwrap(env, self, (void **)&l));
+  napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
+  if (argc >= 2) {
+    napi_typeof(env, argv[0], &t0);
+    napi_typeof(env, argv[1], &t1);
+  }
+  if (t0 != napi_function || t1 != napi_function) {
+    napi_throw_type_error(env, NULL, "Cannot start reading: onFrames and onError must be functions");
+    return NULL;
+  }
+  if (l->closing) {
+    napi_throw_error(env, "ERR_CLOSED", "Cannot start reading: socket is closed");
+    return NULL;
+  }
+  if (l->handle_state != HANDLE_NONE) {
+    napi_throw_error(env, "ERR_STARTED", "Cannot start reading: already reading");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  napi_value name;
+  napi_create_string_utf8(env, "AfPacketSocket", NAPI_AUTO_LENGTH, &name);
+  NAPI_CALL(env, napi_async_init(env, self, name, &l->async_ctx));
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &l->on_frames_ref));
+  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &l->on_error_ref));
+  int rc = uv_poll_init(loop, &l->poll, l->fd);
+  if (rc < 0) {
+    throw_errno(env, -rc, "uv_poll_init");
+    return NULL;
+  }
+  l->poll.data = l;
+  l->handle_state = HANDLE_ACTIVE;
+  rc = uv_poll_start(&l->poll, UV_READABLE, on_readable);
+  if (rc < 0) {
+    stop_io(l);
+    throw_errno(env, -rc, "uv_poll_start");
+    return NULL;
+  }
+  uint32_t count;
+  NAPI_CALL(env, napi_reference_ref(env, l->wrapper_ref, &count));
+  l->wrapper_strong = 1;
+  return NULL;
+}
+
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  bool is_ta = false;
+  void *data = NULL;
+  size_t len = 0;
+  if (argc >= 1) napi_is_typedarray(env, argv[0], &is_ta);
+  if (is_ta) {
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t offset;
+    NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &offset));
+    if (type != napi_uint8_array) is_ta = false;
+  }
+  if (!is_ta) {
+    napi_throw_type_error(env, NULL, "Cannot send frame: expected a Uint8Array");
+    return NULL;
+  }
+  int result = 0;
+  if (l->closing || l->fd < 0) {
+    result = -EBADF;
+  } else {
+    for (;;) {
+      ssize_t n = send(l->fd, data, len, MSG_DONTWAIT);
+      if (n >= 0) break;
+      if (errno == EINTR) continue;
+      result = -errno;
+      break;
+    }
+  }
+  napi_value out;
+  napi_create_int32(env, result, &out);
+  return out;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l == NULL) return NULL;
+  if (!l->closing && l->fd >= 0) {
+    /* The kernel resets these counters on each read: keep running totals. */
+    struct tpacket_stats st;
+    socklen_t sl = sizeof st;
+    if (getsockopt(l->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) {
+      l->kernel_packets += st.tp_packets;
+      l->kernel_drops += st.tp_drops;
+    }
+  }
+  napi_value out, v;
+  NAPI_CALL(env, napi_create_array_with_length(env, 3, &out));
+  napi_create_double(env, (double)l->kernel_packets, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, (double)l->kernel_drops, &v);
+  napi_set_element(env, out, 1, v);
+  napi_create_double(env, (double)l->truncated, &v);
+  napi_set_element(env, out, 2, v);
+  return out;
+}
+
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l && l->handle_state == HANDLE_ACTIVE) uv_ref((uv_handle_t *)&l->poll);
+  return NULL;
+}
+
+static napi_value js_unref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l && l->handle_state == HANDLE_ACTIVE) uv_unref((uv_handle_t *)&l->poll);
+  return NULL;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l == NULL) return NULL;
+  if (!l->closing && l->fd >= 0) {
+    struct tpacket_stats st;
+    socklen_t sl = sizeof st;
+    if (getsockopt(l->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) {
+      l->kernel_packets += st.tp_packets;
+      l->kernel_drops += st.tp_drops;
+    }
+  }
+  stop_io(l);
+  if (l->in_callback == 0) release_js(l, env);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default_method, NULL},
+      {"send", NULL, js_send, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},
+      {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value cls;
+  NAPI_CALL(env, napi_define_class(env, "AfPacketSocket", NAPI_AUTO_LENGTH, js_constructor, NULL,
+                                   sizeof methods / sizeof methods[0], methods, &cls));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "AfPacketSocket", cls));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
