@@ -1,6 +1,6 @@
 /**
- * Request -> response time ON THE WIRE, measured at the switch-side interface: `dumpcap`
- * inside the namespace writes a classic pcap (microsecond timestamps), {@link analyzeWire}
+ * Request -> response time ON THE WIRE, measured at the switch-side interface: tcpdump (or
+ * dumpcap) inside the namespace writes a classic pcap (microsecond timestamps), {@link analyzeWire}
  * pairs each station VDP request with the bridge's VDP response for the same VSIID, and each
  * ECPDU with its ECP ACK.
  *
@@ -12,7 +12,7 @@
  * @module
  */
 import { spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodePcap, type PcapRecord } from '../../shared/pcap/pcap.ts'
@@ -23,13 +23,14 @@ export const ETHERTYPE_LLDP = 0x88cc
 const ETHERTYPE_VLAN = 0x8100
 const ECP_SUBTYPE_VDP = 1
 const VDP_STATUS_RESPONSE = 0x40
+const TCPDUMP = '/usr/bin/tcpdump'
 
 // ---------------------------------------------------------------------------------------------
 // capture
 
 export interface WireCapture {
   readonly file: string
-  /** Stops dumpcap (SIGINT: it flushes and closes the file) and returns the frames. */
+  /** Stops the capture (SIGINT: it flushes and closes the file) and returns the frames. */
   stop(): Promise<PcapRecord[]>
 }
 
@@ -43,18 +44,27 @@ export interface StartCaptureOptions {
   readonly keep?: boolean
 }
 
-/** Starts `dumpcap -P` (classic pcap) on `ifname` inside `netns`; resolves once it captures. */
+/**
+ * Starts a capture on `ifname` inside `netns` and resolves once it captures. Uses
+ * `tcpdump -U --immediate-mode` when present: it prints "listening on" only after the capture
+ * is active and its filter set. `dumpcap -P` (Debian package tshark) prints "Capturing on"
+ * earlier than that (no frame of the following 0.4 s was in the file), so with dumpcap we also wait
+ * for a second.
+ */
 export async function startCapture(options: StartCaptureOptions): Promise<WireCapture> {
   const ownDir = options.file === undefined ? mkdtempSync(join(tmpdir(), `wire-${options.netns}-`)) : undefined
   const file = options.file ?? join(ownDir as string, `${options.ifname}.pcap`)
   const errPath = `${file}.stderr`
   const errFd = openSync(errPath, 'w')
   const filter = options.filter ?? `ether proto 0x${ETHERTYPE_ECP.toString(16)} or ether proto 0x${ETHERTYPE_LLDP.toString(16)}`
-  const child = spawn(
-    'ip',
-    ['netns', 'exec', options.netns, 'dumpcap', '-i', options.ifname, '-P', '-q', '-f', filter, '-w', file],
-    { detached: true, stdio: ['ignore', 'ignore', errFd] },
-  )
+  const useTcpdump = existsSync(TCPDUMP)
+  const command = useTcpdump
+    ? [TCPDUMP, '-i', options.ifname, '-n', '-s', '0', '-U', '--immediate-mode', '-Z', 'root', '-w', file, filter]
+    : ['dumpcap', '-i', options.ifname, '-P', '-q', '-f', filter, '-w', file]
+  const child = spawn('ip', ['netns', 'exec', options.netns, ...command], {
+    detached: true,
+    stdio: ['ignore', 'ignore', errFd],
+  })
   closeSync(errFd)
   const stderr = (): string => {
     try {
@@ -68,14 +78,13 @@ export async function startCapture(options: StartCaptureOptions): Promise<WireCa
     exited = true
   })
   try {
-    await waitFor(`dumpcap on ${options.netns}/${options.ifname}`, () => {
+    await waitFor(`capture on ${options.netns}/${options.ifname}`, () => {
       const text = stderr()
-      if (exited) throw new Error(`dumpcap exited: ${text.trim()}`)
-      return /Capturing on/.test(text) ? true : undefined
-    }, 10_000, 20)
-    // "Capturing on" is printed just before the capture loop opens; give it a moment
-    await new Promise((resolve) => setTimeout(resolve, 250))
-    if (exited) throw new Error(`dumpcap exited: ${stderr().trim()}`)
+      if (exited) throw new Error(`capture exited: ${text.trim()}`)
+      return /listening on|Capturing on/.test(text) ? true : undefined
+    }, 10_000, 10)
+    if (!useTcpdump) await new Promise((resolve) => setTimeout(resolve, 1000))
+    if (exited) throw new Error(`capture exited: ${stderr().trim()}`)
   } catch (error) {
     await killGroup(child, 1000)
     throw error

@@ -1,0 +1,233 @@
+/**
+ * Proves the lldpad harness (test/support/lldpad*.ts, wire-timing.ts) against lldpad itself:
+ * an lldpad station and an lldpad bridge in two network namespaces. Needs root, lldpad and
+ * dumpcap (Debian packages lldpad, tshark).
+ */
+import { execFileSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keepAliveTimings, formatFilter, parseEvbTlv, runIn, type VsiSpec } from '../support/lldpad.ts'
+import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
+import { measureWire } from '../support/wire-timing.ts'
+
+const ASSOCIATE = 3
+const DE_ASSOCIATE = 4
+const PRE_ASSOCIATE = 1
+const PRE_ASSOCIATE_RR = 2
+const R_BIT = 0x40
+
+function netnsNames(): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((n) => n !== '')
+}
+
+function vsi(lab: LldpadLab, n: number, filters: VsiSpec['filters'], extra: Partial<VsiSpec> = {}): VsiSpec {
+  return { mgrid2: 'vdplab', typeId: 5, typeVersion: 1, uuid: lab.uuid(n), filters, ...extra }
+}
+
+describe('vdptool argument builder', () => {
+  it('writes the four filter formats with the whole PS/PCP/VID word', () => {
+    expect(formatFilter({ vid: 100 })).toBe('100')
+    expect(formatFilter({ vid: 0, mac: '02:76:64:71:00:01' })).toBe('0-02:76:64:71:00:01')
+    expect(formatFilter({ vid: 0, groupId: 7001 })).toBe('0--7001')
+    expect(formatFilter({ vid: 0, mac: '02:76:64:71:00:0A', groupId: 7002 })).toBe('0-02:76:64:71:00:0a-7002')
+    expect(formatFilter({ vid: 100, ps: true, pcp: 3 })).toBe(String(0x8000 | (3 << 12) | 100))
+    expect(() => formatFilter({ vid: 4096 })).toThrow(RangeError)
+  })
+
+  it('parses lldptool EVB printouts, including the empty status "(00)"', () => {
+    const tlv = parseEvbTlv('EVB Configuration TLV\n\tbridge:(00)\n\tstation:sgid,rrreq,rrstat(0xf)\n\tretries:3 rte:8\n\tmode:station r/l:0 rwd:20\n\tr/l:0 rka:20\n')
+    expect(tlv).toEqual({
+      bridgeStatus: { raw: 0, bgid: false, rrcap: false, rrctr: false },
+      stationStatus: { raw: 0xf, sgid: true, rrreq: true, rrstat: 3 },
+      retries: 3, rte: 8, mode: 'station', rwdRemote: false, rwd: 20, rkaRemote: false, rka: 20,
+    })
+    expect(parseEvbTlv('')).toBeUndefined()
+  })
+})
+
+describe('lldpad station + lldpad bridge', () => {
+  let lab: LldpadLab
+  const mountsBefore = execFileSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' })
+
+  beforeAll(async () => {
+    lab = await startLldpadLab({ name: 'lhx', bridge: 'lldpad' })
+  })
+  afterAll(async () => {
+    await lab?.stop()
+  })
+
+  it('negotiates EVB: bridge BGID/RRCAP/RRCTR, station SGID/RRREQ/RRSTAT, default timers', async () => {
+    const bridgeTlv = await lab.station.waitForNeighborEvb((t) => t.mode === 'bridge' && t.bridgeStatus.rrctr)
+    expect(bridgeTlv.bridgeStatus).toEqual({ raw: 0x7, bgid: true, rrcap: true, rrctr: true })
+    expect(bridgeTlv).toMatchObject({ retries: 3, rte: 8, rwd: 20, rka: 20 })
+    // the station sets RRSTAT=1 once it has seen RRCTR (one LLDP tick later)
+    const stationTlv = await lab.bridge!.waitForNeighborEvb((t) => t.mode === 'station' && t.stationStatus.rrstat === 1)
+    expect(stationTlv.stationStatus).toEqual({ raw: 0xd, sgid: true, rrreq: true, rrstat: 1 })
+    expect(stationTlv.bridgeStatus.raw).toBe(0x7)
+    expect(stationTlv).toMatchObject({ retries: 3, rte: 8, rwd: 20, rka: 20 })
+    expect(await lab.station.evbLocal()).toEqual(stationTlv)
+    expect(lab.station.vdpParams()).toEqual({ rwd: 20, rka: 20, gpid: true, retries: 3, rte: 8, evb: true })
+    expect(lab.bridge!.vdpParams()).toEqual({ rwd: 20, rka: 20, gpid: true, retries: 3, rte: 8, evb: true })
+    expect(await lab.station.evbConfig()).toMatchObject({ evbmode: 'station', evbgpid: 'yes', evbrrreq: 'yes' })
+    // bridge role: vdptool has no VSI view there
+    const onBridge = await runIn(lab.switchNs, 'vdptool', ['-i', lab.switchIf, '-t', '-V', 'assoc'])
+    expect(onBridge.stdout).toMatch(/Command not applicable/)
+  })
+
+  it('associates with filter format 2 and VID 0; the lldpad bridge echoes VID 0', async () => {
+    const spec = vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }])
+    const { result, timing } = await measureWire(lab, () => lab.vdptool.associate(spec, { wait: true }))
+    expect(result.kind).toBe('response')
+    if (result.kind !== 'response') return
+    expect(result.event).toMatchObject({ mode: 'assoc', mgrid2: 'vdplab', typeId: 5, typeVersion: 1, uuid: lab.uuid(1) })
+    expect(result.event.filters).toEqual([{ format: 2, vidWord: 0, vid: 0, ps: false, pcp: 0, mac: lab.vsiMac(1) }])
+    expect(result.event.outcome).toMatchObject({ hints: 0, success: true })
+    // on the wire: one request, one response with R bit, VID still 0, ECP ACKed
+    expect(timing.exchanges).toHaveLength(1)
+    const x = timing.exchanges[0]!
+    expect(x).toMatchObject({ vsiid: lab.uuid(1), requestType: ASSOCIATE, responseType: ASSOCIATE, responseStatus: R_BIT })
+    expect(x.responseVids).toEqual([0])
+    expect(x.latencyMs).toBeGreaterThan(0)
+    expect(x.latencyMs).toBeLessThan(100)
+    expect(timing.bridgeAck.count).toBeGreaterThanOrEqual(1)
+    expect(timing.stationAck.count).toBeGreaterThanOrEqual(1)
+    expect(timing.unanswered).toEqual([])
+    expect(await lab.vdptool.query(lab.uuid(1))).toMatchObject({ mode: 'assoc', filters: [{ vid: 0, mac: lab.vsiMac(1) }] })
+  })
+
+  it('pre-associates (VID 200), pre-associates with RR, then associates the pre-associated VSI', async () => {
+    const pre = vsi(lab, 2, [{ vid: 200 }])
+    const preRr = vsi(lab, 3, [{ vid: 201 }])
+    const { result, timing } = await measureWire(lab, async () => [
+      await lab.vdptool.preAssociate(pre, { wait: true }),
+      await lab.vdptool.preAssociateRr(preRr, { wait: true }),
+    ])
+    expect(result.map((r) => (r.kind === 'response' ? r.event.mode : r.kind))).toEqual(['preassoc', 'preassoc-rr'])
+    expect(timing.exchanges.map((x) => [x.requestType, x.responseType, x.responseVids])).toEqual([
+      [PRE_ASSOCIATE, PRE_ASSOCIATE, [200]],
+      [PRE_ASSOCIATE_RR, PRE_ASSOCIATE_RR, [201]],
+    ])
+    expect(await lab.vdptool.query(lab.uuid(2))).toMatchObject({ mode: 'preassoc', filters: [{ format: 1, vid: 200 }] })
+    expect(await lab.vdptool.query(lab.uuid(3))).toMatchObject({ mode: 'preassoc-rr' })
+    const assoc = await lab.vdptool.associate(pre, { wait: true })
+    expect(assoc.kind === 'response' && assoc.event.mode).toBe('assoc')
+    expect(await lab.vdptool.query(lab.uuid(2))).toMatchObject({ mode: 'assoc' })
+  })
+
+  it('reports local refusals: Associate -> Pre-Associate and De-Associate of an unknown VSI', async () => {
+    const down = await lab.vdptool.preAssociate(vsi(lab, 2, [{ vid: 200 }]))
+    expect(down).toMatchObject({ kind: 'refused', reason: 'Invalid parameters' })
+    const unknown = await lab.vdptool.deAssociate(vsi(lab, 99, [{ vid: 0, mac: lab.vsiMac(99) }]))
+    expect(unknown).toMatchObject({ kind: 'refused', reason: 'Invalid parameters' })
+  })
+
+  it('associates with GroupID formats 3 and 4 (evbgpid on both ends) and keeps PS/PCP', async () => {
+    const g3 = vsi(lab, 4, [{ vid: 0, groupId: 7001 }], { hints: 'to' })
+    const g4 = vsi(lab, 5, [{ vid: 0, mac: lab.vsiMac(5), groupId: 7002 }])
+    const pcp = vsi(lab, 6, [{ vid: 100, ps: true, pcp: 3, mac: lab.vsiMac(6) }])
+    const { result, timing } = await measureWire(lab, async () => [
+      await lab.vdptool.associate(g3, { wait: true }),
+      await lab.vdptool.associate(g4, { wait: true }),
+      await lab.vdptool.associate(pcp, { wait: true }),
+    ])
+    expect(result.map((r) => r.kind)).toEqual(['response', 'response', 'response'])
+    // the -W printout shows GroupIDs as 0 (gotcha 7); the station's table and the wire have them
+    const [r3, r4] = result
+    expect(r3?.kind === 'response' && r3.event.filters[0]).toMatchObject({ format: 3, groupId: 0 })
+    expect(r4?.kind === 'response' && r4.event.filters[0]).toMatchObject({ format: 4, mac: lab.vsiMac(5), groupId: 0 })
+    expect(await lab.vdptool.query(lab.uuid(4), 3)).toMatchObject({ mode: 'assoc', filters: [{ format: 3, vid: 0, groupId: 7001 }] })
+    expect(await lab.vdptool.query(lab.uuid(5))).toMatchObject({ filters: [{ format: 4, vid: 0, mac: lab.vsiMac(5), groupId: 7002 }] })
+    expect(await lab.vdptool.query(lab.uuid(6))).toMatchObject({ filters: [{ vid: 100, ps: true, pcp: 3 }] })
+    expect(timing.exchanges.map((x) => x.responseStatus)).toEqual([R_BIT, R_BIT, R_BIT])
+    expect(timing.exchanges.map((x) => x.vsiid)).toEqual([lab.uuid(4), lab.uuid(5), lab.uuid(6)])
+  })
+
+  it('de-associates: response mode deassoc, the VSI leaves the station table', async () => {
+    const spec = vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }])
+    const { result, timing } = await measureWire(lab, () => lab.vdptool.deAssociate(spec, { wait: true }))
+    expect(result.kind).toBe('response')
+    expect(result.kind === 'response' && result.event).toMatchObject({ mode: 'deassoc', uuid: lab.uuid(1), outcome: { success: true } })
+    expect(timing.exchanges.map((x) => [x.requestType, x.responseType, x.responseStatus])).toEqual([[DE_ASSOCIATE, DE_ASSOCIATE, R_BIT]])
+    expect(await lab.vdptool.query(lab.uuid(1))).toBeUndefined()
+  })
+
+  it('stop() removes the namespaces, the processes and leaves no mount behind', async () => {
+    const pids = [lab.station.pid, lab.bridge!.pid]
+    await lab.stop()
+    expect(netnsNames().filter((n) => n.startsWith('lhx-'))).toEqual([])
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
+    const mountsAfter = execFileSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' })
+    expect(mountsAfter.split('\n').filter((l) => l.includes('/dev/shm')).length).toBe(
+      mountsBefore.split('\n').filter((l) => l.includes('/dev/shm')).length,
+    )
+  })
+})
+
+describe('keep-alives with a small RKA', () => {
+  const RKA = 14 // 10 us * 2^14 = 163.84 ms
+  let lab: LldpadLab
+
+  beforeAll(async () => {
+    lab = await startLldpadLab({ name: 'lhk', bridge: 'lldpad', evb: { vdpRka: RKA } })
+  })
+  afterAll(async () => {
+    await lab?.stop()
+  })
+
+  it('re-sends the VSI TLV every 10 us * 2^RKA and the bridge answers each', async () => {
+    await Promise.all([
+      lab.station.waitForVdpParams((p) => p.rka === RKA),
+      lab.bridge!.waitForVdpParams((p) => p.rka === RKA),
+    ])
+    expect(await lab.bridge!.evbConfig()).toMatchObject({ vdprka: String(RKA), evbmode: 'bridge' })
+    const { reinitKeepAliveMs } = keepAliveTimings({ retries: 3, rte: 8, rwd: 20, rka: RKA })
+    expect(reinitKeepAliveMs).toBeCloseTo(163.84, 2)
+    const spec = vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }])
+    const { result, timing } = await measureWire(
+      lab,
+      async () => {
+        const r = await lab.vdptool.associate(spec, { wait: true })
+        await new Promise((resolve) => setTimeout(resolve, 1200))
+        return r
+      },
+      { settleMs: 50 },
+    )
+    expect(result.kind === 'response' && result.event.mode).toBe('assoc')
+    const requests = timing.exchanges.filter((x) => x.vsiid === lab.uuid(1))
+    // the association plus ~7 keep-alives in 1.2 s, each answered
+    expect(requests.length).toBeGreaterThanOrEqual(5)
+    expect(timing.unanswered.filter((u) => u.requestUs < (timing.lastResponseUs ?? 0))).toEqual([])
+    const gapsMs = requests.slice(1).map((x, i) => (x.requestUs - requests[i]!.requestUs) / 1000)
+    for (const gap of gapsMs) {
+      expect(gap).toBeGreaterThan(reinitKeepAliveMs * 0.9)
+      expect(gap).toBeLessThan(reinitKeepAliveMs + 60)
+    }
+    expect(await lab.vdptool.query(lab.uuid(1))).toMatchObject({ mode: 'assoc' })
+  })
+})
+
+describe('lab without a bridge', () => {
+  it('leaves the switch side free; with no bridge the station reports an ACK timeout', async () => {
+    const lab = await startLldpadLab({ name: 'lhn', bridge: 'none', evb: { vdpRwd: 14, ecpRetries: 1 } })
+    try {
+      expect(lab.bridge).toBeUndefined()
+      const onSwitch = await lab.execSwitch('ip', ['-o', 'link', 'show', lab.switchIf])
+      expect(onSwitch.stdout).toContain(`${lab.switchIf}@`)
+      expect(await lab.station.evbNeighbor()).toBeUndefined()
+      const local = await lab.station.evbLocal()
+      expect(local).toMatchObject({ mode: 'station', bridgeStatus: { raw: 0 }, stationStatus: { sgid: true, rrreq: true, rrstat: 3 } })
+      const r = await lab.vdptool.associate(vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }]), { wait: true })
+      expect(r.kind).toBe('response')
+      expect(r.kind === 'response' && r.event).toMatchObject({
+        mode: 'deassoc',
+        outcome: { success: false, ackTimeout: true, hints: 0x200 },
+      })
+      expect(await lab.vdptool.query(lab.uuid(1))).toBeUndefined()
+    } finally {
+      await lab.stop()
+    }
+    expect(netnsNames().filter((n) => n.startsWith('lhn-'))).toEqual([])
+  })
+})
