@@ -24,7 +24,7 @@ export type RemoteProtocolErrorCode =
   | 'peer-table-full'
   | 'vsi-table-full'
   | 'queue-full'
-  | 'not-for-us'
+  | 'unsupported-subtype'
   | 'wrong-role'
 
 export class RemoteProtocolError extends Error {

@@ -119,7 +119,7 @@ export const zeroPeerCounters = (): PeerCounters => ({
 })
 
 /** Operational EVB values after negotiation (max of both ends) and the timers they give. */
-export interface EvbOperational {
+export interface OperationalTiming {
   retries: number
   rte: number
   rwd: number
@@ -174,7 +174,7 @@ export type PortEvent =
     }
   | { kind: 'peer-up'; atUs: Us; peer: Mac; via: 'ecp' | 'lldp' }
   | { kind: 'peer-down'; atUs: Us; peer: Mac; reason: 'lldp-ttl-expired' | 'lldp-shutdown' }
-  | { kind: 'evb-negotiated'; atUs: Us; peer: Mac; operational: EvbOperational }
+  | { kind: 'evb-negotiated'; atUs: Us; peer: Mac; operational: OperationalTiming }
   | {
       kind: 'frame-dropped'
       atUs: Us

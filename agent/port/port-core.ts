@@ -1,0 +1,983 @@
+/**
+ * The protocol core of one port (STYLE.md §3): Ethernet → ECP → VDP with the shared codecs,
+ * one ECP transmit/receive pair per peer MAC (several stations may share a bridge port), one
+ * VDP machine per VSI, and the Nearest Customer Bridge LLDP agent that carries the EVB TLV
+ * (802.1Qbg-2012 D.2.12) and negotiates R/RTE/RWD/RKA and the GroupID bits.
+ *
+ * Contract (quinn / str0m): make one mutation (`handleFrame`, `handleTimeout`,
+ * `handleCommand`), then drain `pollTransmit()` and `pollEvent()` until undefined and re-arm
+ * one timer at `nextDeadlineUs()`. No I/O, no clock: time arrives as `nowUs`.
+ *
+ * Local rules:
+ * 1. Peer input never throws out of the core: `DecodeError` and `RemoteProtocolError` are
+ *    counted and reported as `{ kind: 'frame-dropped', code, offset }`. Only a failed assert
+ *    (a bug) escapes; the driver then discards this core.
+ * 2. `handleCommand` throws `LocalProtocolError` for an illegal request and changes nothing.
+ * 3. Every table and queue is bounded (`vsiCountMax`, `peerCountMax`, `pendingEcpduMax`,
+ *    `eventQueueMax`, `transmitQueueMax`); overflow is counted, never unbounded growth.
+ * 4. Before an EVB TLV is heard the local EVB values run (lldpad would run with zeros, see
+ *    lldpad-interop "requests before EVB parameters"); GroupID formats need BGID and SGID, so
+ *    with LLDP enabled they wait for the peer's TLV.
+ *
+ * @module
+ */
+import { assert } from '../../shared/assert.ts'
+import { ECP_VERSION, EcpOperation, EcpSubtype, ETHERTYPE_ECP } from '../../shared/ecp/constants.ts'
+import { decodeEcpdu, encodeEcpdu } from '../../shared/ecp/codec.ts'
+import { decodeEthernetFrame, encodeEthernetFrame, ETHERTYPE_LLDP } from '../../shared/ethernet/frame.ts'
+import { isValidUnicastMac, macToBytes, NCB_GROUP_MAC, type Mac } from '../../shared/ethernet/mac.ts'
+import { EvbMode, type EvbTlv } from '../../shared/evb/evb-tlv.ts'
+import { negotiateEvb, type EvbConfig } from '../../shared/evb/negotiate.ts'
+import type { ManagerId } from '../../shared/ids.ts'
+import {
+  CHASSIS_ID_SUBTYPE_MAC,
+  decodeLldpdu,
+  encodeLldpdu,
+  evbLldpTlv,
+  findEvbTlv,
+  PORT_ID_SUBTYPE_MAC,
+} from '../../shared/lldp/codec.ts'
+import type { Us } from '../../shared/time.ts'
+import { decodeVdpPduTolerant, encodeVdpPdu, vsiTlvLength, type InvalidVsiTlv } from '../../shared/vdp/codec.ts'
+import { FilterFormat, TYPE_BY_VSI_MODE, VdpError, type VsiMode } from '../../shared/vdp/constants.ts'
+import type { FilterEntry, VdpPdu, VdpTlv, VsiId, VsiTlv } from '../../shared/vdp/types.ts'
+import { encodeStatus } from '../../shared/vdp/vsi-tlv.ts'
+import { DecodeError } from '../../shared/wire/errors.ts'
+import { Writer } from '../../shared/wire/writer.ts'
+import { resolvePortConfig, type PortConfig, type PortConfigInput, type PortRole } from './config.ts'
+import { EcpRx } from './ecp-rx.ts'
+import { EcpTx, type EcpItem } from './ecp-tx.ts'
+import { LocalProtocolError, RemoteProtocolError } from './errors.ts'
+import {
+  zeroPeerCounters,
+  zeroPortCounters,
+  type OperationalTiming,
+  type PeerCounters,
+  type PeerSnapshot,
+  type PortCounters,
+  type PortEvent,
+  type VsiSnapshot,
+} from './events.ts'
+import type { ResourceManager } from './resources.ts'
+import {
+  ackTimerUs,
+  reinitKeepAliveUs,
+  resourceWaitDelayUs,
+  respWaitDelayUs,
+  TimerTable,
+  toutKeepAliveUs,
+} from './timers.ts'
+import { BridgeVsi, type BridgeContext } from './vdp-bridge.ts'
+import { StationVsi, type StationContext, type StationRequest } from './vdp-station.ts'
+import { RESPONSE_OK, vsiKey, vsiRef, withMode } from './vsi.ts'
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/** Station role: ask the bridge for a mode (41.2.1 request types). */
+export interface VsiRequestCommand {
+  kind: 'associate' | 'pre-associate' | 'pre-associate-rr'
+  managerId: ManagerId
+  typeId: number
+  typeVersion: number
+  vsiId: VsiId
+  filterFormat: FilterFormat
+  /** VID 0 asks the bridge to pick the VID (41.2.9). */
+  entries: FilterEntry[]
+  /** Migration hints: M bit (to this station), S bit (suspended / from this station). */
+  hints?: { migratingTo?: boolean; migratingFrom?: boolean }
+}
+
+/**
+ * De-associate a VSI. Station: sends a De-Associate with the stored (bridge-assigned) VIDs.
+ * Bridge: unsolicited De-Associate (status 0x00) to the station; `peer` picks the station
+ * when the VSIID is known from several.
+ */
+export interface DeassociateCommand {
+  kind: 'de-associate'
+  vsiId: VsiId
+  peer?: Mac
+}
+
+/** Emit a `counters` event now. */
+export interface ReportCountersCommand {
+  kind: 'report-counters'
+}
+
+export type PortCommand = VsiRequestCommand | DeassociateCommand | ReportCountersCommand
+
+// ---------------------------------------------------------------------------------------------
+
+interface Peer {
+  mac: Mac
+  rx: EcpRx
+  tx: EcpTx
+  counters: PeerCounters
+  /** Reported up (peer-up sent, no peer-down since). */
+  up: boolean
+  lldpTtlDeadlineUs: Us | undefined
+}
+
+type TimerName = string
+const VSI_TIMER = 'v|'
+const ECP_TIMER = 'e|'
+const LLDP_TX_TIMER = 'l|tx'
+const LLDP_TTL_TIMER = 'l|ttl|'
+const COUNTERS_TIMER = 'c|counters'
+const UPLINK = 'uplink'
+
+/** Body of an association TLV that could not be decoded: identity, no entries (41.2). */
+function identityReplyTlv(bad: InvalidVsiTlv, keep: boolean): VdpTlv {
+  const id = bad.identity!
+  const w = new Writer(25)
+  w.u8(encodeStatus({ response: true, keep, hard: false, error: VdpError.InvalidFormat }))
+  w.u24(id.typeId)
+  w.u8(id.typeVersion)
+  w.u8(id.vsiId.format)
+  for (let i = 0; i < 16; i++) w.u8(parseInt(id.vsiId.id.slice(2 * i, 2 * i + 2), 16))
+  w.u8(id.filterFormat & 0xff)
+  w.u16(0)
+  return { kind: 'unknown', type: TYPE_BY_VSI_MODE[id.mode], body: w.toBytes() }
+}
+
+/**
+ * 41.2.9 and lldpad `filter_ok`: VID 0 or 2..4094, unicast non-zero MACs, GroupID ≠ 0, GroupID
+ * formats only when negotiated. Returns the VDP error code, 0 when valid.
+ */
+export function filterError(tlv: VsiTlv, groupIdEnabled: boolean): number {
+  const grouped = tlv.filterFormat === FilterFormat.GroupVid || tlv.filterFormat === FilterFormat.GroupMacVid
+  if (grouped && !groupIdEnabled) return VdpError.InvalidFormat
+  let nullVids = 0
+  for (const e of tlv.entries) {
+    if (e.vid === 1 || e.vid > 4094) return VdpError.InvalidVidGroupIdOrMac
+    if (e.vid === 0) nullVids++
+    if (e.mac !== undefined && !isValidUnicastMac(e.mac)) return VdpError.InvalidVidGroupIdOrMac
+    if (e.groupId !== undefined && e.groupId === 0) return VdpError.InvalidVidGroupIdOrMac
+  }
+  if (tlv.filterFormat === FilterFormat.Vid && nullVids > 1) return VdpError.InvalidVidGroupIdOrMac
+  return 0
+}
+
+/**
+ * One port's protocol core.
+ *
+ * @example
+ * ```ts
+ * const core = new PortCore({ port: portName('eth0'), mac, role: 'bridge' }, resources, clock.nowUs())
+ * link.onFrame((f) => { core.handleFrame(clock.nowUs(), f); drain(core) })
+ * ```
+ */
+export class PortCore {
+  readonly config: PortConfig
+  readonly #resources: ResourceManager | undefined
+  readonly #timers = new TimerTable<TimerName>()
+  readonly #counters = zeroPortCounters()
+  #nowUs: Us
+  #transmits: Uint8Array[] = []
+  #transmitHead = 0
+  #events: PortEvent[] = []
+  #eventHead = 0
+
+  readonly #peers = new Map<Mac, Peer>()
+  /** Station role: the ECP pair towards the bridge. */
+  #uplink: Peer | undefined
+  #bridgeMac: Mac | undefined
+  readonly #bridgeVsis = new Map<string, BridgeVsi>()
+  readonly #stationVsis = new Map<string, StationVsi>()
+
+  // EVB / LLDP (802.1Qbg-2012 D.2.12, 802.1AB)
+  readonly #evbLocal: EvbConfig
+  #evbReceived: EvbTlv | undefined
+  #evbTlv: EvbTlv
+  #timing: OperationalTiming
+  #lldpFastRemaining: number
+  readonly #lldpNeighbors = new Set<Mac>()
+
+  readonly #bridgeCtx: BridgeContext
+  readonly #stationCtx: StationContext
+
+  constructor(input: PortConfigInput | PortConfig, resources: ResourceManager | undefined, startUs: Us = 0) {
+    this.config = resolvePortConfig(input)
+    assert(
+      this.config.role !== 'bridge' || resources !== undefined,
+      'Cannot create a bridge port core: no resource manager',
+    )
+    this.#resources = resources
+    this.#nowUs = startUs
+    const evb = this.config.evb
+    this.#evbLocal = { role: this.config.role, ...evb }
+    const first = negotiateEvb(this.#evbLocal, undefined)
+    this.#evbTlv = first.tlv
+    this.#timing = this.#timingFrom({
+      ...evb,
+      // Without LLDP there is no negotiation: trust the local setting.
+      groupIdEnabled: this.config.lldp.enabled ? first.operational.groupIdEnabled : evb.groupId,
+    })
+    this.#lldpFastRemaining = this.config.lldp.txFastCount
+    if (this.config.lldp.enabled) this.#timers.set(LLDP_TX_TIMER, startUs)
+    if (this.config.countersIntervalUs > 0) this.#timers.set(COUNTERS_TIMER, startUs + this.config.countersIntervalUs)
+
+    const core = this
+    const common = {
+      port: this.config.port,
+      role: this.config.role,
+      counters: this.#counters,
+      send: (peer: Mac | undefined, managerId: ManagerId, tlv: VsiTlv, owner: string) =>
+        core.#enqueueVdp(peer, managerId, tlv, owner),
+      emit: (event: PortEvent) => core.#emit(event),
+      setTimer: (key: string, atUs: Us | undefined) =>
+        atUs === undefined ? core.#timers.stop(VSI_TIMER + key) : core.#timers.set(VSI_TIMER + key, atUs),
+    }
+    this.#bridgeCtx = {
+      ...common,
+      get resources() {
+        return core.#resources!
+      },
+      get toutKeepAliveUs() {
+        return core.#timing.toutKeepAliveUs
+      },
+    }
+    this.#stationCtx = {
+      ...common,
+      get respWaitDelayUs() {
+        return core.#timing.respWaitDelayUs
+      },
+      get reinitKeepAliveUs() {
+        return core.#timing.reinitKeepAliveUs
+      },
+      get bridgeMac() {
+        return core.#bridgeMac
+      },
+    }
+  }
+
+  get role(): PortRole {
+    return this.config.role
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs
+
+  /** A whole Ethernet frame from the port. Never throws for bad peer input. */
+  handleFrame(nowUs: Us, frame: Uint8Array): void {
+    this.#advance(nowUs)
+    this.#counters.rxFrames++
+    try {
+      this.#frame(frame)
+    } catch (e) {
+      if (e instanceof DecodeError) {
+        this.#counters.decodeErrors++
+        this.#drop(e.code, e.offset)
+      } else if (e instanceof RemoteProtocolError) {
+        this.#counters.protocolErrors++
+        this.#drop(e.code, e.offset)
+      } else {
+        throw e
+      }
+    }
+  }
+
+  /** Runs every timer due at `nowUs`. */
+  handleTimeout(nowUs: Us): void {
+    this.#advance(nowUs)
+    for (const name of this.#timers.popExpired(nowUs)) this.#timer(name)
+  }
+
+  /** A local request; throws `LocalProtocolError` (and changes nothing) when illegal. */
+  handleCommand(nowUs: Us, command: PortCommand): void {
+    this.#advance(nowUs)
+    switch (command.kind) {
+      case 'report-counters':
+        this.#emitCounters()
+        return
+      case 'de-associate':
+        if (this.role === 'bridge') this.#bridgeDeassociateCommand(command)
+        else this.#stationDeassociateCommand(command)
+        return
+      case 'associate':
+      case 'pre-associate':
+      case 'pre-associate-rr':
+        if (this.role !== 'station') {
+          throw new LocalProtocolError('wrong-role', `Cannot ${command.kind} on port ${this.config.port}: role is bridge`)
+        }
+        this.#stationRequestCommand(command)
+        return
+      default: {
+        const never: never = command
+        throw new LocalProtocolError('bad-command', `Cannot run command: unknown kind ${String((never as { kind: unknown }).kind)}`)
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outputs
+
+  pollTransmit(): Uint8Array | undefined {
+    if (this.#transmitHead >= this.#transmits.length) {
+      if (this.#transmits.length > 0) {
+        this.#transmits = []
+        this.#transmitHead = 0
+      }
+      return undefined
+    }
+    return this.#transmits[this.#transmitHead++]
+  }
+
+  pollEvent(): PortEvent | undefined {
+    if (this.#eventHead >= this.#events.length) {
+      if (this.#events.length > 0) {
+        this.#events = []
+        this.#eventHead = 0
+      }
+      return undefined
+    }
+    return this.#events[this.#eventHead++]
+  }
+
+  nextDeadlineUs(): Us | undefined {
+    return this.#timers.nextUs()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inspection (CLI, tests)
+
+  counters(): PortCounters {
+    return { ...this.#counters }
+  }
+
+  peerCounters(peer: Mac): PeerCounters | undefined {
+    const p = this.role === 'station' ? this.#uplink : this.#peers.get(peer)
+    return p === undefined ? undefined : { ...p.counters }
+  }
+
+  peers(): PeerSnapshot[] {
+    const all = this.role === 'station' ? (this.#uplink ? [this.#uplink] : []) : [...this.#peers.values()]
+    return all.map((p) => ({
+      peer: p.mac,
+      counters: { ...p.counters },
+      ecpState: p.tx.state,
+      queued: p.tx.queued,
+      lldpTtlDeadlineUs: p.lldpTtlDeadlineUs,
+    }))
+  }
+
+  /** The VSI table, for `vdpctl show vsis`. */
+  vsiSnapshot(): VsiSnapshot[] {
+    const out: VsiSnapshot[] = []
+    if (this.role === 'bridge') {
+      for (const v of this.#bridgeVsis.values()) {
+        const shown = v.confirmed ?? v.request
+        out.push({
+          role: 'bridge',
+          vsi: vsiRef(v.peer, v.managerId, shown),
+          state: v.state,
+          confirmedMode: v.confirmedMode,
+          pendingMode: undefined,
+          sinceUs: v.sinceUs,
+          lastSeenUs: v.lastSeenUs,
+          deadlineUs: v.deadlineUs,
+        })
+      }
+    } else {
+      for (const v of this.#stationVsis.values()) {
+        const shown = v.confirmed ?? v.request
+        out.push({
+          role: 'station',
+          vsi: vsiRef(this.#bridgeMac ?? NCB_GROUP_MAC, v.managerId, shown),
+          state: v.state,
+          confirmedMode: v.confirmedMode,
+          pendingMode: v.waiting ? v.request.mode : undefined,
+          sinceUs: v.sinceUs,
+          lastSeenUs: v.lastSeenUs,
+          deadlineUs: v.deadlineUs,
+        })
+      }
+    }
+    return out
+  }
+
+  get vsiCount(): number {
+    return this.role === 'bridge' ? this.#bridgeVsis.size : this.#stationVsis.size
+  }
+
+  /** Operational EVB values and the timers derived from them. */
+  operational(): OperationalTiming {
+    return { ...this.#timing }
+  }
+
+  /** The EVB TLV this port transmits. */
+  evbTlv(): EvbTlv {
+    return { ...this.#evbTlv }
+  }
+
+  /** Whether ECP has data queued or in flight, or a station VSI waits for a response. */
+  hasPendingWork(): boolean {
+    for (const p of this.#allPeers()) if (p.tx.busy) return true
+    for (const v of this.#stationVsis.values()) if (v.waiting) return true
+    return false
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Frame input
+
+  #frame(bytes: Uint8Array): void {
+    const frame = decodeEthernetFrame(bytes)
+    if (frame.source === this.config.mac) return
+    if (frame.destination !== NCB_GROUP_MAC && frame.destination !== this.config.mac) return
+    if (frame.ethertype === ETHERTYPE_ECP) {
+      this.#ecpFrame(frame.source, frame.payload)
+    } else if (frame.ethertype === ETHERTYPE_LLDP && frame.destination === NCB_GROUP_MAC) {
+      if (this.config.lldp.enabled) this.#lldpFrame(frame.source, frame.payload)
+    }
+  }
+
+  #ecpFrame(source: Mac, payload: Uint8Array): void {
+    const pdu = decodeEcpdu(payload)
+    const { header } = pdu
+    if (header.subtype !== EcpSubtype.Vdp) {
+      // 43.3.1: lldpad drops other ULPs unacknowledged; so do we.
+      throw new RemoteProtocolError('unsupported-subtype', `Cannot handle ECPDU: subtype ${header.subtype} is not VDP`, VdpError.InvalidFormat, 14)
+    }
+    const peer = this.#peerFor(source, 'ecp')
+    this.#counters.rxEcpdus++
+    if (header.operation === EcpOperation.Ack) {
+      this.#counters.rxAcks++
+      peer.counters.rxAcks++
+      peer.tx.handleAck(this.#nowUs, header.sequence)
+      this.#flushEcp(peer)
+      return
+    }
+    peer.counters.rxEcpdus++
+    // 43.3.8: every request is acknowledged, duplicates included; the ACK leaves first.
+    this.#sendAck(source, header.sequence)
+    if (peer.rx.handleRequest(header.sequence) === 'duplicate') {
+      this.#counters.rxDuplicates++
+      peer.counters.rxDuplicates++
+      return
+    }
+    const { pdu: vdp, invalid } = decodeVdpPduTolerant(pdu.ulpdu)
+    this.#vdpPdu(peer, vdp, invalid)
+  }
+
+  #vdpPdu(peer: Peer, pdu: VdpPdu, invalid: InvalidVsiTlv[]): void {
+    for (const bad of invalid) {
+      this.#counters.decodeErrors++
+      this.#drop(bad.error.code, bad.error.offset)
+      if (bad.identity === undefined) continue
+      if (this.role === 'bridge') {
+        if (bad.identity.status.response) continue
+        // Unlike lldpad (silence), a TLV that still names a VSI gets "invalid format" (41.2.4).
+        const known = this.#bridgeVsis.has(vsiKey(peer.mac, bad.identity.vsiId))
+        this.#enqueueRaw(peer, pdu.managerId, identityReplyTlv(bad, known), undefined)
+        this.#counters.rejects++
+      } else if (bad.identity.status.response && bad.identity.status.error !== 0) {
+        const id = bad.identity
+        const pseudo: VsiTlv = { kind: 'vsi', ...id, filterFormat: id.filterFormat as FilterFormat, entries: [] }
+        this.#guard(peer, () => this.#stationTlv(pdu.managerId, pseudo))
+      }
+    }
+    for (const tlv of pdu.tlvs) {
+      if (tlv.kind !== 'vsi') continue
+      this.#counters.rxVdpTlvs++
+      peer.counters.rxVdpTlvs++
+      this.#guard(peer, () =>
+        this.role === 'bridge' ? this.#bridgeTlv(peer, pdu.managerId, tlv) : this.#stationTlv(pdu.managerId, tlv),
+      )
+    }
+  }
+
+  /** Per-TLV fault isolation: one bad TLV does not stop the rest of the ECPDU. */
+  #guard(peer: Peer, fn: () => void): void {
+    try {
+      fn()
+    } catch (e) {
+      if (!(e instanceof RemoteProtocolError)) throw e
+      this.#counters.protocolErrors++
+      this.#drop(e.code, e.offset, peer.mac)
+    }
+  }
+
+  #bridgeTlv(peer: Peer, managerId: ManagerId, tlv: VsiTlv): void {
+    if (tlv.status.response) {
+      throw new RemoteProtocolError('unexpected-response', 'Cannot take a VDP response on a bridge port: stations send requests')
+    }
+    const key = vsiKey(peer.mac, tlv.vsiId)
+    const vsi = this.#bridgeVsis.get(key)
+    if (tlv.mode === 'de-associate') {
+      if (vsi === undefined) {
+        // vdp-spec §3.4: De-Associate of an unknown VSI is answered at once, without state.
+        this.#enqueueRaw(peer, managerId, withMode(tlv, 'de-associate', RESPONSE_OK), undefined)
+        return
+      }
+      vsi.handleDeassociate(this.#bridgeCtx, this.#nowUs, tlv)
+      this.#reapBridge(vsi)
+      return
+    }
+    const error = filterError(tlv, this.#timing.groupIdEnabled)
+    if (error !== 0) {
+      this.#bridgeReject(peer, managerId, tlv, { response: true, keep: vsi !== undefined, hard: false, error })
+      return
+    }
+    if (vsi !== undefined) {
+      vsi.handleRequest(this.#bridgeCtx, this.#nowUs, managerId, tlv)
+      this.#reapBridge(vsi)
+      return
+    }
+    if (this.#bridgeVsis.size >= this.config.vsiCountMax) {
+      this.#bridgeReject(peer, managerId, withMode(tlv, 'de-associate', tlv.status), {
+        response: true,
+        keep: false,
+        hard: false,
+        error: VdpError.InsufficientResources,
+      })
+      return
+    }
+    const created = new BridgeVsi(key, peer.mac, managerId, tlv, this.#nowUs)
+    this.#bridgeVsis.set(key, created)
+    created.handleRequest(this.#bridgeCtx, this.#nowUs, managerId, tlv)
+    this.#reapBridge(created)
+  }
+
+  #bridgeReject(
+    peer: Peer,
+    managerId: ManagerId,
+    tlv: VsiTlv,
+    status: { response: true; keep: boolean; hard: boolean; error: number },
+  ): void {
+    this.#counters.rejects++
+    this.#enqueueRaw(peer, managerId, withMode(tlv, tlv.mode, status), undefined)
+    this.#emit({
+      kind: 'vsi-rejected',
+      atUs: this.#nowUs,
+      role: 'bridge',
+      vsi: vsiRef(peer.mac, managerId, tlv),
+      requested: tlv.mode,
+      error: status.error,
+      keep: status.keep,
+      hard: status.hard,
+    })
+  }
+
+  #reapBridge(vsi: BridgeVsi): void {
+    if (vsi.ended && this.#bridgeVsis.get(vsi.key) === vsi) this.#bridgeVsis.delete(vsi.key)
+  }
+
+  #stationTlv(managerId: ManagerId, tlv: VsiTlv): void {
+    const vsi = this.#stationVsis.get(vsiKey(undefined, tlv.vsiId))
+    if (vsi === undefined) {
+      // A late answer after the VSI ended, or another station's traffic on a shared segment.
+      throw new RemoteProtocolError('unknown-vsi', `Cannot match VDP TLV: VSI ${tlv.vsiId.id} is unknown`)
+    }
+    if (!tlv.status.response) {
+      if (tlv.mode !== 'de-associate') {
+        throw new RemoteProtocolError('bad-request', `Cannot take a ${tlv.mode} request on a station port: only De-Associate`)
+      }
+      vsi.handleBridgeDeassociate(this.#stationCtx, this.#nowUs)
+    } else if (managerId !== vsi.managerId || !vsi.handleResponse(this.#stationCtx, this.#nowUs, tlv)) {
+      throw new RemoteProtocolError('unexpected-response', `Cannot match VDP response: VSI ${tlv.vsiId.id} is in ${vsi.state}`)
+    }
+    this.#reapStation(vsi)
+  }
+
+  #reapStation(vsi: StationVsi): void {
+    if (!vsi.ended || this.#stationVsis.get(vsi.key) !== vsi) return
+    this.#stationVsis.delete(vsi.key)
+    const leftover = vsi.leftover
+    if (leftover !== undefined) {
+      // A command issued while the ended request was in flight: run it on a fresh VSI.
+      const next = new StationVsi(vsi.key, leftover, this.#nowUs)
+      this.#stationVsis.set(vsi.key, next)
+      next.handleCommand(this.#stationCtx, this.#nowUs, leftover)
+      this.#reapStation(next)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Commands
+
+  #stationRequestCommand(command: VsiRequestCommand): void {
+    if (command.entries.length === 0) {
+      throw new LocalProtocolError('bad-command', `Cannot ${command.kind} VSI ${command.vsiId.id}: no filter entries`)
+    }
+    const tlv: VsiTlv = {
+      kind: 'vsi',
+      mode: command.kind,
+      status: {
+        response: false,
+        migratingTo: command.hints?.migratingTo ?? false,
+        migratingFrom: command.hints?.migratingFrom ?? false,
+      },
+      typeId: command.typeId,
+      typeVersion: command.typeVersion,
+      vsiId: { ...command.vsiId },
+      filterFormat: command.filterFormat,
+      entries: command.entries.map((e) => ({ ...e })),
+    }
+    const error = filterError(tlv, this.#timing.groupIdEnabled)
+    if (error === VdpError.InvalidFormat) {
+      throw new LocalProtocolError(
+        'group-id-not-negotiated',
+        `Cannot ${command.kind} VSI ${command.vsiId.id}: GroupID formats need BGID and SGID (not negotiated)`,
+      )
+    }
+    if (error !== 0) {
+      throw new LocalProtocolError('bad-command', `Cannot ${command.kind} VSI ${command.vsiId.id}: invalid VID, GroupID or MAC`)
+    }
+    const key = vsiKey(undefined, command.vsiId)
+    let vsi = this.#stationVsis.get(key)
+    if (vsi === undefined && this.#stationVsis.size >= this.config.vsiCountMax) {
+      throw new LocalProtocolError('vsi-table-full', `Cannot ${command.kind} VSI ${command.vsiId.id}: ${this.config.vsiCountMax} VSIs held`)
+    }
+    this.#checkUplinkRoom(command.kind, command.vsiId)
+    const request: StationRequest = { managerId: command.managerId, tlv }
+    if (vsi === undefined) {
+      vsi = new StationVsi(key, request, this.#nowUs)
+      this.#stationVsis.set(key, vsi)
+    }
+    vsi.handleCommand(this.#stationCtx, this.#nowUs, request)
+    this.#reapStation(vsi)
+  }
+
+  #stationDeassociateCommand(command: DeassociateCommand): void {
+    const vsi = this.#stationVsis.get(vsiKey(undefined, command.vsiId))
+    if (vsi === undefined) {
+      throw new LocalProtocolError('unknown-vsi', `Cannot de-associate VSI ${command.vsiId.id}: not held on port ${this.config.port}`)
+    }
+    this.#checkUplinkRoom('de-associate', command.vsiId)
+    const base = vsi.confirmed ?? vsi.request
+    const tlv = withMode(base, 'de-associate', vsi.hints)
+    vsi.handleCommand(this.#stationCtx, this.#nowUs, { managerId: vsi.managerId, tlv })
+    this.#reapStation(vsi)
+  }
+
+  #checkUplinkRoom(what: string, vsiId: VsiId): void {
+    const uplink = this.#uplinkPeer()
+    if (uplink.tx.queued >= this.config.pendingEcpduMax) {
+      throw new LocalProtocolError('queue-full', `Cannot ${what} VSI ${vsiId.id}: ${uplink.tx.queued} TLVs wait for ECP`)
+    }
+  }
+
+  #bridgeDeassociateCommand(command: DeassociateCommand): void {
+    let vsi: BridgeVsi | undefined
+    if (command.peer !== undefined) {
+      vsi = this.#bridgeVsis.get(vsiKey(command.peer, command.vsiId))
+    } else {
+      for (const v of this.#bridgeVsis.values()) {
+        if (v.request.vsiId.id === command.vsiId.id && v.request.vsiId.format === command.vsiId.format) {
+          vsi = v
+          break
+        }
+      }
+    }
+    if (vsi === undefined || vsi.state !== 'WAITCMD') {
+      throw new LocalProtocolError('unknown-vsi', `Cannot de-associate VSI ${command.vsiId.id}: not held on port ${this.config.port}`)
+    }
+    vsi.handleLocalDeassociate(this.#bridgeCtx, this.#nowUs)
+    this.#reapBridge(vsi)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Timers
+
+  #timer(name: TimerName): void {
+    if (name.startsWith(VSI_TIMER)) {
+      const key = name.slice(VSI_TIMER.length)
+      if (this.role === 'bridge') {
+        const vsi = this.#bridgeVsis.get(key)
+        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs) return
+        vsi.handleTimeout(this.#bridgeCtx, this.#nowUs)
+        this.#reapBridge(vsi)
+      } else {
+        const vsi = this.#stationVsis.get(key)
+        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs) return
+        vsi.handleTimeout(this.#stationCtx, this.#nowUs)
+        this.#reapStation(vsi)
+      }
+    } else if (name.startsWith(ECP_TIMER)) {
+      const id = name.slice(ECP_TIMER.length)
+      const peer = id === UPLINK ? this.#uplink : this.#peers.get(id as Mac)
+      if (peer === undefined) return
+      peer.tx.handleTimeout(this.#nowUs)
+      this.#flushEcp(peer)
+    } else if (name === LLDP_TX_TIMER) {
+      this.#lldpTransmit()
+    } else if (name.startsWith(LLDP_TTL_TIMER)) {
+      this.#lldpNeighborGone(name.slice(LLDP_TTL_TIMER.length) as Mac, 'lldp-ttl-expired')
+    } else if (name === COUNTERS_TIMER) {
+      this.#emitCounters()
+      this.#timers.set(COUNTERS_TIMER, this.#nowUs + this.config.countersIntervalUs)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // ECP output
+
+  #allPeers(): Peer[] {
+    return this.role === 'station' ? (this.#uplink ? [this.#uplink] : []) : [...this.#peers.values()]
+  }
+
+  #newPeer(mac: Mac): Peer {
+    return {
+      mac,
+      rx: new EcpRx(),
+      tx: new EcpTx({
+        ackTimerUs: this.#timing.ackTimerUs,
+        retries: this.#timing.retries,
+        pendingMax: this.config.pendingEcpduMax,
+      }),
+      counters: zeroPeerCounters(),
+      up: false,
+      lldpTtlDeadlineUs: undefined,
+    }
+  }
+
+  #uplinkPeer(): Peer {
+    this.#uplink ??= this.#newPeer(NCB_GROUP_MAC)
+    return this.#uplink
+  }
+
+  /** The peer a frame from `source` belongs to; created (bounded) on first sight. */
+  #peerFor(source: Mac, via: 'ecp' | 'lldp'): Peer {
+    let peer: Peer
+    if (this.role === 'station') {
+      peer = this.#uplinkPeer()
+      if (this.#bridgeMac !== source) {
+        this.#bridgeMac = source
+        peer.mac = source
+        peer.up = false
+      }
+    } else {
+      const known = this.#peers.get(source)
+      if (known === undefined) {
+        if (this.#peers.size >= this.config.peerCountMax) {
+          throw new RemoteProtocolError('peer-table-full', `Cannot add peer ${source}: ${this.config.peerCountMax} peers held`, VdpError.InsufficientResources, 6)
+        }
+        peer = this.#newPeer(source)
+        this.#peers.set(source, peer)
+      } else {
+        peer = known
+      }
+    }
+    if (!peer.up) {
+      peer.up = true
+      this.#emit({ kind: 'peer-up', atUs: this.#nowUs, peer: source, via })
+    }
+    return peer
+  }
+
+  #ecpTimerName(peer: Peer): TimerName {
+    return ECP_TIMER + (this.role === 'station' ? UPLINK : peer.mac)
+  }
+
+  #destinationFor(peer: Peer | undefined): Mac {
+    if (this.config.ecpDestination === 'peer-unicast' && peer !== undefined && peer.mac !== NCB_GROUP_MAC) return peer.mac
+    return NCB_GROUP_MAC
+  }
+
+  #enqueueVdp(peerMac: Mac | undefined, managerId: ManagerId, tlv: VsiTlv, owner: string): void {
+    const peer = this.role === 'station' ? this.#uplinkPeer() : this.#peers.get(peerMac!)
+    assert(peer !== undefined, `Cannot send VDP TLV: peer ${String(peerMac)} is unknown`)
+    this.#enqueueRaw(peer, managerId, tlv, owner)
+  }
+
+  #enqueueRaw(peer: Peer, managerId: ManagerId, tlv: VdpTlv, owner: string | undefined): void {
+    const length = tlv.kind === 'vsi' ? vsiTlvLength(tlv) : 2 + (tlv.kind === 'unknown' ? tlv.body.length : 3 + tlv.data.length)
+    const item: EcpItem = { managerId, tlv, length, owner }
+    if (!peer.tx.enqueue(this.#nowUs, item)) {
+      this.#counters.queueDrops++
+      peer.counters.queueDrops++
+      return
+    }
+    this.#flushEcp(peer)
+  }
+
+  /** Turns the ECP machine's output into frames and failures into events. */
+  #flushEcp(peer: Peer): void {
+    for (let t = peer.tx.pollTransmission(); t !== undefined; t = peer.tx.pollTransmission()) {
+      const ulpdu = encodeVdpPdu({ managerId: t.managerId, tlvs: t.items.map((i) => i.tlv), endTlv: false })
+      const payload = encodeEcpdu({
+        header: { version: ECP_VERSION, operation: EcpOperation.Request, subtype: EcpSubtype.Vdp, sequence: t.sequence },
+        ulpdu,
+      })
+      this.#transmit(this.#destinationFor(peer), ETHERTYPE_ECP, payload)
+      this.#counters.txEcpdus++
+      peer.counters.txEcpdus++
+      if (t.retransmission > 0) {
+        this.#counters.txRetransmits++
+        peer.counters.txRetransmits++
+      } else {
+        this.#counters.txVdpTlvs += t.items.length
+        peer.counters.txVdpTlvs += t.items.length
+      }
+    }
+    for (let f = peer.tx.pollFailure(); f !== undefined; f = peer.tx.pollFailure()) {
+      this.#counters.txErrors++
+      peer.counters.txErrors++
+      this.#emit({ kind: 'ecp-tx-error', atUs: this.#nowUs, peer: peer.mac, sequence: f.sequence, tlvCount: f.items.length })
+      if (this.role === 'station') {
+        for (const item of f.items) {
+          const vsi = item.owner === undefined ? undefined : this.#stationVsis.get(item.owner)
+          if (vsi === undefined) continue
+          vsi.handleTxError(this.#stationCtx, this.#nowUs)
+          this.#reapStation(vsi)
+        }
+      }
+    }
+    const name = this.#ecpTimerName(peer)
+    const at = peer.tx.deadlineUs
+    if (at === undefined) this.#timers.stop(name)
+    else if (this.#timers.get(name) !== at) this.#timers.set(name, at)
+  }
+
+  #sendAck(source: Mac, sequence: number): void {
+    const payload = encodeEcpdu({
+      header: { version: ECP_VERSION, operation: EcpOperation.Ack, subtype: EcpSubtype.Vdp, sequence },
+      ulpdu: new Uint8Array(0),
+    })
+    const destination = this.config.ecpDestination === 'peer-unicast' ? source : NCB_GROUP_MAC
+    this.#transmit(destination, ETHERTYPE_ECP, payload)
+    this.#counters.txAcks++
+  }
+
+  #transmit(destination: Mac, ethertype: number, payload: Uint8Array): void {
+    if (this.#transmits.length - this.#transmitHead >= this.config.transmitQueueMax) {
+      this.#counters.transmitsDropped++
+      return
+    }
+    this.#transmits.push(encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload }))
+    this.#counters.txFrames++
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // LLDP NCB agent and EVB negotiation (802.1Qbg-2012 D.2.12; 802.1AB 9.2)
+
+  #lldpTransmit(): void {
+    const lldp = this.config.lldp
+    const mac = macToBytes(this.config.mac)
+    const ttlS = Math.min(0xffff, Math.ceil((lldp.txIntervalUs * lldp.txHold) / 1_000_000))
+    const payload = encodeLldpdu({
+      chassisId: { subtype: CHASSIS_ID_SUBTYPE_MAC, value: mac },
+      portId: { subtype: PORT_ID_SUBTYPE_MAC, value: mac },
+      ttlS,
+      tlvs: [evbLldpTlv(this.#evbTlv)],
+    })
+    this.#transmit(NCB_GROUP_MAC, ETHERTYPE_LLDP, payload)
+    this.#counters.txLldpdus++
+    let intervalUs = lldp.txIntervalUs
+    if (this.#lldpFastRemaining > 0) {
+      this.#lldpFastRemaining--
+      if (this.#lldpFastRemaining > 0) intervalUs = lldp.txFastIntervalUs
+    }
+    this.#timers.set(LLDP_TX_TIMER, this.#nowUs + intervalUs)
+  }
+
+  #lldpFrame(source: Mac, payload: Uint8Array): void {
+    const pdu = decodeLldpdu(payload)
+    this.#counters.rxLldpdus++
+    if (pdu.ttlS === 0) {
+      this.#lldpNeighborGone(source, 'lldp-shutdown')
+      return
+    }
+    const evb = findEvbTlv(pdu)
+    // Only the other role's TLV negotiates (a bridge listens to stations and vice versa).
+    const wanted = this.role === 'bridge' ? EvbMode.Station : EvbMode.Bridge
+    if (evb === undefined || evb.mode !== wanted) return
+    const peer = this.#peerFor(source, 'lldp')
+    this.#lldpNeighbors.add(source)
+    peer.lldpTtlDeadlineUs = this.#nowUs + pdu.ttlS * 1_000_000
+    this.#timers.set(LLDP_TTL_TIMER + source, peer.lldpTtlDeadlineUs)
+    this.#negotiate(source, evb)
+  }
+
+  #lldpNeighborGone(source: Mac, reason: 'lldp-ttl-expired' | 'lldp-shutdown'): void {
+    this.#timers.stop(LLDP_TTL_TIMER + source)
+    if (!this.#lldpNeighbors.delete(source)) return
+    const peer = this.role === 'station' ? this.#uplink : this.#peers.get(source)
+    if (peer !== undefined) {
+      peer.lldpTtlDeadlineUs = undefined
+      if (peer.up) {
+        peer.up = false
+        this.#emit({ kind: 'peer-down', atUs: this.#nowUs, peer: source, reason })
+      }
+      // 43.3.8: a lost peer restarts its receive machine.
+      peer.rx.reset()
+      if (this.role === 'bridge' && !peer.tx.busy && !this.#hasBridgeVsisOf(source)) this.#peers.delete(source)
+    }
+    if (this.#lldpNeighbors.size === 0) this.#negotiate(source, undefined)
+  }
+
+  #hasBridgeVsisOf(peer: Mac): boolean {
+    for (const v of this.#bridgeVsis.values()) if (v.peer === peer) return true
+    return false
+  }
+
+  #negotiate(peer: Mac, received: EvbTlv | undefined): void {
+    this.#evbReceived = received
+    const { tlv, operational } = negotiateEvb(this.#evbLocal, received)
+    const tlvChanged = JSON.stringify(tlv) !== JSON.stringify(this.#evbTlv)
+    this.#evbTlv = tlv
+    const timing = this.#timingFrom(operational)
+    const changed = JSON.stringify(timing) !== JSON.stringify(this.#timing)
+    this.#timing = timing
+    if (changed) {
+      for (const p of this.#allPeers()) {
+        p.tx.ackTimerUs = timing.ackTimerUs
+        p.tx.retries = timing.retries
+      }
+      this.#emit({ kind: 'evb-negotiated', atUs: this.#nowUs, peer, operational: { ...timing } })
+    }
+    // 802.1AB 9.2.7.7 (somethingChangedLocal): tell the peer at once.
+    if (tlvChanged && this.config.lldp.enabled) this.#timers.set(LLDP_TX_TIMER, this.#nowUs)
+  }
+
+  #timingFrom(o: { retries: number; rte: number; rwd: number; rka: number; groupIdEnabled: boolean }): OperationalTiming {
+    return {
+      retries: o.retries,
+      rte: o.rte,
+      rwd: o.rwd,
+      rka: o.rka,
+      groupIdEnabled: o.groupIdEnabled,
+      ackTimerUs: ackTimerUs(o.rte),
+      respWaitDelayUs: respWaitDelayUs(o),
+      toutKeepAliveUs: toutKeepAliveUs(o),
+      reinitKeepAliveUs: reinitKeepAliveUs(o.rka),
+      resourceWaitDelayUs: resourceWaitDelayUs(o.rwd),
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #advance(nowUs: Us): void {
+    assert(Number.isFinite(nowUs), `Cannot use time ${nowUs}: not a finite number`)
+    // Monotonic: a shell clock that steps back must not rewind the machines.
+    if (nowUs > this.#nowUs) this.#nowUs = nowUs
+  }
+
+  #emit(event: PortEvent): void {
+    if (this.#events.length - this.#eventHead >= this.config.eventQueueMax) {
+      this.#counters.eventsDropped++
+      return
+    }
+    this.#events.push(event)
+  }
+
+  #emitCounters(): void {
+    this.#emit({
+      kind: 'counters',
+      atUs: this.#nowUs,
+      port: { ...this.#counters },
+      peers: this.#allPeers().map((p) => ({ peer: p.mac, counters: { ...p.counters } })),
+    })
+  }
+
+  #drop(code: string, offset: number, peer?: Mac): void {
+    this.#counters.framesDropped++
+    this.#emit(
+      peer === undefined
+        ? { kind: 'frame-dropped', atUs: this.#nowUs, code, offset }
+        : { kind: 'frame-dropped', atUs: this.#nowUs, code, offset, peer },
+    )
+  }
+}
+
+export type { VsiMode }
