@@ -282,6 +282,9 @@ export interface WireTiming {
   readonly bridgeAck: Stats
   /** Bridge ECPDU -> station ECP ACK, ms. */
   readonly stationAck: Stats
+  /** The samples behind {@link bridgeAck} and {@link stationAck}, ms. */
+  readonly bridgeAckSamplesMs: readonly number[]
+  readonly stationAckSamplesMs: readonly number[]
   /** ECPDUs sent again with the same sequence number, per sender. */
   readonly retransmissions: { readonly station: number; readonly bridge: number }
   /** Station ECPDUs / bridge ECPDUs (first transmissions). */
@@ -382,6 +385,8 @@ export function analyzeWire(records: readonly PcapRecord[], options: AnalyzeOpti
     bridgeInitiated,
     bridgeAck: summarize(bridgeAcks),
     stationAck: summarize(stationAcks),
+    bridgeAckSamplesMs: bridgeAcks,
+    stationAckSamplesMs: stationAcks,
     retransmissions,
     ecpdus,
     firstRequestUs,
