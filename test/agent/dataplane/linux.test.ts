@@ -1,0 +1,130 @@
+/**
+ * Linux driver against a model of a NOS kernel with bridge VLAN filtering (this machine's
+ * kernel has none, see test/integration/dataplane-linux.test.ts): the exact iproute2 batches
+ * for both VXLAN layouts, failure mapping, ownership and reconciliation.
+ */
+import { describe, expect, it } from 'vitest'
+import { DataplaneError } from '../../../agent/dataplane/driver.ts'
+import { openLinuxDriver, parseBatchErrors } from '../../../agent/dataplane/linux.ts'
+import { OwnershipRecord } from '../../../agent/dataplane/ownership.ts'
+import { portName } from '../../../shared/ids.ts'
+import { FakeNosKernel } from './fake-nos-kernel.ts'
+
+const p = portName
+const addOps = [
+  { op: 'vlan-add' as const, vid: 100, vni: 5000 },
+  { op: 'member-add' as const, vid: 100, port: p('swp1') },
+  { op: 'member-add' as const, vid: 100, port: p('swp2') },
+]
+
+describe('openLinuxDriver() on a VLAN-filtering NOS kernel (model)', () => {
+  it('single VXLAN device: emits exactly these bridge batches', async () => {
+    const k = new FakeNosKernel('br0', ['swp1', 'swp2', 'vxlan0'])
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k, netns: 'lab' })
+    await dp.apply(addOps)
+    expect(k.batches('ip')).toEqual([])
+    expect(k.batches('bridge')).toEqual([
+      'vlan add dev vxlan0 vid 100\nvlan add dev vxlan0 vid 100 tunnel_info id 5000\nvlan add dev swp1 vid 100\nvlan add dev swp2 vid 100\n',
+    ])
+    expect(k.calls.at(-1)!.argv).toEqual(['bridge', '-n', 'lab', '-force', '-batch', '-'])
+    expect(own.items()).toEqual(['member|swp1|100', 'member|swp2|100', 'vxvid|vxlan0|100|5000'])
+    await dp.apply([
+      { op: 'member-del', vid: 100, port: p('swp1') },
+      { op: 'member-del', vid: 100, port: p('swp2') },
+      { op: 'vlan-del', vid: 100, vni: 5000 },
+    ])
+    expect(k.batches('bridge')[1]).toBe(
+      'vlan del dev swp1 vid 100\nvlan del dev swp2 vid 100\nvlan del dev vxlan0 vid 100 tunnel_info id 5000\nvlan del dev vxlan0 vid 100\n',
+    )
+    expect(own.items()).toEqual([])
+    expect([...k.tunnels]).toEqual([])
+  })
+
+  it('one VXLAN device per VNI: ip batch creates and enslaves it, bridge batch sets VIDs', async () => {
+    const k = new FakeNosKernel('br0', ['swp1', 'swp2'])
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'per-vni', local: '10.0.0.1' }, ownership: own, runner: k })
+    await dp.apply(addOps)
+    expect(k.batches('ip')).toEqual([
+      'link add vxlan5000 type vxlan id 5000 local 10.0.0.1 dstport 4789 nolearning\nlink set vxlan5000 master br0\nlink set vxlan5000 up\n',
+    ])
+    expect(k.batches('bridge')).toEqual([
+      'vlan add dev vxlan5000 vid 100 pvid untagged\nvlan del dev vxlan5000 vid 1\nvlan add dev swp1 vid 100\nvlan add dev swp2 vid 100\n',
+    ])
+    expect(k.calls[k.calls.length - 1]!.argv).toEqual(['bridge', '-force', '-batch', '-'])
+    await dp.apply([{ op: 'member-del', vid: 100, port: p('swp1') }, { op: 'member-del', vid: 100, port: p('swp2') }, { op: 'vlan-del', vid: 100, vni: 5000 }])
+    expect(k.batches('bridge')[1]).toBe('vlan del dev swp1 vid 100\nvlan del dev swp2 vid 100\n')
+    expect(k.batches('ip')[1]).toBe('link del vxlan5000\n')
+    expect(own.items()).toEqual([])
+    expect(k.links.has('vxlan5000')).toBe(false)
+  })
+
+  it('maps "Command failed -:N" back to items, keeps the successes, and throws command-failed', async () => {
+    const k = new FakeNosKernel('br0', ['swp1'])
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'none' }, ownership: own, runner: k })
+    const err = await dp.apply([
+      { op: 'vlan-add', vid: 100 },
+      { op: 'member-add', vid: 100, port: p('swp1') },
+      { op: 'member-add', vid: 100, port: p('swp9') },
+    ]).catch((e) => e)
+    expect(err).toBeInstanceOf(DataplaneError)
+    expect(err.code).toBe('command-failed')
+    expect(err.failures).toEqual([{ item: 'member|swp9|100', error: 'vlan add dev swp9 vid 100: Cannot find device "swp9"' }])
+    expect(own.items()).toEqual(['member|swp1|100'])
+  })
+
+  it('does not delete what it does not own', async () => {
+    const k = new FakeNosKernel('br0', ['swp1'])
+    k.vlans.set('swp1|200', [])
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'none' }, ownership: OwnershipRecord.inMemory('linux'), runner: k })
+    await dp.apply([{ op: 'member-del', vid: 200, port: p('swp1') }, { op: 'vlan-del', vid: 200 }])
+    expect(k.batches('bridge')).toEqual([])
+    expect(k.vlans.has('swp1|200')).toBe(true)
+  })
+
+  it('reconcile(): creates missing, deletes stale owned, leaves right and foreign items alone', async () => {
+    const k = new FakeNosKernel('br0', ['swp1', 'swp2', 'vxlan0'])
+    const own = OwnershipRecord.inMemory('linux', '', ['member|swp2|300', 'member|swp2|301', 'vxvid|vxlan0|100|5000'])
+    k.vlans.set('vxlan0|100', [])
+    k.tunnels.set('vxlan0|100', 5000)
+    k.vlans.set('swp2|300', []) // ours and stale
+    k.vlans.set('swp1|100', []) // the operator's
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k })
+    const r = await dp.reconcile({ vlans: [{ vid: 100, vni: 5000 }], members: [{ vid: 100, port: p('swp1') }, { vid: 100, port: p('swp2') }] })
+    expect(r).toEqual({
+      created: ['member|swp2|100'],
+      deleted: ['member|swp2|300'],
+      repaired: [],
+      unchanged: ['vxvid|vxlan0|100|5000'],
+      foreign: ['member|swp1|100'],
+      forgotten: ['member|swp2|301'],
+    })
+    expect(k.batches('bridge')).toEqual(['vlan del dev swp2 vid 300\n', 'vlan add dev swp2 vid 100\n'])
+    expect(own.items()).toEqual(['member|swp2|100', 'vxvid|vxlan0|100|5000'])
+    const again = await dp.reconcile({ vlans: [{ vid: 100, vni: 5000 }], members: [{ vid: 100, port: p('swp1') }, { vid: 100, port: p('swp2') }] })
+    expect([again.created, again.deleted]).toEqual([[], []])
+    expect(k.batches('bridge')).toHaveLength(2)
+  })
+
+  it('refuses a bridge without vlan_filtering, a missing bridge and bad names', async () => {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: DataplaneError) => e.code)
+    const own = OwnershipRecord.inMemory('linux')
+    expect(await codeOf(openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'none' }, ownership: own, runner: new FakeNosKernel('br0', [], 0) }))).toBe('bad-config')
+    expect(await codeOf(openLinuxDriver({ bridge: 'br9', vxlan: { mode: 'none' }, ownership: own, runner: new FakeNosKernel() }))).toBe('bad-config')
+    expect(await codeOf(openLinuxDriver({ bridge: 'br0; reboot', vxlan: { mode: 'none' }, ownership: own, runner: new FakeNosKernel() }))).toBe('bad-config')
+    expect(await codeOf(openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'per-vni', local: 'x y' }, ownership: own, runner: new FakeNosKernel() }))).toBe('bad-config')
+  })
+})
+
+describe('parseBatchErrors()', () => {
+  it('pairs each failed line with the words before it', () => {
+    expect(parseBatchErrors('RTNETLINK answers: Operation not supported\nCommand failed -:1\nError: Unknown device type.\nCommand failed -:3\n')).toEqual(
+      new Map([
+        [1, 'RTNETLINK answers: Operation not supported'],
+        [3, 'Error: Unknown device type.'],
+      ]),
+    )
+  })
+})
