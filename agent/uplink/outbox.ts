@@ -20,9 +20,12 @@
  *    handed to the uplink (`onCommitted`) only after that fsync: nothing unsynced is ever
  *    published. A caller that must have the event on disk before it acts (for example before
  *    answering the hypervisor) calls `commit()` synchronously.
- * 2. `ack(seq)` is staged the same way. Acks need no fsync of their own for correctness: an ack
- *    lost in a crash only means the record is published again, and the consumer deduplicates
- *    by `(switchId, bootId, seq)`.
+ * 2. `ack(seq)` is staged and written by the next commit, or at the latest `ackCommitDelayMs`
+ *    later (PUBACKs arrive one per event-loop turn; committing each alone would cost a
+ *    transaction per event). A commit that only deletes runs with `synchronous=NORMAL`: it
+ *    survives SIGKILL, and an ack lost in a power cut only means the record is published
+ *    again; the consumer deduplicates by `(switchId, bootId, seq)`. The next commit with
+ *    records fsyncs the WAL, acks included.
  * 3. Sequence numbers are allocated here, strictly increasing for the life of the state
  *    directory (so also within one boot), and persisted in the commit that stores the record.
  *    A seq allocated to a record lost before its commit may be reused after a crash; such a
@@ -53,12 +56,15 @@ export interface OutboxConfig {
   outboxEventsMax?: number
   /** Commit staged records automatically at the end of the event-loop turn (default true). */
   autoCommit?: boolean
+  /** Longest delay before staged acks alone are written (ms). */
+  ackCommitDelayMs?: number
 }
 
 export const defaultOutboxConfig: Required<Omit<OutboxConfig, 'stateDir'>> = {
   outboxBytesMax: 256 * 1024 * 1024,
   outboxEventsMax: 1_000_000,
   autoCommit: true,
+  ackCommitDelayMs: 20,
 }
 
 export function validateOutboxConfig(config: OutboxConfig): Required<OutboxConfig> {
@@ -68,6 +74,9 @@ export function validateOutboxConfig(config: OutboxConfig): Required<OutboxConfi
   }
   if (!Number.isSafeInteger(c.outboxBytesMax) || c.outboxBytesMax < 1024) {
     throw new Error(`Cannot open outbox: outboxBytesMax ${c.outboxBytesMax} is not an integer >= 1024`)
+  }
+  if (!Number.isFinite(c.ackCommitDelayMs) || c.ackCommitDelayMs < 0 || c.ackCommitDelayMs > 10_000) {
+    throw new Error(`Cannot open outbox: ackCommitDelayMs ${c.ackCommitDelayMs} is not in 0..10000`)
   }
   if (!Number.isSafeInteger(c.outboxEventsMax) || c.outboxEventsMax < 1) {
     throw new Error(`Cannot open outbox: outboxEventsMax ${c.outboxEventsMax} is not an integer >= 1`)
@@ -108,7 +117,7 @@ export interface OutboxMetrics {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
 `
 
 export class Outbox {
@@ -126,6 +135,7 @@ export class Outbox {
   #nextSeq: number
   #bytes = 0
   #commitScheduled = false
+  #ackTimer: NodeJS.Timeout | undefined
   #closed = false
   #full = false
   #droppedSinceFull = 0
@@ -204,6 +214,22 @@ export class Outbox {
     this.#onResyncNeeded = handler
   }
 
+  /** A small value kept beside the records (e.g. the uplink's boot and first seq of the boot). */
+  getMeta(key: string): string | number | undefined {
+    this.#assertOpen()
+    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string | number } | undefined
+    return row?.value
+  }
+
+  /** Stores a meta value durably now (own transaction and fsync; for rare changes only). */
+  setMeta(key: string, value: string | number): void {
+    this.#assertOpen()
+    if (key === 'next_seq') throw new Error('Cannot set meta "next_seq": it is owned by the outbox')
+    this.#db
+      .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      .run(key, value)
+  }
+
   /** The next sequence number `append()` will allocate. */
   get nextSeq(): number {
     return this.#nextSeq
@@ -247,7 +273,7 @@ export class Outbox {
     this.#bytes -= payload.byteLength + RECORD_OVERHEAD_BYTES
     this.#stagedAcks.push(seq)
     this.#metrics.outbox_acked_total++
-    this.#schedule()
+    this.#scheduleAcks()
     if (this.#full && this.#hasRoomAfterOverflow()) this.#clearFull()
   }
 
@@ -255,12 +281,26 @@ export class Outbox {
   commit(): void {
     this.#assertOpen()
     this.#commitScheduled = false
+    if (this.#ackTimer !== undefined) {
+      clearTimeout(this.#ackTimer)
+      this.#ackTimer = undefined
+    }
     if (this.#staged.length === 0 && this.#stagedAcks.length === 0) return
     const records = this.#staged
     const acks = this.#stagedAcks
     this.#staged = []
     this.#stagedAcks = []
-    this.#commitTx(records, acks, this.#nextSeq)
+    if (records.length === 0) {
+      // Deletes only: no fsync needed (rule 2).
+      this.#db.pragma('synchronous = NORMAL')
+      try {
+        this.#commitTx(records, acks, this.#nextSeq)
+      } finally {
+        this.#db.pragma('synchronous = FULL')
+      }
+    } else {
+      this.#commitTx(records, acks, this.#nextSeq)
+    }
     this.#metrics.outbox_commits_total++
     for (const r of records) this.#committed.set(r.seq, r.payload)
     this.#updateGauges()
@@ -304,6 +344,23 @@ export class Outbox {
         this.#log.error('Cannot commit outbox: write failed', { error: String(err) })
       }
     })
+  }
+
+  #scheduleAcks(): void {
+    if (!this.#config.autoCommit || this.#ackTimer !== undefined || this.#commitScheduled) return
+    if (this.#stagedAcks.length >= 4096) {
+      this.#schedule()
+      return
+    }
+    this.#ackTimer = setTimeout(() => {
+      this.#ackTimer = undefined
+      if (this.#closed) return
+      try {
+        this.commit()
+      } catch (err) {
+        this.#log.error('Cannot commit outbox: write failed', { error: String(err) })
+      }
+    }, this.#config.ackCommitDelayMs)
   }
 
   #refuse(): void {

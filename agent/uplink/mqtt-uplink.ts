@@ -1,0 +1,512 @@
+/**
+ * The agent's MQTT uplink: events out through the durable outbox, policy and commands in.
+ *
+ * Protocol: MQTT 3.1.1 (protocolVersion 4) by default, the one version both the embedded
+ * aedes 1.x (3.1.1 only) and mosquitto 2 speak; nothing here needs MQTT 5. Session:
+ * `clean=false` with clientId = switch id, so the broker keeps the switch's subscriptions and
+ * the commands queued for it while it is away. Topics and payloads come from `shared/api`
+ * (`<prefix>/switch/<id>/events|status|policy|commands|replies`, CBOR).
+ *
+ * Rules:
+ * 1. `publish(event)` fills the event header (v, switchId, bootId, bootTime, seq, time), encodes
+ *    it and appends it to the outbox. The record is published only after its group commit
+ *    (fsync), at QoS 1, in seq order, with at most `inflightMax` unacknowledged PUBLISHes; it
+ *    is deleted from the outbox on PUBACK. After a reconnect mqtt.js first re-sends its
+ *    in-flight PUBLISHes (same packet ids, persistent session), then the outbox continues.
+ *    After a restart every record still in the outbox is published again: duplicates are
+ *    possible and carry the same `(switchId, bootId, seq)`.
+ * 2. Event seq: 0, 1, 2, … within a boot (`shared/api/events.ts` rule 1). It is derived from
+ *    the outbox's persistent record counter minus the first record of the boot, both kept in
+ *    the outbox database, so a restart with the same bootId continues the sequence.
+ * 3. Status: retained `online` at every connect, retained `offline` as last will and at a
+ *    clean `close()`.
+ * 4. Policy: the retained `policy` topic. A policy for another switch or with a revision
+ *    older than the one applied is ignored; an accepted one is written to
+ *    `<stateDir>/policy.cbor` (mode 0600: it holds host keys; write, fsync, rename) before the
+ *    callback, so after a restart the agent applies the last policy without the edge. Keys are
+ *    never logged: only the revision.
+ * 5. Commands: executed at most once per command id within this process (QoS 1 may deliver
+ *    twice); every delivery is answered on `replies` with the same reply. mqtt.js acknowledges
+ *    a command on receipt: a command whose execution a crash interrupts is not re-delivered;
+ *    the edge sees no reply and may issue it again.
+ *
+ * @module
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import type { MqttClient, IClientOptions } from 'mqtt'
+import { decodeCommand, encodeCommandReply, type Command, type CommandReply } from '../../shared/api/commands.ts'
+import { EVENT_SCHEMA_VERSION, encodeEvent, type FleetEvent } from '../../shared/api/events.ts'
+import { decodePolicy, type SwitchPolicy } from '../../shared/api/policy.ts'
+import { STATUS_SCHEMA_VERSION, encodeSwitchStatus, switchTopic, DEFAULT_TOPIC_PREFIX, validateTopicPrefix } from '../../shared/api/topics.ts'
+import type { SwitchId } from '../../shared/ids.ts'
+import { connectMqtt } from './mqtt-connect.ts'
+import { Outbox, silentLogger, type OutboxMetrics, type OutboxRecord, type UplinkLogger } from './outbox.ts'
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** An event as the agent shell hands it over: the uplink fills the header (`time` defaults to now). */
+export type UplinkEvent = DistributiveOmit<FleetEvent, 'v' | 'switchId' | 'bootId' | 'bootTime' | 'seq' | 'time'> & {
+  time?: number
+}
+
+/** What a command handler answers; the uplink adds v, commandId, switchId and time. */
+export type CommandOutcome = Pick<CommandReply, 'status' | 'affected'> & { detail?: string }
+
+export interface MqttUplinkConfig {
+  /** `mqtt://host:port` or `mqtts://host:port`. */
+  url: string
+  switchId: SwitchId
+  /** Broker username; default: the switch id (what the broker ACL pattern `%u` expects). */
+  username?: string
+  password?: string
+  topicPrefix?: string
+  /** The agent's `--state-dir`: outbox database and last policy. */
+  stateDir: string
+  /** Random per agent start (`shared/api/fields.ts` bootIdField: 8..64 of [A-Za-z0-9-]). */
+  bootId: string
+  /** Wall-clock start of this boot, ms since the epoch. */
+  bootTimeMs: number
+  agentVersion: string
+  /** Unacknowledged PUBLISHes at once. */
+  inflightMax?: number
+  keepaliveS?: number
+  reconnectPeriodMs?: number
+  connectTimeoutMs?: number
+  /** 4 = MQTT 3.1.1 (default), 5 = MQTT 5. */
+  protocolVersion?: 4 | 5
+  outboxBytesMax?: number
+  outboxEventsMax?: number
+  /** Extra TLS options for `mqtts://` (CA, client certificate). */
+  tls?: import('node:tls').ConnectionOptions
+}
+
+type DefaultedKeys = 'topicPrefix' | 'inflightMax' | 'keepaliveS' | 'reconnectPeriodMs' | 'connectTimeoutMs' | 'protocolVersion'
+type ResolvedUplinkConfig = MqttUplinkConfig & Required<Pick<MqttUplinkConfig, DefaultedKeys>>
+
+export const defaultMqttUplinkConfig: Required<Pick<MqttUplinkConfig, DefaultedKeys>> = {
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
+  inflightMax: 256,
+  keepaliveS: 30,
+  reconnectPeriodMs: 1000,
+  connectTimeoutMs: 10_000,
+  protocolVersion: 4,
+}
+
+export interface UplinkHandlers {
+  /** A policy to apply: from disk at start (`'disk'`), then each newer one from the broker. */
+  onPolicy?(policy: SwitchPolicy, source: 'disk' | 'broker'): void
+  /** Executes a command; the returned outcome is published on `replies`. */
+  onCommand?(command: Command): CommandOutcome | Promise<CommandOutcome>
+  /** Connected (again). `sessionPresent` false means the broker forgot the session. */
+  onConnected?(info: { sessionPresent: boolean }): void
+  /** The outbox refused events and has room again: re-send the association snapshot. */
+  onResyncNeeded?(): void
+}
+
+export interface UplinkMetrics extends OutboxMetrics {
+  uplink_connected: number
+  uplink_connects_total: number
+  uplink_published_total: number
+  uplink_acked_total: number
+  uplink_inflight: number
+  uplink_policy_applied_total: number
+  uplink_policy_rejected_total: number
+  uplink_commands_total: number
+  uplink_command_errors_total: number
+}
+
+const COMMAND_REPLIES_MAX = 1024
+
+export class MqttUplink {
+  readonly outbox: Outbox
+  readonly #client: MqttClient
+  readonly #config: ResolvedUplinkConfig
+  readonly #handlers: UplinkHandlers
+  readonly #log: UplinkLogger
+  readonly #bootFirstRecordSeq: number
+  readonly #topics: { events: string; status: string; policy: string; commands: string; replies: string }
+  /** Committed records not yet handed to mqtt.js, in seq order (a queue with a head index). */
+  #queue: OutboxRecord[] = []
+  #queueHead = 0
+  #inflight = 0
+  #policyRevision = -1
+  readonly #replies = new Map<string, CommandReply>()
+  #closed = false
+  #disconnectedAtMs: number | undefined
+  #drainWaiters: (() => void)[] = []
+  readonly #m = {
+    uplink_connects_total: 0,
+    uplink_published_total: 0,
+    uplink_acked_total: 0,
+    uplink_policy_applied_total: 0,
+    uplink_policy_rejected_total: 0,
+    uplink_commands_total: 0,
+    uplink_command_errors_total: 0,
+  }
+
+  private constructor(config: MqttUplinkConfig, handlers: UplinkHandlers, log: UplinkLogger) {
+    const c: ResolvedUplinkConfig = { ...config, ...withDefaults(config) }
+    validateTopicPrefix(c.topicPrefix)
+    if (!Number.isInteger(c.inflightMax) || c.inflightMax < 1 || c.inflightMax > 65_000) {
+      throw new Error(`Cannot create uplink: inflightMax ${c.inflightMax} is not an integer in 1..65000`)
+    }
+    this.#config = c
+    this.#handlers = handlers
+    this.#log = log
+    const topic = (ch: 'events' | 'status' | 'policy' | 'commands' | 'replies') => switchTopic(c.topicPrefix, c.switchId, ch)
+    this.#topics = {
+      events: topic('events'),
+      status: topic('status'),
+      policy: topic('policy'),
+      commands: topic('commands'),
+      replies: topic('replies'),
+    }
+    this.outbox = Outbox.open(
+      {
+        stateDir: c.stateDir,
+        ...(c.outboxBytesMax !== undefined ? { outboxBytesMax: c.outboxBytesMax } : {}),
+        ...(c.outboxEventsMax !== undefined ? { outboxEventsMax: c.outboxEventsMax } : {}),
+      },
+      log,
+    )
+    this.#bootFirstRecordSeq = this.#bootStart()
+    this.#queue = this.outbox.unacked()
+    this.outbox.onCommitted((records) => {
+      for (const r of records) this.#queue.push(r)
+      this.#pump()
+    })
+    this.outbox.onResyncNeeded(() => this.#handlers.onResyncNeeded?.())
+    this.#loadPolicyFromDisk()
+
+    const will = encodeSwitchStatus({ v: STATUS_SCHEMA_VERSION, switchId: c.switchId, state: 'offline', agentVersion: c.agentVersion })
+    const options: IClientOptions = {
+      clientId: c.switchId,
+      clean: false,
+      protocolVersion: c.protocolVersion,
+      username: c.username ?? c.switchId,
+      keepalive: c.keepaliveS,
+      reconnectPeriod: c.reconnectPeriodMs,
+      connectTimeout: c.connectTimeoutMs,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: this.#topics.status, payload: Buffer.from(will), qos: 1, retain: true },
+    }
+    if (c.password !== undefined) options.password = c.password
+    this.#client = connectMqtt(c.url, options, c.tls ?? {})
+    this.#client.on('connect', (connack) => this.#onConnect(connack.sessionPresent))
+    this.#client.on('close', () => this.#onClose())
+    this.#client.on('error', (err) => this.#log.warn('MQTT uplink error', { error: err.message }))
+    this.#client.on('message', (topic, payload) => this.#onMessage(topic, payload))
+  }
+
+  /**
+   * Opens the outbox, applies the policy kept on disk (`onPolicy(policy, 'disk')`) and starts
+   * connecting in the background (events are accepted at once).
+   * @example
+   * ```ts
+   * const uplink = MqttUplink.open({ url: 'mqtt://edge:1883', switchId: switchId('tor1'), password,
+   *   stateDir: '/var/lib/vdp-agent', bootId, bootTimeMs: Date.now(), agentVersion: '0.1.0' },
+   *   { onPolicy: (p) => resources.applyPolicy(p), onCommand: (c) => ports.execute(c) }, logger)
+   * uplink.publish({ kind: 'peer-up', port, stationMac, reason: 'lldp-evb-negotiated' })
+   * ```
+   */
+  static open(config: MqttUplinkConfig, handlers: UplinkHandlers = {}, log: UplinkLogger = silentLogger): MqttUplink {
+    return new MqttUplink(config, handlers, log)
+  }
+
+  get connected(): boolean {
+    return this.#client.connected
+  }
+
+  /**
+   * Stores the event durably (group commit at the end of this event-loop turn) and publishes
+   * it after that. Returns the event's seq, or `undefined` when the outbox is full and the
+   * event was refused (counted in `outbox_dropped_total`). Throws if the event is invalid.
+   */
+  publish(event: UplinkEvent): number | undefined {
+    if (this.#closed) throw new Error('Cannot publish event: the uplink is closed')
+    let seq = -1
+    const recordSeq = this.outbox.append((recordSeq) => {
+      seq = recordSeq - this.#bootFirstRecordSeq
+      const full = {
+        ...event,
+        v: EVENT_SCHEMA_VERSION,
+        switchId: this.#config.switchId,
+        bootId: this.#config.bootId,
+        bootTime: this.#config.bootTimeMs,
+        seq,
+        time: event.time ?? Date.now(),
+      } as FleetEvent
+      return encodeEvent(full)
+    })
+    return recordSeq === undefined ? undefined : seq
+  }
+
+  /** Commits staged events now (one fsync): call before acting on an event's durability. */
+  flush(): void {
+    this.outbox.commit()
+  }
+
+  /** Resolves when every event so far is acknowledged by the broker (bounded by `timeoutMs`). */
+  drained(timeoutMs = 30_000): Promise<boolean> {
+    if (this.outbox.metrics().outbox_events === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#drainWaiters = this.#drainWaiters.filter((w) => w !== done)
+        resolve(false)
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      this.#drainWaiters.push(done)
+    })
+  }
+
+  metrics(): UplinkMetrics {
+    return {
+      ...this.outbox.metrics(),
+      ...this.#m,
+      uplink_connected: this.#client.connected ? 1 : 0,
+      uplink_inflight: this.#inflight,
+    }
+  }
+
+  /**
+   * Stops: publishes the retained `offline` status when connected (bounded wait), closes
+   * the connection without losing the session, and closes the outbox. Unacknowledged events
+   * stay on disk for the next start.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#client.connected) {
+      const offline = encodeSwitchStatus({
+        v: STATUS_SCHEMA_VERSION,
+        switchId: this.#config.switchId,
+        state: 'offline',
+        bootId: this.#config.bootId,
+        time: Date.now(),
+        agentVersion: this.#config.agentVersion,
+      })
+      await Promise.race([
+        this.#client.publishAsync(this.#topics.status, Buffer.from(offline), { qos: 1, retain: true }).catch(() => undefined),
+        new Promise((r) => setTimeout(r, timeoutMs)),
+      ])
+    }
+    await Promise.race([this.#client.endAsync(true), new Promise((r) => setTimeout(r, timeoutMs))])
+    this.outbox.close()
+  }
+
+  #bootStart(): number {
+    const stored = this.outbox.getMeta('boot')
+    if (typeof stored === 'string') {
+      try {
+        const b = JSON.parse(stored) as { bootId: string; firstRecordSeq: number }
+        if (b.bootId === this.#config.bootId && Number.isSafeInteger(b.firstRecordSeq)) return b.firstRecordSeq
+      } catch {
+        // A damaged value: start the boot afresh.
+      }
+    }
+    const first = this.outbox.nextSeq
+    this.outbox.setMeta('boot', JSON.stringify({ bootId: this.#config.bootId, firstRecordSeq: first }))
+    return first
+  }
+
+  #onConnect(sessionPresent: boolean): void {
+    this.#m.uplink_connects_total++
+    const downMs = this.#disconnectedAtMs === undefined ? undefined : Date.now() - this.#disconnectedAtMs
+    this.#disconnectedAtMs = undefined
+    this.#log.info('MQTT uplink connected', {
+      sessionPresent,
+      ...(downMs !== undefined ? { disconnectedMs: downMs } : {}),
+      backlog: this.outbox.metrics().outbox_events,
+    })
+    const online = encodeSwitchStatus({
+      v: STATUS_SCHEMA_VERSION,
+      switchId: this.#config.switchId,
+      state: 'online',
+      bootId: this.#config.bootId,
+      time: Date.now(),
+      agentVersion: this.#config.agentVersion,
+    })
+    this.#client.publish(this.#topics.status, Buffer.from(online), { qos: 1, retain: true })
+    if (!sessionPresent) {
+      this.#client.subscribe([this.#topics.policy, this.#topics.commands], { qos: 1 }, (err, granted) => {
+        if (err) this.#log.warn('Cannot subscribe to policy and commands', { error: err.message })
+        else if (granted?.some((g) => g.qos === 128)) this.#log.error('Broker refused subscription to policy or commands', {})
+      })
+    }
+    this.#handlers.onConnected?.({ sessionPresent })
+    this.#pump()
+  }
+
+  #onClose(): void {
+    if (this.#disconnectedAtMs === undefined && !this.#closed) {
+      this.#disconnectedAtMs = Date.now()
+      this.#log.warn('MQTT uplink disconnected: events stay in the outbox until the broker is back', {
+        backlog: this.outbox.metrics().outbox_events,
+      })
+    }
+  }
+
+  /** Hands committed records to mqtt.js while connected and the window has room. */
+  #pump(): void {
+    const client = this.#client
+    while (client.connected && !this.#closed && this.#inflight < this.#config.inflightMax && this.#queueHead < this.#queue.length) {
+      const record = this.#queue[this.#queueHead++]!
+      if (!this.outbox.has(record.seq)) continue // acknowledged meanwhile (re-queued copy)
+      this.#inflight++
+      this.#m.uplink_published_total++
+      const payload = Buffer.from(record.payload.buffer, record.payload.byteOffset, record.payload.byteLength)
+      client.publish(this.#topics.events, payload, { qos: 1 }, (err) => this.#onPuback(record, err))
+    }
+    if (this.#queueHead > 4096 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead)
+      this.#queueHead = 0
+    }
+  }
+
+  #onPuback(record: OutboxRecord, err: Error | undefined): void {
+    this.#inflight--
+    if (this.#closed) return
+    if (err) {
+      // mqtt.js gave the message up (forced end): publish it again later, in order.
+      this.#queue.splice(this.#queueHead, 0, record)
+      this.#queue.sort((a, b) => a.seq - b.seq)
+    } else {
+      this.#m.uplink_acked_total++
+      this.outbox.ack(record.seq)
+      if (this.#drainWaiters.length > 0 && this.outbox.metrics().outbox_events === 0) {
+        const waiters = this.#drainWaiters
+        this.#drainWaiters = []
+        for (const w of waiters) w()
+      }
+    }
+    this.#pump()
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    if (topic === this.#topics.policy) this.#onPolicyMessage(payload)
+    else if (topic === this.#topics.commands) void this.#onCommandMessage(payload)
+  }
+
+  #onPolicyMessage(payload: Buffer): void {
+    if (payload.byteLength === 0) return // retained policy cleared: keep the last one
+    let policy: SwitchPolicy
+    try {
+      policy = decodePolicy(payload)
+    } catch (err) {
+      this.#m.uplink_policy_rejected_total++
+      this.#log.warn('Cannot apply policy: it does not decode', { error: err instanceof Error ? err.message : String(err) })
+      return
+    }
+    if (policy.switchId !== this.#config.switchId) {
+      this.#m.uplink_policy_rejected_total++
+      this.#log.warn('Cannot apply policy: it is for another switch', { policySwitchId: policy.switchId })
+      return
+    }
+    if (policy.revision <= this.#policyRevision) return // re-delivery of the retained message
+    try {
+      writeFileAtomic(join(this.#config.stateDir, 'policy.cbor'), payload)
+    } catch (err) {
+      this.#log.error('Cannot keep policy on disk: applying it anyway', { error: String(err) })
+    }
+    this.#policyRevision = policy.revision
+    this.#m.uplink_policy_applied_total++
+    this.#log.info('Policy received', { revision: policy.revision })
+    this.#handlers.onPolicy?.(policy, 'broker')
+  }
+
+  #loadPolicyFromDisk(): void {
+    let bytes: Buffer
+    try {
+      bytes = readFileSync(join(this.#config.stateDir, 'policy.cbor'))
+    } catch {
+      return
+    }
+    try {
+      const policy = decodePolicy(bytes)
+      if (policy.switchId !== this.#config.switchId) return
+      this.#policyRevision = policy.revision
+      this.#log.info('Policy loaded from disk', { revision: policy.revision })
+      this.#handlers.onPolicy?.(policy, 'disk')
+    } catch (err) {
+      this.#log.warn('Cannot use the policy kept on disk: waiting for the edge', { error: String(err) })
+    }
+  }
+
+  async #onCommandMessage(payload: Buffer): Promise<void> {
+    let command: Command
+    try {
+      command = decodeCommand(payload)
+    } catch (err) {
+      this.#m.uplink_command_errors_total++
+      this.#log.warn('Cannot execute command: it does not decode', { error: err instanceof Error ? err.message : String(err) })
+      return
+    }
+    if (command.switchId !== this.#config.switchId) {
+      this.#m.uplink_command_errors_total++
+      this.#log.warn('Cannot execute command: it is for another switch', { commandId: command.commandId })
+      return
+    }
+    let reply = this.#replies.get(command.commandId)
+    if (reply === undefined) {
+      this.#m.uplink_commands_total++
+      let outcome: CommandOutcome
+      try {
+        outcome = this.#handlers.onCommand
+          ? await this.#handlers.onCommand(command)
+          : { status: 'failed', affected: 0, detail: 'agent has no command handler' }
+      } catch (err) {
+        this.#m.uplink_command_errors_total++
+        outcome = { status: 'failed', affected: 0, detail: String(err instanceof Error ? err.message : err).slice(0, 200) }
+      }
+      reply = {
+        v: 1,
+        commandId: command.commandId,
+        switchId: this.#config.switchId,
+        time: Date.now(),
+        status: outcome.status,
+        affected: outcome.affected,
+        ...(outcome.detail !== undefined ? { detail: outcome.detail.slice(0, 200) } : {}),
+      }
+      this.#replies.set(command.commandId, reply)
+      if (this.#replies.size > COMMAND_REPLIES_MAX) this.#replies.delete(this.#replies.keys().next().value!)
+    }
+    if (this.#closed) return
+    this.#client.publish(this.#topics.replies, Buffer.from(encodeCommandReply(reply)), { qos: 1 })
+  }
+}
+
+function withDefaults(config: MqttUplinkConfig): Required<Pick<MqttUplinkConfig, DefaultedKeys>> {
+  const d = defaultMqttUplinkConfig
+  return {
+    topicPrefix: config.topicPrefix ?? d.topicPrefix,
+    inflightMax: config.inflightMax ?? d.inflightMax,
+    keepaliveS: config.keepaliveS ?? d.keepaliveS,
+    reconnectPeriodMs: config.reconnectPeriodMs ?? d.reconnectPeriodMs,
+    connectTimeoutMs: config.connectTimeoutMs ?? d.connectTimeoutMs,
+    protocolVersion: config.protocolVersion ?? d.protocolVersion,
+  }
+}
+
+/** Write, fsync, rename, fsync the directory: the file is the old or the new one, never torn. */
+function writeFileAtomic(path: string, data: Uint8Array): void {
+  const tmp = `${path}.tmp`
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeSync(fd, data)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, path)
+  const dir = openSync(join(path, '..'), 'r')
+  try {
+    fsyncSync(dir)
+  } finally {
+    closeSync(dir)
+  }
+}
