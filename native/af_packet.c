@@ -28,6 +28,7 @@
  *   .start(onFrames(frames: Buffer[]), onError(code, syscall, fatal))
  *   .send(frame: Uint8Array) -> 0 or a negative errno
  *   .stats() -> [kernelPackets, kernelDrops, truncated]
+ *   .ifExists() -> whether the interface index still exists
  *   .ref() / .unref() / .close()
  */
 #define _GNU_SOURCE /* recvmmsg */
@@ -295,6 +296,18 @@ static void report_error(link_t *l, int err, const char *syscall, int fatal) {
   napi_close_handle_scope(l->env, scope);
 }
 
+/* ENETDOWN: down (recoverable, the kernel re-arms the socket on NETDEV_UP) or gone. */
+static void report_netdown(link_t *l) {
+  char name[IF_NAMESIZE];
+  if (if_indextoname((unsigned)l->ifindex, name) == NULL) {
+    l->failed = 1;
+    uv_poll_stop(&l->poll);
+    report_error(l, ENXIO, "recvmmsg", 1);
+  } else {
+    report_error(l, ENETDOWN, "recvmmsg", 0);
+  }
+}
+
 static void prepare_batch(link_t *l) {
   for (int i = 0; i < l->batch; i++) {
     l->iovs[i].iov_base = l->slots + (size_t)i * l->slot_bytes + TAG_ROOM;
@@ -341,8 +354,27 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   link_t *l = (link_t *)handle->data;
   if (l->closing || l->failed) return;
   if (status < 0) {
-    report_error(l, -status == EBADF ? EBADF : EIO, "poll", 1);
-    return;
+    /* libuv turns EPOLLERR into UV_EBADF and stops the handle. A pending socket error (the
+     * kernel sets ENETDOWN when the interface goes down or away) is the usual cause: read it,
+     * which also clears it, and poll again. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0 && err != ENETDOWN) {
+      l->failed = 1;
+      report_error(l, err, "poll", 1);
+      return;
+    }
+    int rc = uv_poll_start(&l->poll, UV_READABLE, on_readable);
+    if (rc < 0) {
+      l->failed = 1;
+      report_error(l, -rc, "uv_poll_start", 1);
+      return;
+    }
+    if (err == ENETDOWN) {
+      report_netdown(l);
+      if (l->failed || l->closing) return;
+    }
   }
   int delivered = 0;
   while (!l->closing && !l->failed && delivered < FRAMES_PER_WAKEUP_MAX) {
@@ -353,15 +385,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       if (err == EINTR) continue;
       if (err == EAGAIN || err == EWOULDBLOCK) break;
       if (err == ENETDOWN) {
-        /* Down (recoverable: the kernel re-arms the socket on NETDEV_UP) or gone. */
-        char name[IF_NAMESIZE];
-        if (if_indextoname((unsigned)l->ifindex, name) == NULL) {
-          l->failed = 1;
-          uv_poll_stop(&l->poll);
-          report_error(l, ENXIO, "recvmmsg", 1);
-        } else {
-          report_error(l, ENETDOWN, "recvmmsg", 0);
-        }
+        report_netdown(l);
         /* The pending error is cleared by the failed read; look for frames again. */
         continue;
       }
@@ -684,6 +708,18 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Whether the bound interface still exists (the ENETDOWN of a deleted interface looks like
+ * the one of an interface set down, and no later event tells them apart). */
+static napi_value js_if_exists(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l == NULL) return NULL;
+  char name[IF_NAMESIZE];
+  napi_value out;
+  napi_get_boolean(env, if_indextoname((unsigned)l->ifindex, name) != NULL, &out);
+  return out;
+}
+
 static napi_value js_ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
@@ -720,6 +756,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},
       {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default_method, NULL},

@@ -3,16 +3,49 @@
  * Implementations: `af-packet.ts` (Linux raw socket, the real one) and `memory-link.ts`
  * (in-process, for tests and the demonstration fleet when not root).
  *
+ * Rules every implementation keeps: frames are whole Ethernet frames (an 802.1Q tag, if any,
+ * is in the bytes); a link never hands back a frame it sent itself; delivery is asynchronous
+ * (never from inside `send`); after `close()` no handler is called again.
+ *
  * @module
  */
 import type { Mac } from '../../shared/ethernet/mac.ts'
 
 export interface FrameLinkStats {
+  /** Frames handed to the `onFrame` handler. */
   rxFrames: number
+  /** Frames the link accepted for transmission. */
   txFrames: number
-  /** Frames the kernel dropped before we read them (PACKET_STATISTICS) or that failed to send. */
+  /**
+   * Frames lost on the receive path before the handler saw them: kernel drops
+   * (PACKET_STATISTICS, receive queue full) and oversized (truncated) frames for the raw
+   * socket; frames lost by the simulated medium for the memory link.
+   */
   drops: number
+  /** Frames that could not be sent (interface down or gone, queue full, too long). */
   txErrors: number
+  /** Error events raised (delivered to `onError` or not). */
+  errors?: number
+}
+
+/**
+ * Something went wrong on a link after it was opened: the interface went down (`ENETDOWN`,
+ * not fatal, the link resumes when it comes back up) or disappeared (`ENXIO`, fatal: the link
+ * receives nothing more and should be closed and reopened).
+ */
+export class FrameLinkError extends Error {
+  override readonly name = 'FrameLinkError'
+  constructor(
+    /** errno-style code: 'ENETDOWN', 'ENXIO', 'EPERM', 'ENODEV', 'EMSGSIZE', 'ENOBUFS', ... */
+    readonly code: string,
+    /** True when the link cannot recover by itself. */
+    readonly fatal: boolean,
+    message: string,
+    /** Failing system call, when there is one (e.g. 'recvmmsg', 'send', 'socket'). */
+    readonly syscall?: string,
+  ) {
+    super(message)
+  }
 }
 
 export interface FrameLink {
@@ -20,10 +53,23 @@ export interface FrameLink {
   readonly name: string
   /** The port's own MAC address. */
   readonly mac: Mac
-  /** Sends one complete Ethernet frame (destination, source, ethertype, payload). */
+  /**
+   * Sends one complete Ethernet frame (destination, source, ethertype, payload). Never
+   * throws for network conditions (those are counted in `txErrors` and reported to
+   * `onError`); throws only for caller bugs: a closed link or a frame shorter than 14 bytes.
+   */
   send(frame: Uint8Array): void
-  /** Registers the receiver; one per link. Frames are whole Ethernet frames. */
+  /** Registers the receiver; one per link (a second call replaces it). */
   onFrame(handler: (frame: Uint8Array) => void): void
+  /**
+   * Registers the error receiver; one per link. Optional so that simple fakes stay valid;
+   * both implementations in this folder provide it.
+   */
+  onError?(handler: (error: FrameLinkError) => void): void
   stats(): FrameLinkStats
+  /** Stops receiving and releases the port; idempotent. */
   close(): void
 }
+
+/** Shortest frame a link accepts: destination, source and Ethertype. */
+export const ETHERNET_HEADER_BYTES = 14

@@ -1,0 +1,344 @@
+/**
+ * Linux raw-socket `FrameLink`: the only file in the agent that touches a NIC. It wraps the
+ * project's AF_PACKET addon (`native/af_packet.c`), which binds one socket to one interface
+ * with ETH_P_ALL, a BPF filter for ECP (0x8940) and LLDP (0x88CC), untagged or behind one tag,
+ * and membership of 01-80-C2-00-00-00 (DESIGN.md section 3, "Raw L2").
+ *
+ * Where the addon is looked for, first hit wins (a file that fails to load is skipped):
+ * 1. `options.addonPath`, or the `VDP_AF_PACKET_ADDON` environment variable;
+ * 2. `af_packet.node` beside the running file (the esbuild bundle ships it there);
+ * 3. `prebuilds/<platform>-<arch>/af_packet.node`, then `build/Release/af_packet.node`, in
+ *    the running file's folder and each folder above it (the source tree and npm installs).
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs'
+import { constants as osConstants } from 'node:os'
+import { createRequire } from 'node:module'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { NCB_GROUP_MAC, macFromBytes, macToBytes, type Mac } from '../../shared/ethernet/mac.ts'
+import {
+  ETHERNET_HEADER_BYTES,
+  FrameLinkError,
+  type FrameLink,
+  type FrameLinkStats,
+} from './frame-link.ts'
+
+export interface AfPacketLinkOptions {
+  /** Group addresses to join with PACKET_ADD_MEMBERSHIP; default `[NCB_GROUP_MAC]`, at most 8. */
+  multicast?: readonly Mac[]
+  /** Socket receive buffer; bursts beyond it are kernel drops. Default 1 MiB. */
+  rcvBufBytes?: number
+  /** Frames read per recvmmsg call, 1..64. Default 32. */
+  batch?: number
+  /** Load this addon file instead of searching for one. */
+  addonPath?: string
+}
+
+/** A `FrameLink` on a real interface, plus what only a socket has. */
+export interface AfPacketLink extends FrameLink {
+  readonly ifindex: number
+  readonly mtu: number
+  onError(handler: (error: FrameLinkError) => void): void
+  /** Kernel-side counters: frames that passed the filter, and those dropped (queue full). */
+  kernelStats(): { packets: number; drops: number; truncated: number }
+  /** Lets the process exit while this link is still open (like `net.Socket.unref`). */
+  unref(): void
+  ref(): void
+}
+
+/** The native class, as `native/af_packet.c` defines it. */
+interface NativeSocket {
+  readonly ifindex: number
+  readonly mtu: number
+  readonly mac: Buffer
+  start(
+    onFrames: (frames: Buffer[]) => void,
+    onError: (code: string, syscall: string, fatal: boolean) => void,
+  ): void
+  /** 0, or a negative errno. */
+  send(frame: Uint8Array): number
+  stats(): [packets: number, drops: number, truncated: number]
+  ifExists(): boolean
+  ref(): void
+  unref(): void
+  close(): void
+}
+
+interface NativeAddon {
+  AfPacketSocket: new (
+    ifname: string,
+    options: { rcvBufBytes?: number; batch?: number; multicast?: Buffer[] },
+  ) => NativeSocket
+}
+
+const ADDON_FILE = 'af_packet.node'
+const ADDON_ENV = 'VDP_AF_PACKET_ADDON'
+/** After ENETDOWN: first look whether the interface was deleted, then keep looking while down. */
+const GONE_CHECK_FIRST_MS = 50
+const GONE_CHECK_EVERY_MS = 1000
+/** How many folders above the running file to look for prebuilds/ and build/. */
+const SEARCH_DEPTH_MAX = 6
+
+const REASONS: Record<string, string> = {
+  EPERM: 'operation not permitted (needs root or CAP_NET_RAW)',
+  EACCES: 'permission denied (needs root or CAP_NET_RAW)',
+  ENODEV: 'no such interface',
+  ENAMETOOLONG: 'interface name is longer than 15 characters',
+  ENETDOWN: 'network is down',
+  ENXIO: 'interface no longer exists',
+  EMSGSIZE: 'frame is longer than the interface MTU allows',
+  ENOBUFS: 'no buffer space available',
+  EAGAIN: 'send queue is full',
+  EBADF: 'socket is closed',
+}
+
+function reasonOf(code: string, fallback?: string): string {
+  return REASONS[code] ?? fallback ?? code
+}
+
+/** errno values after which the link cannot recover by itself. */
+const FATAL_SEND_CODES = new Set(['ENXIO', 'ENODEV', 'EBADF'])
+
+/** errno number to name, from this platform's own table. */
+const ERRNO_NAMES = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+)
+
+let cachedAddon: { path: string; addon: NativeAddon } | undefined
+
+/** Candidate addon paths in search order (exported for diagnostics and tests). */
+export function afPacketAddonCandidates(from: string = fileURLToPath(import.meta.url)): string[] {
+  const out: string[] = []
+  const env = process.env[ADDON_ENV]
+  if (env) out.push(resolve(env))
+  let dir = dirname(from)
+  out.push(join(dir, ADDON_FILE))
+  const platformDir = `${process.platform}-${process.arch}`
+  for (let i = 0; i <= SEARCH_DEPTH_MAX; i++) {
+    out.push(join(dir, 'prebuilds', platformDir, ADDON_FILE))
+    out.push(join(dir, 'build', 'Release', ADDON_FILE))
+    const up = dirname(dir)
+    if (up === dir) break
+    dir = up
+  }
+  return out
+}
+
+/**
+ * Loads the addon once per process.
+ * @returns the path it was loaded from, for logs
+ */
+export function loadAfPacketAddon(addonPath?: string): { path: string; addon: NativeAddon } {
+  if (addonPath === undefined && cachedAddon) return cachedAddon
+  if (process.platform !== 'linux') {
+    throw new FrameLinkError(
+      'ENOTSUP',
+      true,
+      `Cannot load the AF_PACKET addon: raw sockets need Linux, this is ${process.platform}`,
+    )
+  }
+  const require = createRequire(import.meta.url)
+  const candidates = addonPath !== undefined ? [resolve(addonPath)] : afPacketAddonCandidates()
+  const failures: string[] = []
+  for (const path of candidates) {
+    if (!existsSync(path)) continue
+    try {
+      const loaded = { path, addon: require(path) as NativeAddon }
+      if (addonPath === undefined) cachedAddon = loaded
+      return loaded
+    } catch (e) {
+      failures.push(`${path}: ${(e as Error).message}`)
+    }
+  }
+  const detail = failures.length
+    ? `every candidate failed to load (${failures.join('; ')})`
+    : `${ADDON_FILE} not found (looked in ${candidates.length} places, e.g. ${candidates[1]}); run "npm ci" or firmware-scripts/build-addon.sh`
+  throw new FrameLinkError('ENOENT', true, `Cannot load the AF_PACKET addon: ${detail}`)
+}
+
+/**
+ * Opens a raw link on `ifname`. Must run in the network namespace of that interface.
+ * Receiving starts with the first `onFrame` call; until then frames wait in the kernel queue.
+ *
+ * @throws FrameLinkError with `code` 'EPERM' (not root / no CAP_NET_RAW), 'ENODEV' (no such
+ *   interface), 'ENOENT' (addon missing) and others from socket(), bind(), setsockopt()
+ * @example
+ * ```ts
+ * const link = openAfPacketLink('eth0')
+ * link.onError((e) => log.warn(e.message))       // "Cannot receive on eth0: network is down"
+ * link.onFrame((frame) => core.handleFrame(clock.nowUs(), frame))
+ * link.send(frame)
+ * link.close()
+ * ```
+ */
+export function openAfPacketLink(ifname: string, options: AfPacketLinkOptions = {}): AfPacketLink {
+  const { addon } = loadAfPacketAddon(options.addonPath)
+  const nativeOptions: { rcvBufBytes?: number; batch?: number; multicast?: Buffer[] } = {}
+  if (options.rcvBufBytes !== undefined) nativeOptions.rcvBufBytes = options.rcvBufBytes
+  if (options.batch !== undefined) nativeOptions.batch = options.batch
+  const groups = options.multicast ?? [NCB_GROUP_MAC]
+  if (groups.length > 8) {
+    throw new FrameLinkError('EINVAL', true, `Cannot open raw socket on ${ifname}: ${groups.length} multicast groups exceed the limit of 8`)
+  }
+  nativeOptions.multicast = groups.map((m) => Buffer.from(macToBytes(m)))
+  let socket: NativeSocket
+  try {
+    socket = new addon.AfPacketSocket(ifname, nativeOptions)
+  } catch (e) {
+    const err = e as Error & { code?: string; syscall?: string }
+    const code = err.code ?? 'EUNKNOWN'
+    throw new FrameLinkError(
+      code,
+      true,
+      `Cannot open raw socket on ${ifname}: ${reasonOf(code, err.message)}`,
+      err.syscall,
+    )
+  }
+  return new AfPacketLinkImpl(ifname, socket)
+}
+
+class AfPacketLinkImpl implements AfPacketLink {
+  readonly name: string
+  readonly mac: Mac
+  readonly ifindex: number
+  readonly mtu: number
+  readonly #socket: NativeSocket
+  #frameHandler: ((frame: Uint8Array) => void) | undefined
+  #errorHandler: ((error: FrameLinkError) => void) | undefined
+  #started = false
+  #closed = false
+  #rxFrames = 0
+  #txFrames = 0
+  #txErrors = 0
+  #errors = 0
+  /** Set by ENETDOWN, cleared by the next frame; while set, a timer looks for deletion. */
+  #down = false
+  #goneTimer: NodeJS.Timeout | undefined
+
+  constructor(name: string, socket: NativeSocket) {
+    this.name = name
+    this.#socket = socket
+    this.mac = macFromBytes(socket.mac)
+    this.ifindex = socket.ifindex
+    this.mtu = socket.mtu
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.#closed) throw new FrameLinkError('EBADF', true, `Cannot send frame on ${this.name}: link is closed`)
+    if (frame.length < ETHERNET_HEADER_BYTES) {
+      throw new FrameLinkError(
+        'EINVAL',
+        false,
+        `Cannot send frame on ${this.name}: ${frame.length} bytes is shorter than an Ethernet header (${ETHERNET_HEADER_BYTES})`,
+      )
+    }
+    const rc = this.#socket.send(frame)
+    if (rc === 0) {
+      this.#txFrames++
+      return
+    }
+    this.#txErrors++
+    const code = ERRNO_NAMES.get(-rc) ?? `errno ${-rc}`
+    // Reported later, not from inside send(): the caller may be halfway through a drain loop.
+    queueMicrotask(() =>
+      this.#raise(code, 'send', FATAL_SEND_CODES.has(code), `Cannot send frame on ${this.name}: ${reasonOf(code)}`),
+    )
+  }
+
+  onFrame(handler: (frame: Uint8Array) => void): void {
+    if (this.#closed) throw new FrameLinkError('EBADF', true, `Cannot receive on ${this.name}: link is closed`)
+    this.#frameHandler = handler
+    if (this.#started) return
+    this.#started = true
+    this.#socket.start(
+      (frames) => this.#deliver(frames),
+      (code, syscall, fatal) => {
+        this.#raise(code, syscall, fatal, `Cannot receive on ${this.name}: ${reasonOf(code)}`)
+        if (code === 'ENETDOWN' && !fatal) this.#watchForDeletion()
+      },
+    )
+  }
+
+  onError(handler: (error: FrameLinkError) => void): void {
+    this.#errorHandler = handler
+  }
+
+  stats(): FrameLinkStats {
+    const [, drops, truncated] = this.#socket.stats()
+    return {
+      rxFrames: this.#rxFrames,
+      txFrames: this.#txFrames,
+      drops: drops + truncated,
+      txErrors: this.#txErrors,
+      errors: this.#errors,
+    }
+  }
+
+  kernelStats(): { packets: number; drops: number; truncated: number } {
+    const [packets, drops, truncated] = this.#socket.stats()
+    return { packets, drops, truncated }
+  }
+
+  ref(): void {
+    this.#socket.ref()
+  }
+
+  unref(): void {
+    this.#socket.unref()
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#frameHandler = undefined
+    this.#errorHandler = undefined
+    clearTimeout(this.#goneTimer)
+    this.#socket.close()
+  }
+
+  // The kernel reports a deleted interface exactly like one set down (one ENETDOWN) and then
+  // never again, so deletion is found by looking: a port that vanished must not look merely
+  // down forever.
+  #watchForDeletion(): void {
+    this.#down = true
+    if (this.#goneTimer !== undefined) return
+    const check = (): void => {
+      this.#goneTimer = undefined
+      if (this.#closed || !this.#down) return
+      if (!this.#socket.ifExists()) {
+        this.#down = false
+        this.#raise('ENXIO', 'if_indextoname', true, `Cannot receive on ${this.name}: ${reasonOf('ENXIO')}`)
+        return
+      }
+      this.#goneTimer = setTimeout(check, GONE_CHECK_EVERY_MS).unref()
+    }
+    this.#goneTimer = setTimeout(check, GONE_CHECK_FIRST_MS).unref()
+  }
+
+  #deliver(frames: Buffer[]): void {
+    // A handler may throw or close the link mid-batch: later frames still reach the handler
+    // unless the link was closed, and the first exception is rethrown afterwards so that it
+    // surfaces as an uncaught exception, as from any other event source.
+    let failure: { error: unknown } | undefined
+    for (const frame of frames) {
+      const handler = this.#frameHandler
+      if (this.#closed || handler === undefined) return
+      this.#down = false
+      this.#rxFrames++
+      try {
+        handler(frame)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure) throw failure.error
+  }
+
+  #raise(code: string, syscall: string, fatal: boolean, message: string): void {
+    if (this.#closed) return
+    this.#errors++
+    this.#errorHandler?.(new FrameLinkError(code, fatal, message, syscall))
+  }
+}
