@@ -1,0 +1,345 @@
+/**
+ * The real AF_PACKET link on veth pairs in network namespaces (root required; without root
+ * these tests fail with a message saying so). Each link is opened by a child process inside
+ * the namespace of its interface (test/support/ns-child-link.ts).
+ *
+ * Lab: afp-<id>-a ── veth <p>a <──> <p>b ── afp-<id>-b, plus a bridge lab for the
+ * bridge-port case. All names start with "afp"; everything is deleted in afterAll.
+ */
+import { readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NetnsLab, NsChildError, exec, requireRoot, type NsChild } from '../support/netns.ts'
+
+const LINK_CHILD = fileURLToPath(new URL('../support/ns-child-link.ts', import.meta.url))
+
+const MAC_A = '02:61:66:70:00:0a'
+const MAC_B = '02:61:66:70:00:0b'
+
+// Frames from /work/shared/captures (lldpad 1.1): an ECP VDP Associate request (71 bytes), the
+// bridge's 18-byte ECP ACK, and an LLDP frame with the EVB TLV (padded to 60 bytes).
+const ECP_ASSOCIATE =
+  '0180c2000000027664700001894010010001' + // dst, src, 0x8940, ECP v1 request VDP, seq 1
+  '0a107664706c61620000000000000000000006210000000501055644504c4142400080000000000000010200010276647100010000'
+const ECP_ACK_18 = '0180c2000000027664700002' + '8940' + '1401' + '0001' // ECP ACK of seq 1
+const LLDP_EVB =
+  '0180c2000000027664700002' + '88cc' + // dst, src, LLDP
+  '0402766470000204070302766470000206020078fe090080c20d060068541400000000000000000000000000'
+// The ACK again, behind an 802.1Q tag (PCP 0, VID 100).
+const ECP_ACK_TAGGED = '0180c2000000027664700002' + '81000064' + '894014010001'
+
+const hexFrame = (h: string): string => h.toLowerCase()
+
+describe('AF_PACKET link on a veth pair', () => {
+  let lab: NetnsLab
+  let nsA: string
+  let nsB: string
+  let ifA: string
+  let ifB: string
+  let a: NsChild
+  let b: NsChild
+
+  beforeAll(async () => {
+    requireRoot('the AF_PACKET integration tests')
+    lab = await NetnsLab.create('afp')
+    nsA = await lab.addNamespace('a')
+    nsB = await lab.addNamespace('b')
+    ifA = lab.ifname('a')
+    ifB = lab.ifname('b')
+    await lab.addVethPair({ ns: nsA, ifname: ifA, mac: MAC_A }, { ns: nsB, ifname: ifB, mac: MAC_B })
+    a = await lab.spawnNode(nsA, LINK_CHILD)
+    b = await lab.spawnNode(nsB, LINK_CHILD)
+    expect(await a.request('open', { ifname: ifA })).toMatchObject({ mac: MAC_A, mtu: 1500 })
+    expect(await b.request('open', { ifname: ifB })).toMatchObject({ mac: MAC_B, mtu: 1500 })
+    await a.request('listen', { mode: 'collect' })
+    await b.request('listen', { mode: 'events' })
+  })
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  /** Sends `frames` from A, then a marker, and returns what B received up to the marker. */
+  async function throughAtoB(frames: string[]): Promise<string[]> {
+    const marker = ECP_ACK_18.slice(0, -4) + 'beef'
+    const start = b.events.length
+    for (const f of frames) await a.request('send', { hex: f })
+    await a.request('send', { hex: marker })
+    await b.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
+    return b.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker).map((e) => String(e.hex))
+  }
+
+  it('delivers an ECP frame to 01-80-C2-00-00-00 byte for byte', async () => {
+    expect(await throughAtoB([ECP_ASSOCIATE])).toEqual([hexFrame(ECP_ASSOCIATE)])
+  })
+
+  it('delivers an LLDP frame', async () => {
+    expect(await throughAtoB([LLDP_EVB])).toEqual([hexFrame(LLDP_EVB)])
+  })
+
+  it('delivers an 802.1Q-tagged ECP frame with its tag back in place', async () => {
+    // The kernel strips the tag into metadata before packet sockets see the frame; the addon
+    // puts it back from PACKET_AUXDATA.
+    expect(await throughAtoB([ECP_ACK_TAGGED])).toEqual([hexFrame(ECP_ACK_TAGGED)])
+  })
+
+  it('delivers an 18-byte frame (an ECP ACK, shorter than the Ethernet minimum)', async () => {
+    const got = await throughAtoB([ECP_ACK_18])
+    expect(got).toEqual([hexFrame(ECP_ACK_18)])
+    expect(got[0]!.length / 2).toBe(18)
+  })
+
+  it('filters out other Ethertypes, tagged or not', async () => {
+    const bcast = 'ffffffffffff' + MAC_A.replace(/:/g, '')
+    const ipv4 = bcast + '0800' + '45000014000000004001' + '0000' + '0a000001' + '0a000002'
+    const arp = bcast + '0806' + '0001080006040001' + MAC_A.replace(/:/g, '') + '0a000001' + '000000000000' + '0a000002'
+    const ipv6 = '333300000001' + MAC_A.replace(/:/g, '') + '86dd' + '6000000000003bff' + '00'.repeat(32)
+    const taggedIpv4 = bcast + '81000064' + '0800' + '45000014000000004001' + '0000'
+    const nearMiss = '0180c2000000' + MAC_A.replace(/:/g, '') + '8941' + '10010001'
+    const lldpTagOnly = '0180c2000000' + MAC_A.replace(/:/g, '') + '8100'
+    expect(await throughAtoB([ipv4, arp, ipv6, taggedIpv4, nearMiss, lldpTagOnly])).toEqual([])
+  })
+
+  it('does not hand a link the frames it sent itself', async () => {
+    await a.request('received') // forget what A saw so far
+    await throughAtoB([ECP_ASSOCIATE, LLDP_EVB, ECP_ACK_TAGGED])
+    expect((await a.request<{ frames: string[] }>('received')).frames).toEqual([])
+    // ...while A does receive what B sends.
+    await b.request('send', { hex: ECP_ACK_18 })
+    await waitUntil(async () => (await a.request<{ frames: string[] }>('received')).frames.includes(hexFrame(ECP_ACK_18)))
+  })
+
+  it('counts a burst of 10,000 frames: received + kernel drops = sent', async () => {
+    await b.request('listen', { mode: 'count' }) // B's per-frame events would only slow things down
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    await c.request('listen', { mode: 'count', seqOffset: 18 })
+    const frame = ECP_ASSOCIATE // seq at offset 18 overwrites the Manager ID TLV: fine here
+    const sent = await a.request<{ sent: number; ms: number; stats: { txFrames: number; txErrors: number } }>('send', {
+      hex: frame,
+      count: 10_000,
+      seqOffset: 18,
+    })
+    await c.request('waitQuiet', { ms: 300 })
+    const st = await c.request<{ rxFrames: number; drops: number; seqErrors: number; kernel: { packets: number; drops: number } }>('stats')
+    expect(sent.stats.txErrors).toBe(0)
+    expect(st.rxFrames + st.drops).toBe(10_000)
+    expect(st.kernel.packets).toBe(10_000)
+    expect(st.seqErrors).toBe(0) // in order, no duplicates
+    console.info(
+      `burst: 10000 frames sent in ${sent.ms.toFixed(1)} ms (${Math.round(10_000 / (sent.ms / 1000))} frames/s), received ${st.rxFrames}, kernel drops ${st.drops}`,
+    )
+    await c.close()
+  })
+
+  it('counts kernel drops when the reader stalls during a burst', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB, options: { rcvBufBytes: 65_536 } })
+    await c.request('listen', { mode: 'count', seqOffset: 18 })
+    // Stall C's event loop while A sends: C's small queue overflows, deterministically.
+    const stalled = c.request('block', { ms: 1_500 })
+    await new Promise((r) => setTimeout(r, 100))
+    await a.request('send', { hex: ECP_ASSOCIATE, count: 10_000, seqOffset: 18 })
+    await stalled
+    await c.request('waitQuiet', { ms: 300 })
+    const st = await c.request<{ rxFrames: number; drops: number; seqErrors: number }>('stats')
+    expect(st.drops).toBeGreaterThan(0)
+    expect(st.rxFrames).toBeGreaterThan(0)
+    expect(st.rxFrames + st.drops).toBe(10_000)
+    expect(st.seqErrors).toBe(0)
+    console.info(`stalled reader (64 KiB queue): received ${st.rxFrames}, kernel drops ${st.drops}`)
+    await c.close()
+  })
+
+  it('closes cleanly: no handler calls after close, and the process exits by itself', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    await c.request('listen', { mode: 'count' })
+    await a.request('send', { hex: ECP_ACK_18, count: 200 })
+    await c.request('waitQuiet', { ms: 100 })
+    const atClose = await c.request<{ rx: number }>('close')
+    await a.request('send', { hex: ECP_ACK_18, count: 200 })
+    await new Promise((r) => setTimeout(r, 200))
+    const after = await c.request<{ rx: number; handlerCallsAfterClose: number }>('stats')
+    expect(after.handlerCallsAfterClose).toBe(0)
+    expect(after.rx).toBe(atClose.rx)
+    const exit = await c.close(3_000)
+    expect(exit).toMatchObject({ code: 0, exitedByItself: true })
+  })
+
+  it('stops delivering mid-batch when the handler closes the link', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    await c.request('listen', { mode: 'count', closeAfter: 3 })
+    // Stalled so that the 500 frames are read in full batches, then closed on the 3rd frame.
+    const stalled = c.request('block', { ms: 300 })
+    await a.request('send', { hex: ECP_ACK_18, count: 500 })
+    await stalled
+    await new Promise((r) => setTimeout(r, 200))
+    const st = await c.request<{ rx: number; handlerCallsAfterClose: number }>('stats')
+    expect(st.rx).toBe(3)
+    expect(st.handlerCallsAfterClose).toBe(0)
+    expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
+  })
+
+  it('gives a clear error for a missing interface', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    const err = await c.request('open', { ifname: 'nope0' }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(NsChildError)
+    expect((err as NsChildError).code).toBe('ENODEV')
+    expect((err as NsChildError).message).toBe('Cannot open raw socket on nope0: no such interface')
+    await c.close()
+  })
+
+  it('gives a clear error without root or CAP_NET_RAW', async () => {
+    // uid 65534 (nobody) with no capabilities; opening a raw socket fails before any I/O.
+    const c = await lab.spawnNode(nsB, LINK_CHILD, [], { uid: 65534 })
+    const err = await c.request('open', { ifname: ifB }).catch((e: unknown) => e)
+    expect((err as NsChildError).code).toBe('EPERM')
+    expect((err as NsChildError).message).toBe(
+      `Cannot open raw socket on ${ifB}: operation not permitted (needs root or CAP_NET_RAW)`,
+    )
+    await c.close()
+  })
+
+  it('releases sockets of garbage-collected links', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD, [], { nodeArgs: ['--expose-gc'] })
+    const r = await c.request<{ before: number; opened: number; afterGc: number; afterClosedGc: number }>('gcProbe', { ifname: ifB })
+    expect(r.opened).toBe(r.before + 20)
+    expect(r.afterGc).toBe(r.before)
+    expect(r.afterClosedGc).toBe(r.before)
+    expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
+  })
+
+  it('reports an interface going down (not fatal), recovers when it is up again', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    await c.request('listen', { mode: 'events' })
+    await lab.setDown(nsB, ifB)
+    const down = await c.waitForEvent((e) => e.event === 'link-error')
+    expect(down).toMatchObject({ code: 'ENETDOWN', fatal: false, message: `Cannot receive on ${ifB}: network is down` })
+    await lab.setUp(nsB, ifB)
+    await waitUntil(async () => {
+      await a.request('send', { hex: ECP_ACK_18 })
+      await new Promise((r) => setTimeout(r, 50))
+      return c.events.some((e) => e.event === 'frame')
+    })
+    await c.close()
+  })
+})
+
+describe('AF_PACKET link when the interface disappears', () => {
+  let lab: NetnsLab
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  it('reports ENXIO as a fatal error event, and sends then fail without a crash', async () => {
+    lab = await NetnsLab.create('afpgone')
+    const nsA = await lab.addNamespace('a')
+    const nsB = await lab.addNamespace('b')
+    const ifA = lab.ifname('a')
+    const ifB = lab.ifname('b')
+    await lab.addVethPair({ ns: nsA, ifname: ifA }, { ns: nsB, ifname: ifB })
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    await c.request('listen', { mode: 'events' })
+    await lab.deleteLink(nsA, ifA) // deletes both ends
+    const gone = await c.waitForEvent((e) => e.event === 'link-error' && e.fatal === true, 5_000)
+    expect(gone).toMatchObject({ code: 'ENXIO', message: `Cannot receive on ${ifB}: interface no longer exists` })
+    const sent = await c.request<{ stats: { txErrors: number; txFrames: number } }>('send', { hex: ECP_ACK_18 })
+    expect(sent.stats).toMatchObject({ txErrors: 1, txFrames: 0 })
+    const sendError = await c.waitForEvent((e) => e.event === 'link-error' && e.syscall === 'send')
+    expect(sendError).toMatchObject({ code: 'ENXIO', fatal: true, message: `Cannot send frame on ${ifB}: interface no longer exists` })
+    expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
+  })
+})
+
+describe('AF_PACKET link on a Linux bridge port', () => {
+  let lab: NetnsLab
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  it('receives frames to 01-80-C2-00-00-00 that the bridge consumes (the reason for ETH_P_ALL)', async () => {
+    lab = await NetnsLab.create('afpbr')
+    const nsHost = await lab.addNamespace('h')
+    const nsSw = await lab.addNamespace('s')
+    const ifHost = lab.ifname('h')
+    const ifPort = lab.ifname('p')
+    const ifBr = lab.ifname('br')
+    await lab.addVethPair({ ns: nsHost, ifname: ifHost, mac: MAC_A }, { ns: nsSw, ifname: ifPort, mac: MAC_B })
+    await lab.addBridge(nsSw, ifBr, [ifPort])
+    const port = await lab.spawnNode(nsSw, LINK_CHILD)
+    await port.request('open', { ifname: ifPort })
+    await port.request('listen', { mode: 'events' })
+    const host = await lab.spawnNode(nsHost, LINK_CHILD)
+    await host.request('open', { ifname: ifHost })
+
+    // Contrast: a packet socket bound to 0x8940 only, on the same port, sees nothing: with
+    // STP off the bridge forwards (consumes) the group-addressed frame before it is asked.
+    const narrow = lab.exec(nsSw, 'python3', ['-c', NARROW_SOCKET_PY, ifPort, '1.5'], { timeoutMs: 10_000 })
+    await new Promise((r) => setTimeout(r, 300))
+    await host.request('send', { hex: ECP_ASSOCIATE })
+    const got = await port.waitForEvent((e) => e.event === 'frame')
+    expect(got.hex).toBe(hexFrame(ECP_ASSOCIATE))
+    expect((await narrow).stdout.trim()).toBe('0')
+  })
+})
+
+describe('tshark on a veth end', () => {
+  let lab: NetnsLab
+  const pcap = join(tmpdir(), `afp-tshark-${process.pid}.pcap`)
+
+  afterAll(async () => {
+    rmSync(pcap, { force: true })
+    await lab?.cleanup()
+  })
+
+  it('captures a frame sent by the link and decodes it as ECP', async () => {
+    lab = await NetnsLab.create('afpts')
+    const nsA = await lab.addNamespace('a')
+    const nsB = await lab.addNamespace('b')
+    const ifA = lab.ifname('a')
+    const ifB = lab.ifname('b')
+    await lab.addVethPair({ ns: nsA, ifname: ifA, mac: MAC_A }, { ns: nsB, ifname: ifB, mac: MAC_B })
+    const tshark = lab.spawn(nsB, '/usr/bin/tshark', ['-i', ifB, '-w', pcap, '-F', 'pcap', '-c', '1', '-a', 'duration:20', '-f', 'ether proto 0x8940'])
+    let tsharkErr = ''
+    tshark.stderr!.setEncoding('utf8').on('data', (d: string) => (tsharkErr += d))
+    await waitUntil(async () => tsharkErr.includes('Capturing on'), 15_000)
+    const a = await lab.spawnNode(nsA, LINK_CHILD)
+    await a.request('open', { ifname: ifA })
+    await a.request('send', { hex: ECP_ASSOCIATE })
+    const code = await new Promise<number | null>((r) => tshark.on('exit', (c) => r(c)))
+    expect(code).toBe(0)
+    const decoded = await exec('/usr/bin/tshark', ['-r', pcap, '-V'])
+    expect(decoded.stdout).toContain('Edge Control Protocol')
+    expect(decoded.stdout).toContain('eth:ethertype:ecp21')
+    expect(readFileSync(pcap).length).toBeGreaterThan(71)
+  })
+})
+
+/** A packet socket bound to 0x8940 only; prints how many frames it got within argv[2] seconds. */
+const NARROW_SOCKET_PY = `
+import socket, sys, select, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8940))
+s.bind((sys.argv[1], 0x8940))
+n, end = 0, time.time() + float(sys.argv[2])
+while time.time() < end:
+    r, _, _ = select.select([s], [], [], max(0, end - time.time()))
+    if r:
+        s.recv(2048); n += 1
+print(n)
+`
+
+async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`Cannot reach the expected state within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}

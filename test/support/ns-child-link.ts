@@ -1,0 +1,144 @@
+/**
+ * A raw link served over JSON lines (see ns-child-runtime.ts), run by the integration tests
+ * inside a namespace: `lab.spawnNode(ns, LINK_CHILD)`, then requests:
+ *
+ * - `open { ifname, options? }` → `{ mac, ifindex, mtu }`; errors carry the FrameLinkError code
+ * - `listen { mode: 'events' | 'collect' | 'count', closeAfter? }`: 'events' prints each frame
+ *   as `{ event: 'frame', hex }`; 'collect' keeps them for `received`; 'count' only counts
+ *   (and checks a sequence number, see `send`). `closeAfter: n` closes the link from inside
+ *   the handler of the n-th frame. Link errors are printed as `{ event: 'link-error', … }`.
+ * - `send { hex, count?, seqOffset? }`: sends the frame `count` times; with `seqOffset`, the
+ *   32-bit big-endian index is written at that offset of each copy
+ * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
+ *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
+ *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc)
+ *
+ * @module
+ */
+import { readdirSync } from 'node:fs'
+import { openAfPacketLink, type AfPacketLink, type AfPacketLinkOptions } from '../../agent/transport/af-packet.ts'
+import { serveJsonLines } from './ns-child-runtime.ts'
+
+let link: AfPacketLink | undefined
+let closed = false
+let collected: string[] = []
+let rx = 0
+let handlerCallsAfterClose = 0
+let lastSeq = -1
+let seqErrors = 0
+let seqOffset: number | undefined
+let lastFrameAt = performance.now()
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+
+function need(): AfPacketLink {
+  if (link === undefined) throw new Error('Cannot use the link: not opened')
+  return link
+}
+
+function statsOf(l: AfPacketLink): Record<string, unknown> {
+  return { ...l.stats(), kernel: l.kernelStats(), rx, handlerCallsAfterClose, seqErrors, lastSeq }
+}
+
+const server = serveJsonLines(
+  {
+    open: (p) => {
+      link = openAfPacketLink(String(p.ifname), (p.options ?? {}) as AfPacketLinkOptions)
+      link.onError((e) => server.emit('link-error', { code: e.code, fatal: e.fatal, message: e.message, syscall: e.syscall ?? null }))
+      return { mac: link.mac, ifindex: link.ifindex, mtu: link.mtu }
+    },
+    listen: (p) => {
+      const l = need()
+      const mode = String(p.mode ?? 'events')
+      const closeAfter = typeof p.closeAfter === 'number' ? p.closeAfter : undefined
+      seqOffset = typeof p.seqOffset === 'number' ? p.seqOffset : undefined
+      l.onFrame((frame) => {
+        if (closed) handlerCallsAfterClose++
+        rx++
+        lastFrameAt = performance.now()
+        if (seqOffset !== undefined && frame.length >= seqOffset + 4) {
+          const seq = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(seqOffset)
+          if (seq <= lastSeq) seqErrors++
+          lastSeq = seq
+        }
+        if (mode === 'events') server.emit('frame', { hex: hex(frame) })
+        else if (mode === 'collect') collected.push(hex(frame))
+        if (closeAfter !== undefined && rx === closeAfter) {
+          closed = true
+          l.close()
+        }
+      })
+      return null
+    },
+    send: (p) => {
+      const l = need()
+      const frame = Buffer.from(String(p.hex), 'hex')
+      const count = typeof p.count === 'number' ? p.count : 1
+      const offset = typeof p.seqOffset === 'number' ? p.seqOffset : undefined
+      const t0 = performance.now()
+      for (let i = 0; i < count; i++) {
+        if (offset !== undefined) frame.writeUInt32BE(i, offset)
+        l.send(frame)
+      }
+      return { sent: count, ms: performance.now() - t0, stats: l.stats() }
+    },
+    received: () => {
+      const frames = collected
+      collected = []
+      return { frames }
+    },
+    waitQuiet: async (p) => {
+      const quietMs = typeof p.ms === 'number' ? p.ms : 200
+      while (performance.now() - lastFrameAt < quietMs) await new Promise((r) => setTimeout(r, quietMs / 4))
+      return { rx }
+    },
+    stats: () => statsOf(need()),
+    block: (p) => {
+      const until = performance.now() + Number(p.ms ?? 100)
+      while (performance.now() < until) {
+        // busy: the event loop cannot read the socket meanwhile
+      }
+      return null
+    },
+    close: () => {
+      const l = need()
+      closed = true
+      l.close()
+      l.close() // idempotent
+      return statsOf(l)
+    },
+    gcProbe: async (p) => {
+      const gc = (globalThis as { gc?: () => void }).gc
+      if (gc === undefined) throw new Error('Cannot probe GC: start the child with --expose-gc')
+      const fds = (): number => readdirSync('/proc/self/fd').length
+      const settle = async (): Promise<void> => {
+        for (let i = 0; i < 4; i++) {
+          gc()
+          await new Promise((r) => setImmediate(r))
+          await new Promise((r) => setTimeout(r, 10))
+        }
+      }
+      await settle()
+      const before = fds()
+      // Never read and never closed: only the finalizer can release these sockets.
+      for (let i = 0; i < 20; i++) openAfPacketLink(String(p.ifname))
+      const opened = fds()
+      await settle()
+      const afterGc = fds()
+      // Read, closed, then dropped: the finalizer runs after the uv handle closed.
+      for (let i = 0; i < 20; i++) {
+        const l = openAfPacketLink(String(p.ifname))
+        l.onFrame(() => {})
+        l.close()
+      }
+      await settle()
+      return { before, opened, afterGc, afterClosedGc: fds() }
+    },
+  },
+  {
+    onEnd: () => {
+      // Deliberately no process.exit(): an open link would keep this process alive.
+      if (!closed) link?.close()
+    },
+  },
+)
