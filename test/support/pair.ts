@@ -128,6 +128,9 @@ export interface PairOptions {
 }
 
 export interface FrameRecord {
+  /** When the sender put it on the link. */
+  sentUs: Us
+  /** When it reaches the receiver (send time for lost frames). */
   atUs: Us
   from: string
   to: string
@@ -159,6 +162,8 @@ export class BridgeStationPair {
   readonly #random: () => number
   readonly #lastAt = new Map<string, Us>()
   #dropNext = 0
+  /** Test hook: return true to lose this frame on its way from `from` to `to`. */
+  dropIf: ((bytes: Uint8Array, from: PortCore, to: PortCore) => boolean) | undefined
   /** Frames handed to cores; a bound for runaway loops in tests. */
   deliveries = 0
   recordFrames = true
@@ -306,10 +311,10 @@ export class BridgeStationPair {
       if (to === from) continue
       const rec = (fate: FrameRecord['fate'], atUs: Us) => {
         if (this.recordFrames) {
-          this.frames.push({ atUs, from: this.#names.get(from)!, to: this.#names.get(to)!, bytes, fate })
+          this.frames.push({ sentUs: this.nowUs, atUs, from: this.#names.get(from)!, to: this.#names.get(to)!, bytes, fate })
         }
       }
-      if (dropped) {
+      if (dropped || this.dropIf?.(bytes, from, to) === true) {
         rec('dropped-by-test', this.nowUs)
         continue
       }
