@@ -84,6 +84,7 @@ describe('lldpad station + lldpad bridge', () => {
     expect(result.event).toMatchObject({ mode: 'assoc', mgrid2: 'vdplab', typeId: 5, typeVersion: 1, uuid: lab.uuid(1) })
     expect(result.event.filters).toEqual([{ format: 2, vidWord: 0, vid: 0, ps: false, pcp: 0, mac: lab.vsiMac(1) }])
     expect(result.event.outcome).toMatchObject({ hints: 0, success: true })
+    expect(lab.station.vsiEvents().find((e) => e.uuid === lab.uuid(1))).toMatchObject({ mode: 'assoc', hints: 0 })
     // on the wire: one request, one response with R bit, VID still 0, ECP ACKed
     expect(timing.exchanges).toHaveLength(1)
     const x = timing.exchanges[0]!
@@ -218,12 +219,17 @@ describe('lab without a bridge', () => {
       expect(await lab.station.evbNeighbor()).toBeUndefined()
       const local = await lab.station.evbLocal()
       expect(local).toMatchObject({ mode: 'station', bridgeStatus: { raw: 0 }, stationStatus: { sgid: true, rrreq: true, rrstat: 3 } })
+      const offset = lab.station.logOffset()
       const r = await lab.vdptool.associate(vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }]), { wait: true })
       expect(r.kind).toBe('response')
       expect(r.kind === 'response' && r.event).toMatchObject({
         mode: 'deassoc',
         outcome: { success: false, ackTimeout: true, hints: 0x200 },
       })
+      // the exact number is in lldpad's own event log line: status 255 "no response so far",
+      // for which vdptool prints no text, plus the ack-timeout bit
+      const logged = await lab.station.waitForVsiEvent(lab.uuid(1), (e) => e.mode === 'deassoc', 5000, offset)
+      expect(logged).toMatchObject({ hints: 0x2ff, typeId: 5, filters: [`0-${lab.vsiMac(1)}`] })
       expect(await lab.vdptool.query(lab.uuid(1))).toBeUndefined()
     } finally {
       await lab.stop()

@@ -310,6 +310,62 @@ export function parseDataFromEvb(log: string, ifname: string): VdpEvbParams[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// VSI events in lldpad's log
+
+/** A VSI event as lldpad logs it when it notifies its clients (`vdp22_sendevent`). */
+export interface LoggedVsiEvent {
+  /** Log timestamp as printed (HH:MM:SS.us). */
+  readonly time: string
+  readonly mode: VdpMode
+  readonly mgrid2: string
+  readonly typeId: number
+  readonly typeVersion: number
+  readonly uuid: string
+  /** Exact outcome: low octet status, high octet keep-alive/ack timeout, tx error bits. */
+  readonly hints: number
+  readonly filters: readonly string[]
+}
+
+/**
+ * Decodes the `msg:` of `vdp22_sendevent` lines: 4 hex digits total length, then per field
+ * 2 hex digits key length, key, 4 hex digits value length, value (lldpad's clif encoding).
+ */
+export function parseLoggedVsiEvents(log: string, ifname: string): LoggedVsiEvent[] {
+  const out: LoggedVsiEvent[] = []
+  const re = /^(\S+) vdp22_sendevent:(\S+) .*? msg:([0-9a-f]{4})(\S*)$/gm
+  for (const m of log.matchAll(re)) {
+    if (m[2] !== ifname) continue
+    const body = m[4] ?? ''
+    const fields = new Map<string, string>()
+    const filters: string[] = []
+    let at = 0
+    while (at + 2 <= body.length) {
+      const keyLength = Number.parseInt(body.slice(at, at + 2), 16)
+      const key = body.slice(at + 2, at + 2 + keyLength)
+      const valueLength = Number.parseInt(body.slice(at + 2 + keyLength, at + 6 + keyLength), 16)
+      const value = body.slice(at + 6 + keyLength, at + 6 + keyLength + valueLength)
+      if (Number.isNaN(keyLength) || Number.isNaN(valueLength)) break
+      if (key === 'filter') filters.push(value)
+      else fields.set(key, value)
+      at += 6 + keyLength + valueLength
+    }
+    const mode = fields.get('mode')
+    if (mode !== 'assoc' && mode !== 'deassoc' && mode !== 'preassoc' && mode !== 'preassoc-rr') continue
+    out.push({
+      time: m[1] ?? '',
+      mode,
+      mgrid2: fields.get('mgrid2') ?? '',
+      typeId: Number(fields.get('typeid')),
+      typeVersion: Number(fields.get('typeidver')),
+      uuid: (fields.get('uuid') ?? '').toLowerCase(),
+      hints: Number(fields.get('hints')),
+      filters,
+    })
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
 // lldpad process
 
 export interface StartLldpadOptions {
@@ -356,6 +412,14 @@ export interface LldpadHandle {
   waitForVdpParams(predicate?: (p: VdpEvbParams) => boolean, timeoutMs?: number, fromOffset?: number): Promise<VdpEvbParams>
   /** The last parameters EVB pushed to VDP, if any. */
   vdpParams(): VdpEvbParams | undefined
+  /**
+   * The VSI events lldpad sent to its clients (`vdp22_sendevent` log lines, -V7), with the
+   * exact `hints` outcome number that `vdptool -W` only prints as text. From log offset
+   * `fromOffset` on.
+   */
+  vsiEvents(fromOffset?: number): LoggedVsiEvent[]
+  /** Waits for a logged VSI event (after `fromOffset`) for `uuid`. */
+  waitForVsiEvent(uuid: string, predicate?: (e: LoggedVsiEvent) => boolean, timeoutMs?: number, fromOffset?: number): Promise<LoggedVsiEvent>
   /** The whole `-V7` log so far. */
   log(): string
   /** Current log size in bytes (an offset for {@link waitForLog}). */
@@ -472,6 +536,14 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
       }, timeoutMs, 100),
     waitForVdpParams,
     vdpParams,
+    vsiEvents: (fromOffset = 0) => parseLoggedVsiEvents(readLog().slice(fromOffset), ifname),
+    waitForVsiEvent: (uuid, predicate = () => true, timeoutMs = 10_000, fromOffset = 0) =>
+      waitFor(`VSI event for ${uuid} in ${logPath}`, () => {
+        const wanted = normalizeUuid(uuid)
+        return parseLoggedVsiEvents(readLog().slice(fromOffset), ifname).find(
+          (e) => normalizeUuid(e.uuid) === wanted && predicate(e),
+        )
+      }, timeoutMs, 25),
     log: readLog,
     logOffset,
     waitForLog,
@@ -575,7 +647,9 @@ export interface ParsedFilter {
  * timeout, ack/response timeout, transmit error).
  *
  * `vdptool -W` does not print the number, only a text per known code; {@link hints} is
- * rebuilt from that text (an error combined with Keep/Hard bits prints nothing and reads 0).
+ * rebuilt from that text. Codes without a text read as 0: 255 "no response so far" (e.g. an
+ * ACK timeout is logged as 0x2ff, rebuilt here as 0x200) and errors combined with Keep/Hard
+ * bits. The exact number is in lldpad's log: {@link LldpadHandle.vsiEvents}.
  */
 export interface VdpOutcome {
   readonly hints: number
@@ -874,6 +948,27 @@ export class VdpTool {
     const r = await runIn(this.netns, 'vdptool', ['-i', this.ifname, '-t', '-V', mode], { timeoutMs: 10_000 })
     if (/^FAILED/m.test(r.stdout)) throw new Error(`vdptool -t -V ${mode}: ${r.stdout.trim()}`)
     return parseVsiList(r.stdout)
+  }
+
+  /**
+   * Polls {@link query} until the station's record of `uuid` satisfies `predicate` (use after a
+   * `foreign-event` or a command without -W); `undefined` in the predicate = VSI unknown.
+   */
+  async waitForVsi(
+    uuid: string,
+    predicate: (v: VsiRecord | undefined) => boolean,
+    timeoutMs = 10_000,
+    expectedFormat?: FilterFormat,
+  ): Promise<VsiRecord | undefined> {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const record = await this.query(uuid, expectedFormat)
+      if (predicate(record)) return record
+      if (performance.now() > deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for VSI ${uuid}; last: ${JSON.stringify(record)}`)
+      }
+      await sleep(50)
+    }
   }
 
   /**
