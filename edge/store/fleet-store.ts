@@ -1,0 +1,444 @@
+/**
+ * The fleet store: `FleetStore` is what the edge app and the MQTT ingest use;
+ * `BaseFleetStore` holds the logic both implementations share (event batches through the
+ * pure reducers, derived indexes, typed admin collections) on top of a few storage
+ * primitives that `MemoryFleetStore` and `SqliteFleetStore` provide.
+ *
+ * Rules:
+ * 1. `applyEvents` is atomic: one transaction per batch; when it returns, every event of the
+ *    batch is committed (SQLite: durable) or, when it throws, none is.
+ * 2. Dedup on `(switchId, bootId, seq)` across batches and within one.
+ * 3. Host keys are stored sealed (see `edge/secrets.ts`); no read method of the store returns
+ *    them except `hostSecrets`, used only to build a switch's policy.
+ *
+ * @module
+ */
+import type { Command, CommandReply } from '../../shared/api/commands.ts'
+import { isVsiEvent, type EventKind, type FleetEvent } from '../../shared/api/events.ts'
+import type { LagGroup, PolicyVidRange, VsiTypeRef } from '../../shared/api/policy.ts'
+import type { SwitchStatus } from '../../shared/api/topics.ts'
+import type { Mac } from '../../shared/ethernet/mac.ts'
+import type { ManagerId, PortName, SwitchId, VsiIdHex } from '../../shared/ids.ts'
+import type { MigrationRecord, SwitchBoot, SwitchRecord, SwitchView, VsiRecord, VsiView } from './model.ts'
+import {
+  applySwitchEvent,
+  applyVsiEvent,
+  cleanupDueAt,
+  defaultReducerLimits,
+  emptySwitchRecord,
+  refreshVsi,
+  sweepVsi,
+  switchView,
+  vsiView,
+  type BootOf,
+  type ReducerLimits,
+} from './reducers.ts'
+
+export interface IngestOptions {
+  /** Edge clock (ms since the epoch): receive time and cleanup deadlines. */
+  nowMs: number
+  /** How long a migration's source may keep the VSI after the destination associated. */
+  migrationGraceMs: number
+}
+
+export interface IngestResult {
+  /** Events applied (new to the store). */
+  applied: number
+  /** Events already applied before (same switchId, bootId, seq). */
+  duplicates: number
+  /** Applied, but older than what their place already holds: audit log only. */
+  stale: number
+  /** Migrations that started in this batch. */
+  migrations: MigrationRecord[]
+  /** Cleanup commands now due (also recorded in the command log); publish them. */
+  commands: Command[]
+}
+
+export interface VsiQuery {
+  mac?: Mac
+  ip?: string
+  vni?: number
+  switchId?: SwitchId
+  port?: PortName
+  state?: VsiView['state']
+  /** Page size. */
+  limit: number
+  /** Cursor: the last vsiId of the previous page. */
+  after?: VsiIdHex
+}
+
+export interface StoredEvent {
+  /** Position in the audit log, increasing. */
+  cursor: number
+  receivedAt: number
+  event: FleetEvent
+}
+
+export interface EventQuery {
+  /** Events after this cursor (exclusive); 0 or absent = from the start. */
+  after?: number
+  limit: number
+  switchId?: SwitchId
+  vsiId?: VsiIdHex
+  kind?: EventKind
+}
+
+export interface VirtualNetwork {
+  name: string
+  vni: number
+  tenant: string
+  /** Empty = any VSI type. */
+  allowedVsiTypes: VsiTypeRef[]
+  /** Pinned VID on every switch, when set. */
+  vid?: number
+  description?: string
+  createdAt: number
+  updatedAt: number
+}
+
+export interface VsiType {
+  typeId: number
+  typeVersion: number
+  name: string
+  description?: string
+}
+
+/** A host key as stored: the secret is sealed; `HostKeyInfo` is what reads return. */
+export interface SealedHostKey {
+  keyId: number
+  /** Sealed secret (AES-GCM, base64url), see edge/secrets.ts. */
+  sealed: string
+  notAfter?: number
+  createdAt: number
+}
+
+export interface HostKeyInfo {
+  keyId: number
+  notAfter?: number
+  createdAt: number
+}
+
+export interface HostRecord {
+  hostId: string
+  managerId?: ManagerId
+  stationMacs: Mac[]
+  keys: SealedHostKey[]
+  updatedAt: number
+}
+
+/** A host as the read API shows it: keys without secrets. */
+export interface HostView {
+  hostId: string
+  managerId?: ManagerId
+  stationMacs: Mac[]
+  keys: HostKeyInfo[]
+  updatedAt: number
+}
+
+export interface SwitchConfig {
+  switchId: SwitchId
+  vidPool: PolicyVidRange[]
+  lagGroups: LagGroup[]
+  unknownHosts: 'allow' | 'deny'
+  updatedAt: number
+}
+
+export interface CommandRecord {
+  command: Command
+  /** Who asked: 'operator' (API) or 'migration-cleanup'. */
+  origin: string
+  reply?: CommandReply
+}
+
+export interface MigrationEntry {
+  vsiId: VsiIdHex
+  migration: MigrationRecord
+}
+
+export interface FleetStore {
+  /** Rule 1 and 2. Cleanup commands due at `nowMs` are issued in the same transaction. */
+  applyEvents(events: readonly FleetEvent[], options: IngestOptions): IngestResult
+  /** Issues cleanup commands due at `nowMs` (no events needed). */
+  sweep(options: IngestOptions): Command[]
+  setSwitchStatus(status: SwitchStatus, nowMs: number): void
+
+  getVsi(vsiId: VsiIdHex): VsiView | undefined
+  findVsis(query: VsiQuery): VsiView[]
+  recentMigrations(limit: number): MigrationEntry[]
+  listEvents(query: EventQuery): StoredEvent[]
+  getSwitch(switchId: SwitchId): SwitchView | undefined
+  listSwitches(): SwitchView[]
+  counts(): { vsis: number; switches: number; events: number }
+
+  listVns(): VirtualNetwork[]
+  getVn(name: string): VirtualNetwork | undefined
+  putVn(vn: VirtualNetwork): void
+  deleteVn(name: string): boolean
+
+  listVsiTypes(): VsiType[]
+  putVsiType(t: VsiType): void
+  deleteVsiType(typeId: number, typeVersion: number): boolean
+
+  listHosts(): HostView[]
+  getHost(hostId: string): HostView | undefined
+  putHost(host: HostRecord): void
+  deleteHost(hostId: string): boolean
+  /** Sealed keys, for the policy push only. */
+  hostSecrets(): HostRecord[]
+
+  getSwitchConfig(switchId: SwitchId): SwitchConfig | undefined
+  putSwitchConfig(config: SwitchConfig): void
+  listSwitchConfigs(): SwitchConfig[]
+  /** Increments and returns the policy revision (stored). */
+  nextPolicyRevision(): number
+
+  recordCommand(record: CommandRecord): void
+  recordReply(reply: CommandReply): boolean
+  getCommand(commandId: string): CommandRecord | undefined
+  listCommands(limit: number): CommandRecord[]
+
+  close(): void
+}
+
+/** Index data derived from a VSI record, kept by the stores for lookups. */
+export interface VsiIndex {
+  state: VsiView['state']
+  vni?: number
+  /** MACs and IPs of the holding places, or of the last place when gone. */
+  macs: string[]
+  ips: string[]
+  /** `[switchId, port]` of every holding place. */
+  places: [string, string][]
+  /** Next cleanup deadline (ms). */
+  dueAt?: number
+}
+
+export type Collection = 'vn' | 'vsi-type' | 'host' | 'switch-config'
+
+export abstract class BaseFleetStore implements FleetStore {
+  constructor(protected readonly limits: ReducerLimits = defaultReducerLimits) {}
+
+  // ---- storage primitives ----
+  protected abstract transaction<T>(fn: () => T): T
+  protected abstract hasEvent(e: FleetEvent): boolean
+  protected abstract appendEvent(e: FleetEvent, receivedAt: number): void
+  protected abstract loadVsi(vsiId: VsiIdHex): VsiRecord | undefined
+  protected abstract saveVsi(record: VsiRecord, index: VsiIndex): void
+  protected abstract loadSwitch(switchId: SwitchId): SwitchRecord | undefined
+  protected abstract saveSwitch(record: SwitchRecord): void
+  protected abstract allSwitches(): SwitchRecord[]
+  /** VSIs with a holding place on the switch. */
+  protected abstract vsiIdsOnSwitch(switchId: SwitchId): VsiIdHex[]
+  protected abstract dueVsiIds(nowMs: number, limit: number): VsiIdHex[]
+  protected abstract findVsiIds(query: VsiQuery): VsiIdHex[]
+  protected abstract getDoc<T>(collection: Collection, id: string): T | undefined
+  protected abstract putDoc(collection: Collection, id: string, doc: unknown): void
+  protected abstract deleteDoc(collection: Collection, id: string): boolean
+  protected abstract listDocs<T>(collection: Collection): T[]
+  protected abstract incrementMeta(key: string): number
+  abstract recentMigrations(limit: number): MigrationEntry[]
+  abstract listEvents(query: EventQuery): StoredEvent[]
+  abstract counts(): { vsis: number; switches: number; events: number }
+  abstract recordCommand(record: CommandRecord): void
+  abstract recordReply(reply: CommandReply): boolean
+  abstract getCommand(commandId: string): CommandRecord | undefined
+  abstract listCommands(limit: number): CommandRecord[]
+  abstract close(): void
+
+  /** Sweep at most this many VSIs per call so one call stays short. */
+  protected sweepBatchMax = 1000
+
+  private bootCache = new Map<string, SwitchBoot | undefined>()
+  protected readonly bootOf: BootOf = (id) => {
+    if (!this.bootCache.has(id)) this.bootCache.set(id, this.loadSwitch(id)?.boot)
+    return this.bootCache.get(id)
+  }
+
+  protected indexOf(record: VsiRecord, graceMs: number): VsiIndex {
+    const view = vsiView(record, this.bootOf)
+    const shown = view.holding.length ? view.holding : view.current ? [view.current] : []
+    const macs = new Set<string>()
+    const ips = new Set<string>()
+    for (const p of shown) {
+      for (const m of p.macs) macs.add(m)
+      for (const ip of p.ipv4) ips.add(ip)
+      for (const ip of p.ipv6) ips.add(ip)
+    }
+    const dueAt = cleanupDueAt(record, graceMs)
+    return {
+      state: view.state,
+      ...(view.current?.vni !== undefined ? { vni: view.current.vni } : {}),
+      macs: [...macs],
+      ips: [...ips],
+      places: view.holding.map((p) => [p.switchId, p.port] as [string, string]),
+      ...(dueAt !== undefined ? { dueAt } : {}),
+    }
+  }
+
+  applyEvents(events: readonly FleetEvent[], options: IngestOptions): IngestResult {
+    return this.transaction(() => {
+      this.bootCache.clear()
+      try {
+        const result: IngestResult = { applied: 0, duplicates: 0, stale: 0, migrations: [], commands: [] }
+        for (const e of events) {
+          if (this.hasEvent(e)) {
+            result.duplicates++
+            continue
+          }
+          this.appendEvent(e, options.nowMs)
+          result.applied++
+          const sw = applySwitchEvent(this.loadSwitch(e.switchId), e)
+          this.saveSwitch(sw.record)
+          if (sw.bootChanged) {
+            this.bootCache.set(e.switchId, sw.record.boot)
+            for (const id of this.vsiIdsOnSwitch(e.switchId)) {
+              const rec = this.loadVsi(id)
+              if (!rec) continue
+              const next = refreshVsi(rec, this.bootOf, e.time)
+              this.saveVsi(next, this.indexOf(next, options.migrationGraceMs))
+            }
+          }
+          if (isVsiEvent(e)) {
+            const r = applyVsiEvent(this.loadVsi(e.vsiId), e, this.bootOf, this.limits)
+            if (!r.changed) {
+              result.stale++
+              continue
+            }
+            this.saveVsi(r.record, this.indexOf(r.record, options.migrationGraceMs))
+            result.migrations.push(...r.started)
+          }
+        }
+        result.commands = this.sweepInTransaction(options)
+        return result
+      } finally {
+        this.bootCache.clear()
+      }
+    })
+  }
+
+  sweep(options: IngestOptions): Command[] {
+    return this.transaction(() => {
+      this.bootCache.clear()
+      try {
+        return this.sweepInTransaction(options)
+      } finally {
+        this.bootCache.clear()
+      }
+    })
+  }
+
+  private sweepInTransaction(options: IngestOptions): Command[] {
+    const commands: Command[] = []
+    for (const id of this.dueVsiIds(options.nowMs, this.sweepBatchMax)) {
+      const rec = this.loadVsi(id)
+      if (!rec) continue
+      const r = sweepVsi(rec, this.bootOf, options.nowMs, options.migrationGraceMs)
+      this.saveVsi(r.record, this.indexOf(r.record, options.migrationGraceMs))
+      for (const command of r.commands) {
+        this.recordCommand({ command, origin: 'migration-cleanup' })
+        commands.push(command)
+      }
+    }
+    return commands
+  }
+
+  setSwitchStatus(status: SwitchStatus, nowMs: number): void {
+    this.transaction(() => {
+      const r = this.loadSwitch(status.switchId) ?? emptySwitchRecord(status.switchId)
+      this.saveSwitch({ ...r, status: status.state, statusTime: status.time ?? nowMs })
+    })
+  }
+
+  getVsi(vsiId: VsiIdHex): VsiView | undefined {
+    this.bootCache.clear()
+    const rec = this.loadVsi(vsiId)
+    return rec ? vsiView(rec, this.bootOf) : undefined
+  }
+
+  findVsis(query: VsiQuery): VsiView[] {
+    this.bootCache.clear()
+    const out: VsiView[] = []
+    for (const id of this.findVsiIds(query)) {
+      const rec = this.loadVsi(id)
+      if (rec) out.push(vsiView(rec, this.bootOf))
+    }
+    return out
+  }
+
+  getSwitch(switchId: SwitchId): SwitchView | undefined {
+    const r = this.loadSwitch(switchId)
+    return r ? switchView(r) : undefined
+  }
+
+  listSwitches(): SwitchView[] {
+    return this.allSwitches()
+      .map(switchView)
+      .sort((a, b) => (a.switchId < b.switchId ? -1 : 1))
+  }
+
+  listVns(): VirtualNetwork[] {
+    return this.listDocs<VirtualNetwork>('vn').sort((a, b) => a.vni - b.vni)
+  }
+  getVn(name: string): VirtualNetwork | undefined {
+    return this.getDoc('vn', name)
+  }
+  putVn(vn: VirtualNetwork): void {
+    this.putDoc('vn', vn.name, vn)
+  }
+  deleteVn(name: string): boolean {
+    return this.deleteDoc('vn', name)
+  }
+
+  listVsiTypes(): VsiType[] {
+    return this.listDocs<VsiType>('vsi-type').sort((a, b) => a.typeId - b.typeId || a.typeVersion - b.typeVersion)
+  }
+  putVsiType(t: VsiType): void {
+    this.putDoc('vsi-type', `${t.typeId}/${t.typeVersion}`, t)
+  }
+  deleteVsiType(typeId: number, typeVersion: number): boolean {
+    return this.deleteDoc('vsi-type', `${typeId}/${typeVersion}`)
+  }
+
+  listHosts(): HostView[] {
+    return this.listDocs<HostRecord>('host')
+      .map(hostView)
+      .sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
+  }
+  getHost(hostId: string): HostView | undefined {
+    const h = this.getDoc<HostRecord>('host', hostId)
+    return h ? hostView(h) : undefined
+  }
+  putHost(host: HostRecord): void {
+    this.putDoc('host', host.hostId, host)
+  }
+  deleteHost(hostId: string): boolean {
+    return this.deleteDoc('host', hostId)
+  }
+  hostSecrets(): HostRecord[] {
+    return this.listDocs<HostRecord>('host').sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
+  }
+
+  getSwitchConfig(switchId: SwitchId): SwitchConfig | undefined {
+    return this.getDoc('switch-config', switchId)
+  }
+  putSwitchConfig(config: SwitchConfig): void {
+    this.putDoc('switch-config', config.switchId, config)
+  }
+  listSwitchConfigs(): SwitchConfig[] {
+    return this.listDocs<SwitchConfig>('switch-config')
+  }
+  nextPolicyRevision(): number {
+    return this.incrementMeta('policy-revision')
+  }
+}
+
+/** Drops the sealed secrets: what every read of a host returns. */
+export function hostView(h: HostRecord): HostView {
+  return {
+    hostId: h.hostId,
+    ...(h.managerId !== undefined ? { managerId: h.managerId } : {}),
+    stationMacs: h.stationMacs,
+    keys: h.keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt, ...(k.notAfter !== undefined ? { notAfter: k.notAfter } : {}) })),
+    updatedAt: h.updatedAt,
+  }
+}

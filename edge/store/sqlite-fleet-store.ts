@@ -1,0 +1,327 @@
+/**
+ * `FleetStore` on embedded SQLite (better-sqlite3): WAL journal, prepared statements, one
+ * transaction per event batch. Records are JSON text; lookups go through narrow index tables
+ * (MAC, IP, place) kept in the same transaction as the record.
+ *
+ * Durability: with `synchronous = FULL` (the default) a batch that `applyEvents` returned
+ * from is on disk, across a kill -9 of the process and a power loss; `NORMAL` keeps it across
+ * a process kill only (WAL mode) and is faster.
+ *
+ * @module
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { CommandReply } from '../../shared/api/commands.ts'
+import { isVsiEvent, type FleetEvent } from '../../shared/api/events.ts'
+import type { SwitchId, VsiIdHex } from '../../shared/ids.ts'
+import type { SwitchRecord, VsiRecord } from './model.ts'
+import {
+  BaseFleetStore,
+  type Collection,
+  type CommandRecord,
+  type EventQuery,
+  type MigrationEntry,
+  type StoredEvent,
+  type VsiIndex,
+  type VsiQuery,
+} from './fleet-store.ts'
+import { defaultReducerLimits, type ReducerLimits } from './reducers.ts'
+
+export interface SqliteFleetStoreOptions {
+  /** Database file, or ':memory:'. */
+  path: string
+  synchronous?: 'FULL' | 'NORMAL'
+  limits?: ReducerLimits
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+  switch_id TEXT NOT NULL, boot_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  kind TEXT NOT NULL, vsi_id TEXT, received_at INTEGER NOT NULL, body TEXT NOT NULL,
+  UNIQUE (switch_id, boot_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_vsi ON events (vsi_id, cursor) WHERE vsi_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_switch ON events (switch_id, cursor);
+CREATE TABLE IF NOT EXISTS vsis (
+  vsi_id TEXT PRIMARY KEY, state TEXT NOT NULL, vni INTEGER, due_at INTEGER, record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vsis_vni ON vsis (vni, vsi_id);
+CREATE INDEX IF NOT EXISTS vsis_due ON vsis (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS vsi_macs (mac TEXT NOT NULL, vsi_id TEXT NOT NULL, PRIMARY KEY (mac, vsi_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vsi_macs_vsi ON vsi_macs (vsi_id);
+CREATE TABLE IF NOT EXISTS vsi_ips (ip TEXT NOT NULL, vsi_id TEXT NOT NULL, PRIMARY KEY (ip, vsi_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vsi_ips_vsi ON vsi_ips (vsi_id);
+CREATE TABLE IF NOT EXISTS vsi_places (
+  switch_id TEXT NOT NULL, port TEXT NOT NULL, vsi_id TEXT NOT NULL, PRIMARY KEY (switch_id, port, vsi_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vsi_places_vsi ON vsi_places (vsi_id);
+CREATE TABLE IF NOT EXISTS migrations (
+  vsi_id TEXT NOT NULL, ordinal INTEGER NOT NULL, started_at INTEGER NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (vsi_id, ordinal)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS migrations_started ON migrations (started_at);
+CREATE TABLE IF NOT EXISTS switches (switch_id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commands (
+  command_id TEXT PRIMARY KEY, issued_at INTEGER NOT NULL, body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS commands_issued ON commands (issued_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+`
+
+export class SqliteFleetStore extends BaseFleetStore {
+  readonly db: Database.Database
+  private readonly s
+
+  constructor(options: SqliteFleetStoreOptions) {
+    super(options.limits ?? defaultReducerLimits)
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
+    this.db = new Database(options.path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+    this.db.pragma('foreign_keys = OFF')
+    this.db.exec(SCHEMA)
+    const db = this.db
+    this.s = {
+      hasEvent: db.prepare('SELECT 1 FROM events WHERE switch_id = ? AND boot_id = ? AND seq = ?').pluck(),
+      insertEvent: db.prepare(
+        'INSERT INTO events (switch_id, boot_id, seq, kind, vsi_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      loadVsi: db.prepare('SELECT record FROM vsis WHERE vsi_id = ?').pluck(),
+      upsertVsi: db.prepare(
+        'INSERT INTO vsis (vsi_id, state, vni, due_at, record) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (vsi_id) DO UPDATE SET state = excluded.state, vni = excluded.vni, due_at = excluded.due_at, record = excluded.record',
+      ),
+      macsOf: db.prepare('SELECT mac FROM vsi_macs WHERE vsi_id = ?').pluck(),
+      ipsOf: db.prepare('SELECT ip FROM vsi_ips WHERE vsi_id = ?').pluck(),
+      placesOf: db.prepare('SELECT switch_id, port FROM vsi_places WHERE vsi_id = ?').raw(),
+      delMacs: db.prepare('DELETE FROM vsi_macs WHERE vsi_id = ?'),
+      delIps: db.prepare('DELETE FROM vsi_ips WHERE vsi_id = ?'),
+      delPlaces: db.prepare('DELETE FROM vsi_places WHERE vsi_id = ?'),
+      insMac: db.prepare('INSERT OR IGNORE INTO vsi_macs (mac, vsi_id) VALUES (?, ?)'),
+      insIp: db.prepare('INSERT OR IGNORE INTO vsi_ips (ip, vsi_id) VALUES (?, ?)'),
+      insPlace: db.prepare('INSERT OR IGNORE INTO vsi_places (switch_id, port, vsi_id) VALUES (?, ?, ?)'),
+      upsertMigration: db.prepare(
+        'INSERT INTO migrations (vsi_id, ordinal, started_at, record) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (vsi_id, ordinal) DO UPDATE SET record = excluded.record',
+      ),
+      loadSwitch: db.prepare('SELECT record FROM switches WHERE switch_id = ?').pluck(),
+      saveSwitch: db.prepare(
+        'INSERT INTO switches (switch_id, record) VALUES (?, ?) ON CONFLICT (switch_id) DO UPDATE SET record = excluded.record',
+      ),
+      allSwitches: db.prepare('SELECT record FROM switches').pluck(),
+      onSwitch: db.prepare('SELECT DISTINCT vsi_id FROM vsi_places WHERE switch_id = ?').pluck(),
+      due: db.prepare('SELECT vsi_id FROM vsis WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?').pluck(),
+      byMac: db.prepare('SELECT vsi_id FROM vsi_macs WHERE mac = ? AND vsi_id > ? ORDER BY vsi_id LIMIT ?').pluck(),
+      byIp: db.prepare('SELECT vsi_id FROM vsi_ips WHERE ip = ? AND vsi_id > ? ORDER BY vsi_id LIMIT ?').pluck(),
+      recentMigrations: db.prepare('SELECT vsi_id, record FROM migrations ORDER BY started_at DESC LIMIT ?').raw(),
+      getDoc: db.prepare('SELECT body FROM docs WHERE collection = ? AND id = ?').pluck(),
+      putDoc: db.prepare(
+        'INSERT INTO docs (collection, id, body) VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body',
+      ),
+      deleteDoc: db.prepare('DELETE FROM docs WHERE collection = ? AND id = ?'),
+      listDocs: db.prepare('SELECT body FROM docs WHERE collection = ?').pluck(),
+      incMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value',
+      ).pluck(),
+      putCommand: db.prepare(
+        'INSERT INTO commands (command_id, issued_at, body) VALUES (?, ?, ?) ON CONFLICT (command_id) DO UPDATE SET body = excluded.body',
+      ),
+      getCommand: db.prepare('SELECT body FROM commands WHERE command_id = ?').pluck(),
+      listCommands: db.prepare('SELECT body FROM commands ORDER BY issued_at DESC LIMIT ?').pluck(),
+      countVsis: db.prepare('SELECT count(*) FROM vsis').pluck(),
+      countSwitches: db.prepare('SELECT count(*) FROM switches').pluck(),
+      maxCursor: db.prepare("SELECT coalesce(max(cursor), 0) FROM events").pluck(),
+    }
+  }
+
+  protected transaction<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn()
+    return this.db.transaction(fn).immediate()
+  }
+
+  protected hasEvent(e: FleetEvent): boolean {
+    return this.s.hasEvent.get(e.switchId, e.bootId, e.seq) !== undefined
+  }
+
+  protected appendEvent(e: FleetEvent, receivedAt: number): void {
+    this.s.insertEvent.run(e.switchId, e.bootId, e.seq, e.kind, isVsiEvent(e) ? e.vsiId : null, receivedAt, JSON.stringify(e))
+  }
+
+  protected loadVsi(vsiId: VsiIdHex): VsiRecord | undefined {
+    const text = this.s.loadVsi.get(vsiId) as string | undefined
+    return text === undefined ? undefined : (JSON.parse(text) as VsiRecord)
+  }
+
+  protected saveVsi(record: VsiRecord, ix: VsiIndex): void {
+    const id = record.vsiId
+    this.s.upsertVsi.run(id, ix.state, ix.vni ?? null, ix.dueAt ?? null, JSON.stringify(record))
+    // Rewrite an index only when it changed: most events (keep-alives, re-associations)
+    // leave MACs, IPs and places as they were.
+    const macs = this.s.macsOf.all(id) as string[]
+    if (!sameSet(macs, ix.macs)) {
+      this.s.delMacs.run(id)
+      for (const m of ix.macs) this.s.insMac.run(m, id)
+    }
+    const ips = this.s.ipsOf.all(id) as string[]
+    if (!sameSet(ips, ix.ips)) {
+      this.s.delIps.run(id)
+      for (const ip of ix.ips) this.s.insIp.run(ip, id)
+    }
+    const places = (this.s.placesOf.all(id) as [string, string][]).map(([a, b]) => `${a}\u0000${b}`)
+    const wanted = ix.places.map(([a, b]) => `${a}\u0000${b}`)
+    if (!sameSet(places, wanted)) {
+      this.s.delPlaces.run(id)
+      for (const [sw, port] of ix.places) this.s.insPlace.run(sw, port, id)
+    }
+    for (const m of record.migrations) this.s.upsertMigration.run(id, m.ordinal, m.startedAt, JSON.stringify(m))
+  }
+
+  protected loadSwitch(switchId: SwitchId): SwitchRecord | undefined {
+    const text = this.s.loadSwitch.get(switchId) as string | undefined
+    return text === undefined ? undefined : (JSON.parse(text) as SwitchRecord)
+  }
+
+  protected saveSwitch(record: SwitchRecord): void {
+    this.s.saveSwitch.run(record.switchId, JSON.stringify(record))
+  }
+
+  protected allSwitches(): SwitchRecord[] {
+    return (this.s.allSwitches.all() as string[]).map((t) => JSON.parse(t) as SwitchRecord)
+  }
+
+  protected vsiIdsOnSwitch(switchId: SwitchId): VsiIdHex[] {
+    return this.s.onSwitch.all(switchId) as VsiIdHex[]
+  }
+
+  protected dueVsiIds(nowMs: number, limit: number): VsiIdHex[] {
+    return this.s.due.all(nowMs, limit) as VsiIdHex[]
+  }
+
+  protected findVsiIds(q: VsiQuery): VsiIdHex[] {
+    const after = q.after ?? ''
+    // Fast paths for the common single-key lookups.
+    if (q.mac !== undefined && q.ip === undefined && q.vni === undefined && q.switchId === undefined && q.state === undefined) {
+      return this.s.byMac.all(q.mac, after, q.limit) as VsiIdHex[]
+    }
+    if (q.ip !== undefined && q.mac === undefined && q.vni === undefined && q.switchId === undefined && q.state === undefined) {
+      return this.s.byIp.all(q.ip, after, q.limit) as VsiIdHex[]
+    }
+    const where = ['v.vsi_id > ?']
+    const args: unknown[] = [after]
+    if (q.mac !== undefined) {
+      where.push('v.vsi_id IN (SELECT vsi_id FROM vsi_macs WHERE mac = ?)')
+      args.push(q.mac)
+    }
+    if (q.ip !== undefined) {
+      where.push('v.vsi_id IN (SELECT vsi_id FROM vsi_ips WHERE ip = ?)')
+      args.push(q.ip)
+    }
+    if (q.vni !== undefined) {
+      where.push('v.vni = ?')
+      args.push(q.vni)
+    }
+    if (q.switchId !== undefined) {
+      where.push(
+        q.port !== undefined
+          ? 'v.vsi_id IN (SELECT vsi_id FROM vsi_places WHERE switch_id = ? AND port = ?)'
+          : 'v.vsi_id IN (SELECT vsi_id FROM vsi_places WHERE switch_id = ?)',
+      )
+      args.push(q.switchId)
+      if (q.port !== undefined) args.push(q.port)
+    }
+    if (q.state !== undefined) {
+      where.push('v.state = ?')
+      args.push(q.state)
+    }
+    args.push(q.limit)
+    const sql = `SELECT v.vsi_id FROM vsis v WHERE ${where.join(' AND ')} ORDER BY v.vsi_id LIMIT ?`
+    return this.db.prepare(sql).pluck().all(...args) as VsiIdHex[]
+  }
+
+  recentMigrations(limit: number): MigrationEntry[] {
+    return (this.s.recentMigrations.all(limit) as [VsiIdHex, string][]).map(([vsiId, r]) => ({
+      vsiId,
+      migration: JSON.parse(r),
+    }))
+  }
+
+  listEvents(q: EventQuery): StoredEvent[] {
+    const where = ['cursor > ?']
+    const args: unknown[] = [q.after ?? 0]
+    if (q.switchId !== undefined) {
+      where.push('switch_id = ?')
+      args.push(q.switchId)
+    }
+    if (q.vsiId !== undefined) {
+      where.push('vsi_id = ?')
+      args.push(q.vsiId)
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = ?')
+      args.push(q.kind)
+    }
+    args.push(q.limit)
+    const rows = this.db
+      .prepare(`SELECT cursor, received_at, body FROM events WHERE ${where.join(' AND ')} ORDER BY cursor LIMIT ?`)
+      .raw()
+      .all(...args) as [number, number, string][]
+    return rows.map(([cursor, receivedAt, body]) => ({ cursor, receivedAt, event: JSON.parse(body) as FleetEvent }))
+  }
+
+  counts(): { vsis: number; switches: number; events: number } {
+    return {
+      vsis: this.s.countVsis.get() as number,
+      switches: this.s.countSwitches.get() as number,
+      events: this.s.maxCursor.get() as number,
+    }
+  }
+
+  protected getDoc<T>(collection: Collection, id: string): T | undefined {
+    const t = this.s.getDoc.get(collection, id) as string | undefined
+    return t === undefined ? undefined : (JSON.parse(t) as T)
+  }
+  protected putDoc(collection: Collection, id: string, doc: unknown): void {
+    this.s.putDoc.run(collection, id, JSON.stringify(doc))
+  }
+  protected deleteDoc(collection: Collection, id: string): boolean {
+    return this.s.deleteDoc.run(collection, id).changes > 0
+  }
+  protected listDocs<T>(collection: Collection): T[] {
+    return (this.s.listDocs.all(collection) as string[]).map((t) => JSON.parse(t) as T)
+  }
+  protected incrementMeta(key: string): number {
+    return this.s.incMeta.get(key) as number
+  }
+
+  recordCommand(record: CommandRecord): void {
+    this.s.putCommand.run(record.command.commandId, record.command.issuedAt, JSON.stringify(record))
+  }
+  recordReply(reply: CommandReply): boolean {
+    return this.transaction(() => {
+      const r = this.getCommand(reply.commandId)
+      if (!r || r.command.switchId !== reply.switchId) return false
+      this.recordCommand({ ...r, reply })
+      return true
+    })
+  }
+  getCommand(commandId: string): CommandRecord | undefined {
+    const t = this.s.getCommand.get(commandId) as string | undefined
+    return t === undefined ? undefined : (JSON.parse(t) as CommandRecord)
+  }
+  listCommands(limit: number): CommandRecord[] {
+    return (this.s.listCommands.all(limit) as string[]).map((t) => JSON.parse(t) as CommandRecord)
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  const s = new Set(a)
+  return b.every((x) => s.has(x))
+}
