@@ -103,13 +103,6 @@ function spec(lab: LldpadLab, n: number, vid = 0): VsiSpec {
   return { ...VSI_BASE, uuid: lab.uuid(n), filters: [{ vid, mac: lab.vsiMac(n) }] }
 }
 
-/** Waits until the station knows the bridge's EVB TLV and VDP got parameters after that. */
-async function waitForStationReady(lab: LldpadLab): Promise<void> {
-  await lab.station.waitForNeighborEvb((t) => t.mode === 'bridge', 15_000)
-  const offset = lab.station.logOffset()
-  await lab.station.waitForVdpParams((p) => p.evb, 5_000, offset)
-}
-
 async function sequential(lab: LldpadLab, first: number, n: number, keepDir?: string) {
   const calls: number[] = []
   const vids = new Map<number, number>()
@@ -186,7 +179,7 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
   let running: RunningBridge | undefined
   try {
     running = await bridge.start(lab, { gpid: true, rrCap: true, ...options.evb })
-    await waitForStationReady(lab)
+    await lab.waitForBridgeEvb()
     await sleep(1200) // one more LLDP tick on both ends
     // warm-up (not measured)
     for (let i = 0; i < 3; i++) {

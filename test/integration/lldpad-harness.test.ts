@@ -210,7 +210,7 @@ describe('keep-alives with a small RKA', () => {
 })
 
 describe('lab without a bridge', () => {
-  it('leaves the switch side free; with no bridge the station reports an ACK timeout', async () => {
+  it('leaves the switch side free: ACK timeout with no bridge, a bridge started later is used', async () => {
     const lab = await startLldpadLab({ name: 'lhn', bridge: 'none', evb: { vdpRwd: 14, ecpRetries: 1 } })
     try {
       expect(lab.bridge).toBeUndefined()
@@ -231,6 +231,15 @@ describe('lab without a bridge', () => {
       const logged = await lab.station.waitForVsiEvent(lab.uuid(1), (e) => e.mode === 'deassoc', 5000, offset)
       expect(logged).toMatchObject({ hints: 0x2ff, typeId: 5, filters: [`0-${lab.vsiMac(1)}`] })
       expect(await lab.vdptool.query(lab.uuid(1))).toBeUndefined()
+
+      // a bridge started later on the free switch side (as a test starts our agent there)
+      const bridge = await lab.startLldpadBridge({ gpid: true, rrCap: true, vdpRwd: 14, ecpRetries: 1 })
+      await bridge.waitForVdpParams()
+      const { bridgeTlv, vdp } = await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid)
+      expect(bridgeTlv).toMatchObject({ mode: 'bridge', rwd: 14, retries: 1 })
+      expect(vdp).toMatchObject({ evb: true, rwd: 14, retries: 1 })
+      const later = await lab.vdptool.associate(vsi(lab, 2, [{ vid: 0, groupId: 7001 }]), { wait: true })
+      expect(later.kind === 'response' && later.event.mode).toBe('assoc')
     } finally {
       await lab.stop()
     }

@@ -6,12 +6,13 @@
  * and is removed by `stop()`, also after a failed start.
  *
  * ```ts
- * const lab = await startLldpadLab({ name: 'vdpx', bridge: 'none' })
+ * const lab = await startLldpadLab({ name: 'vdpx', bridge: 'none', evb: { vdpRka: 14 } })
  * try {
- *   // start our bridge in lab.switchNs on lab.switchIf, then:
- *   await lab.station.waitForNeighborEvb((t) => t.mode === 'bridge')
+ *   // start our bridge in lab.switchNs on lab.switchIf (ip netns exec ...), then:
+ *   await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid)
  *   const r = await lab.vdptool.associate({ mgrid2: 'lab', typeId: 5, typeVersion: 1,
  *     uuid: lab.uuid(1), filters: [{ vid: 0, mac: lab.vsiMac(1) }] }, { wait: true })
+ *   if (r.kind === 'response') expect(r.event.filters[0]?.vid).toBe(100)
  * } finally { await lab.stop() }
  * ```
  *
@@ -29,8 +30,10 @@ import {
   runOk,
   startLldpad,
   type EvbSettings,
+  type EvbTlv,
   type LldpadHandle,
   type RunResult,
+  type VdpEvbParams,
   type VdpTool,
 } from './lldpad.ts'
 
@@ -132,6 +135,15 @@ export interface LldpadLab {
   readonly bridge: LldpadHandle | undefined
   /** `vdptool` on the station. */
   readonly vdptool: VdpTool
+  /**
+   * Waits until the station has heard a bridge's EVB TLV (lldpad's or our agent's) satisfying
+   * `predicate` and EVB pushed parameters to the station's VDP after that (gotcha 5): from then
+   * on vdptool requests go out with the negotiated timers. Resolves with both.
+   */
+  waitForBridgeEvb(
+    predicate?: (tlv: EvbTlv) => boolean,
+    timeoutMs?: number,
+  ): Promise<{ readonly bridgeTlv: EvbTlv; readonly vdp: VdpEvbParams }>
   /** Starts an lldpad bridge on the switch side (e.g. after a test stopped its own bridge). */
   startLldpadBridge(evb?: EvbSettings): Promise<LldpadHandle>
   /** Stops the lldpad bridge, if any. */
@@ -219,6 +231,12 @@ export async function startLldpadLab(options: LldpadLabOptions): Promise<LldpadL
     stopLldpadBridge: async () => {
       await bridge?.stop({ keepFiles: true })
       bridge = undefined
+    },
+    waitForBridgeEvb: async (predicate = () => true, timeoutMs = 15_000) => {
+      const bridgeTlv = await stationHandle.waitForNeighborEvb((t) => t.mode === 'bridge' && predicate(t), timeoutMs)
+      const offset = stationHandle.logOffset()
+      const vdp = await stationHandle.waitForVdpParams((p) => p.evb, 5_000, offset)
+      return { bridgeTlv, vdp }
     },
     execSwitch: (file, args) => runIn(switchNs, file, args),
     execHost: (file, args) => runIn(hostNs, file, args),
