@@ -59,6 +59,8 @@ export interface PortCounters {
   rxLldpdus: number
   txLldpdus: number
   framesDropped: number
+  /** Station role: ECP frames from a source other than the bridge (another station's). */
+  foreignFrames: number
   decodeErrors: number
   protocolErrors: number
   queueDrops: number
@@ -96,6 +98,7 @@ export const zeroPortCounters = (): PortCounters => ({
   rxLldpdus: 0,
   txLldpdus: 0,
   framesDropped: 0,
+  foreignFrames: 0,
   decodeErrors: 0,
   protocolErrors: 0,
   queueDrops: 0,

@@ -438,6 +438,10 @@ export class PortCore {
       // 43.3.1: lldpad drops other ULPs unacknowledged; so do we.
       throw new RemoteProtocolError('unsupported-subtype', `Cannot handle ECPDU: subtype ${header.subtype} is not VDP`, VdpError.InvalidFormat, 14)
     }
+    if (this.role === 'station' && !this.#fromBridge(source, header.operation, pdu.ulpdu)) {
+      this.#counters.foreignFrames++
+      return
+    }
     const peer = this.#peerFor(source, 'ecp')
     this.#counters.rxEcpdus++
     if (header.operation === EcpOperation.Ack) {
@@ -457,6 +461,24 @@ export class PortCore {
     }
     const { pdu: vdp, invalid } = decodeVdpPduTolerant(pdu.ulpdu)
     this.#vdpPdu(peer, vdp, invalid)
+  }
+
+  /**
+   * Station role: whether an ECPDU comes from the bridge. Once the bridge is known (LLDP EVB
+   * TLV in bridge mode, or its first ECP frame) only its MAC counts. Before that, requests that
+   * carry station requests (anything but responses and De-Associate) are another station's
+   * traffic on a shared segment: not ours to ACK (RFC 8394 Req-2, several stations per port).
+   */
+  #fromBridge(source: Mac, operation: number, ulpdu: Uint8Array): boolean {
+    if (this.#bridgeMac !== undefined) return source === this.#bridgeMac
+    if (operation === EcpOperation.Ack) return true
+    try {
+      const { pdu } = decodeVdpPduTolerant(ulpdu)
+      return pdu.tlvs.every((t) => t.kind !== 'vsi' || t.status.response || t.mode === 'de-associate')
+    } catch {
+      // Undecodable: let the normal path count and report it.
+      return true
+    }
   }
 
   #vdpPdu(peer: Peer, pdu: VdpPdu, invalid: InvalidVsiTlv[]): void {
