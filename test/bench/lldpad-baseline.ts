@@ -23,6 +23,7 @@
  * @module
  */
 import { writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { runIn, sleep, type EvbSettings, type VsiSpec } from '../support/lldpad.ts'
@@ -86,6 +87,8 @@ export interface BurstResult {
 
 export interface BaselineResult {
   readonly bridge: string
+  /** 1-minute load average before and after the run, and the number of CPUs. */
+  readonly load: { readonly before: number; readonly after: number; readonly cpus: number }
   readonly seqAssoc: Stats
   readonly seqAssocLost: number
   readonly seqDeassoc: Stats
@@ -174,6 +177,7 @@ function burstResult(requested: number, b: { timing: WireTiming; refused: number
 const activeLabs = new Set<LldpadLab>()
 
 export async function runBaseline(bridge: BridgeUnderTest, labName: string, options: BaselineOptions): Promise<BaselineResult> {
+  const loadBefore = loadavg()[0] ?? Number.NaN
   const lab = await startLldpadLab({ name: labName, bridge: 'none', evb: options.evb })
   activeLabs.add(lab)
   let running: RunningBridge | undefined
@@ -209,6 +213,7 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
     const bridgeRssKb = running.rssKb?.()
     return {
       bridge: bridge.name,
+      load: { before: loadBefore, after: loadavg()[0] ?? Number.NaN, cpus: cpus().length },
       seqAssoc: summarize(seqAssoc.map((x) => x.latencyMs)),
       seqAssocLost: options.n - seqAnswered.size,
       seqDeassoc: summarize(seq.deassoc.exchanges.map((x) => x.latencyMs)),
@@ -234,6 +239,8 @@ interface Row {
   readonly value: (r: BaselineResult) => number | undefined
   /** Decimals. */
   readonly digits: number
+  /** Print a ratio column value (default true). */
+  readonly ratio?: boolean
 }
 
 const ROWS: readonly Row[] = [
@@ -259,6 +266,8 @@ const ROWS: readonly Row[] = [
   { label: 'burst De-Assoc responses/s', value: (r) => r.burstDeassoc.responsesPerSecond, digits: 0 },
   { label: 'burst De-Assoc ECP retransmissions', value: (r) => r.burstDeassoc.retransmissions.station + r.burstDeassoc.retransmissions.bridge, digits: 0 },
   { label: 'bridge RSS kB', value: (r) => r.bridgeRssKb, digits: 0 },
+  { label: 'load average (1 min) before', value: (r) => r.load.before, digits: 1, ratio: false },
+  { label: 'load average (1 min) after', value: (r) => r.load.after, digits: 1, ratio: false },
 ]
 
 function fmt(value: number | undefined, digits: number): string {
@@ -275,7 +284,7 @@ export function formatTable(results: readonly BaselineResult[]): string {
     const values = results.map((r) => row.value(r))
     const base = values[0]
     const ratios = values.slice(1).map((v) =>
-      v === undefined || base === undefined || base === 0 || Number.isNaN(v) || Number.isNaN(base) ? '-' : (v / base).toFixed(2),
+      row.ratio === false || v === undefined || base === undefined || base === 0 || Number.isNaN(v) || Number.isNaN(base) ? '-' : (v / base).toFixed(2),
     )
     return [row.label, ...values.map((v) => fmt(v, row.digits)), ...ratios]
   })
@@ -367,6 +376,11 @@ async function main(): Promise<void> {
   console.log(`lldpad station vs bridge under test: n=${o.n} sequential, burst=${o.burst} from ${o.issuers} issuers, ` +
     `EVB ${JSON.stringify(o.evb)}; wire times at the switch port`)
   console.log(formatTable(results))
+  const cpuCount = cpus().length
+  if (results.some((r) => Math.max(r.load.before, r.load.after) > cpuCount)) {
+    console.log(`warning: load average above ${cpuCount} CPUs; lldpad's ECP timers fire late under load ` +
+      '(retries sent back to back, requests lost): compare only runs made under similar load')
+  }
   for (const r of results) if (r.assignedVids.length > 0) console.log(`${r.bridge}: VIDs returned for VID 0: ${r.assignedVids.join(',')}`)
   if (cli.json !== undefined) writeFileSync(cli.json, JSON.stringify(results, null, 2))
 }
