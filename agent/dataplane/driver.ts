@@ -41,6 +41,11 @@ export interface ApplyReport {
   changed: string[]
   /** Items left alone because the agent does not own them (an operator's VLAN, …). */
   foreign: string[]
+  /**
+   * Desired items not created because a foreign item claims the same resource (SONiC: another
+   * `VXLAN_TUNNEL_MAP` entry already maps this VNI or this VLAN), as `ours <- theirs`.
+   */
+  conflicts: string[]
 }
 
 export interface ReconcileReport {
@@ -56,6 +61,8 @@ export interface ReconcileReport {
   foreign: string[]
   /** Owned but already gone: dropped from the record. */
   forgotten: string[]
+  /** As in `ApplyReport`. */
+  conflicts: string[]
 }
 
 /** Live state of one VSI, for STATE_DB (SONiC) or logs. */
@@ -120,4 +127,5 @@ export const emptyReconcileReport = (): ReconcileReport => ({
   unchanged: [],
   foreign: [],
   forgotten: [],
+  conflicts: [],
 })

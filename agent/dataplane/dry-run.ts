@@ -64,7 +64,7 @@ export function createDryRunDriver(options: { logger?: DataplaneLogger } = {}): 
     state: () => state,
     async apply(batch): Promise<ApplyReport> {
       record(batch)
-      return { changed: batch.map(describeOp), foreign: [] }
+      return { changed: batch.map(describeOp), foreign: [], conflicts: [] }
     },
     async reconcile(desired): Promise<ReconcileReport> {
       const diff = diffDataplane(state, desired)

@@ -358,7 +358,7 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
         if (failures.length > 0) {
           throw new DataplaneError('command-failed', `Cannot apply ${failures.length} of ${changes.length} data-plane change(s) with iproute2`, failures)
         }
-        const report: ApplyReport = { changed: changes.map((c) => c.item), foreign: [] }
+        const report: ApplyReport = { changed: changes.map((c) => c.item), foreign: [], conflicts: [] }
         return report
       })
     },

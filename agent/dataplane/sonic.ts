@@ -220,6 +220,14 @@ export async function openSonicDriver(options: SonicDriverOptions): Promise<Soni
     throw new DataplaneError('unavailable', `Cannot connect to Redis at ${o.redis}: ${(e as Error).message}`, [], { cause: e })
   }
 
+  if (o.vxlanTunnel !== undefined) {
+    const tunnel = await cfg.hgetall(`VXLAN_TUNNEL|${o.vxlanTunnel}`).catch(() => ({}))
+    if (Object.keys(tunnel).length === 0) {
+      // Not fatal: the operator may create it later; vxlanorch ignores maps until then.
+      o.logger.warn('VXLAN tunnel missing in CONFIG_DB: VLAN-to-VNI maps will wait for it', { tunnel: o.vxlanTunnel })
+    }
+  }
+
   const ownership = o.ownership
   let queue: Promise<unknown> = Promise.resolve()
   /** One batch at a time: WATCH state is per connection. */
@@ -254,6 +262,22 @@ export async function openSonicDriver(options: SonicDriverOptions): Promise<Soni
     return out
   }
 
+  /** Every VXLAN_TUNNEL_MAP entry (any tunnel) except `exclude`, with its vni and vlan. */
+  async function readOtherMaps(exclude: ReadonlySet<string>): Promise<Array<{ key: string; vni?: string; vlan?: string }>> {
+    const keys: string[] = []
+    let cursor = '0'
+    do {
+      const [next, batch] = await cfg.scan(cursor, 'MATCH', 'VXLAN_TUNNEL_MAP|*', 'COUNT', 1000)
+      cursor = next
+      for (const k of batch) if (!exclude.has(k)) keys.push(k)
+    } while (cursor !== '0')
+    const entries = await readEntries(keys)
+    return keys.map((key) => {
+      const e = entries.get(key) ?? {}
+      return { key, ...(e['vni'] === undefined ? {} : { vni: e['vni'] }), ...(e['vlan'] === undefined ? {} : { vlan: e['vlan'] }) }
+    })
+  }
+
   /** Runs intents under WATCH + MULTI; categorizes every key for the report. */
   async function transact(intents: readonly Intent[], what: string): Promise<ReconcileReport> {
     ensureReady(cfg, what)
@@ -276,11 +300,19 @@ export async function openSonicDriver(options: SonicDriverOptions): Promise<Soni
       // The last intent per key wins (an add then a delete of one key in one batch).
       const finalIntent = new Map<string, RawEntry | null>()
       for (const i of intents) finalIntent.set(i.key, i.want)
+      const mapsToCreate = [...finalIntent].filter(([k, w]) => w !== null && k.startsWith('VXLAN_TUNNEL_MAP|') && current.get(k) === null)
+      const otherMaps = mapsToCreate.length > 0 ? await readOtherMaps(new Set(keys)) : []
       for (const [key, want] of finalIntent) {
         const have = current.get(key) ?? null
         const owned = ownership.has(key)
         if (want !== null) {
-          if (have === null) {
+          // config/vxlan.py add_vxlan_map refuses a VLAN or VNI mapped twice; so do we.
+          const clash = have === null && key.startsWith('VXLAN_TUNNEL_MAP|')
+            ? otherMaps.find((m) => !ownership.has(m.key) && (m.vni === want['vni'] || m.vlan === want['vlan']))
+            : undefined
+          if (clash) {
+            report.conflicts.push(`${key} <- ${clash.key}`)
+          } else if (have === null) {
             sets.push({ key, want, extra: [] })
             if (!owned) claims.push(key)
             report.created.push(key)
@@ -375,7 +407,7 @@ export async function openSonicDriver(options: SonicDriverOptions): Promise<Soni
       return serial(async () => {
         try {
           const r = await transact(intentsOfOps(ops), 'apply data-plane ops to CONFIG_DB')
-          return { changed: [...r.created, ...r.repaired, ...r.deleted], foreign: r.foreign }
+          return { changed: [...r.created, ...r.repaired, ...r.deleted], foreign: r.foreign, conflicts: r.conflicts }
         } catch (e) {
           throw wrap('apply data-plane ops to CONFIG_DB', e)
         }

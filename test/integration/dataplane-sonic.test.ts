@@ -223,6 +223,36 @@ describe('SONiC driver on redis-server', () => {
   })
 })
 
+describe('SONiC driver: tunnel maps and the factory', () => {
+  it('does not map a VNI or VLAN that an operator map already uses, and says so', async () => {
+    await cfg.hset('VXLAN_TUNNEL|vtep', { src_ip: '10.0.0.1' })
+    await cfg.hset('VXLAN_TUNNEL_MAP|vtep|map_5000_Vlan900', { vni: '5000', vlan: 'Vlan900' })
+    const dp = await open(OwnershipRecord.inMemory('sonic'))
+    const r = await dp.apply([{ op: 'vlan-add', vid: 100, vni: 5000 }, { op: 'vlan-add', vid: 101, vni: 5001 }])
+    expect(r.conflicts).toEqual(['VXLAN_TUNNEL_MAP|vtep|map_5000_Vlan100 <- VXLAN_TUNNEL_MAP|vtep|map_5000_Vlan900'])
+    expect((await cfg.keys('VXLAN_TUNNEL_MAP|*')).sort()).toEqual(['VXLAN_TUNNEL_MAP|vtep|map_5000_Vlan900', 'VXLAN_TUNNEL_MAP|vtep|map_5001_Vlan101'])
+    expect(await cfg.hgetall('VLAN|Vlan100')).toEqual({ vlanid: '100' })
+  })
+
+  it('warns when the VXLAN tunnel is missing, and still writes maps', async () => {
+    const warnings: string[] = []
+    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m) }
+    const dp = await openSonicDriver({ redis: server.url, vxlanTunnel: 'vtep', ownership: OwnershipRecord.inMemory('sonic'), logger })
+    drivers.push(dp)
+    expect(warnings).toEqual(['VXLAN tunnel missing in CONFIG_DB: VLAN-to-VNI maps will wait for it'])
+  })
+
+  it('openDataplane() keeps the ownership record in the state directory', async () => {
+    const { openDataplane, OWNERSHIP_FILE } = await import('../../agent/dataplane/open.ts')
+    const dp = await openDataplane({ dataplane: 'sonic', stateDir: dir, sonic: { redisUrl: server.url, vxlanTunnel: '' } })
+    drivers.push(dp as SonicDriver)
+    expect(dp.kind).toBe('sonic')
+    await dp.reconcile({ vlans: [{ vid: 42, vni: 42 }], members: [{ vid: 42, port: 'Ethernet0' as never }] })
+    expect(Object.keys(await dump(cfg))).toEqual(['VLAN_MEMBER|Vlan42|Ethernet0', 'VLAN|Vlan42'])
+    expect(JSON.parse(await readFile(join(dir, OWNERSHIP_FILE), 'utf8')).items).toEqual(['VLAN_MEMBER|Vlan42|Ethernet0', 'VLAN|Vlan42'])
+  })
+})
+
 describe('SONiC driver when Redis is unreachable', () => {
   it('openSonicDriver() rejects with "unavailable" and leaves no reconnect timer behind', async () => {
     const port = await freeLoopbackPort()

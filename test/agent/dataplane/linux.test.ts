@@ -100,6 +100,7 @@ describe('openLinuxDriver() on a VLAN-filtering NOS kernel (model)', () => {
       unchanged: ['vxvid|vxlan0|100|5000'],
       foreign: ['member|swp1|100'],
       forgotten: ['member|swp2|301'],
+      conflicts: [],
     })
     expect(k.batches('bridge')).toEqual(['vlan del dev swp2 vid 300\n', 'vlan add dev swp2 vid 100\n'])
     expect(own.items()).toEqual(['member|swp2|100', 'vxvid|vxlan0|100|5000'])
