@@ -213,6 +213,28 @@ describe('AF_PACKET link on a veth pair', () => {
     expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
   })
 
+  it('survives worker threads terminated while reading', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    const r = await c.request<{ exits: number[] }>('workerProbe', { ifname: ifB })
+    expect(r.exits).toEqual([1, 1, 1, 1, 1]) // terminate() reports exit code 1
+    await a.request('send', { hex: ECP_ACK_18, count: 10 }) // frames while nothing reads
+    expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
+  })
+
+  it('surfaces a handler exception as uncaught, and still delivers the rest of the batch', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    await c.request('listen', { mode: 'throw' })
+    const stalled = c.request('block', { ms: 200 }) // so that the frames arrive as one batch
+    await a.request('send', { hex: ECP_ACK_18, count: 20 })
+    await stalled
+    await c.request('waitQuiet', { ms: 100 })
+    const st = await c.request<{ rx: number; uncaught: string[] }>('stats')
+    expect(st.rx).toBe(20)
+    expect(st.uncaught).toEqual(['handler failed on frame 1'])
+    await c.close()
+  })
+
   it('reports an interface going down (not fatal), recovers when it is up again', async () => {
     const c = await lab.spawnNode(nsB, LINK_CHILD)
     await c.request('open', { ifname: ifB })

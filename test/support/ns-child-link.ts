@@ -3,20 +3,28 @@
  * inside a namespace: `lab.spawnNode(ns, LINK_CHILD)`, then requests:
  *
  * - `open { ifname, options? }` → `{ mac, ifindex, mtu }`; errors carry the FrameLinkError code
- * - `listen { mode: 'events' | 'collect' | 'count', closeAfter? }`: 'events' prints each frame
- *   as `{ event: 'frame', hex }`; 'collect' keeps them for `received`; 'count' only counts
+ * - `listen { mode: 'events' | 'collect' | 'count' | 'throw', closeAfter? }`: 'events' prints
+ *   each frame as `{ event: 'frame', hex }`; 'collect' keeps them for `received`; 'count' only
+ *   counts; 'throw' counts and throws from the handler of the first frame
  *   (and checks a sequence number, see `send`). `closeAfter: n` closes the link from inside
  *   the handler of the n-th frame. Link errors are printed as `{ event: 'link-error', … }`.
  * - `send { hex, count?, seqOffset? }`: sends the frame `count` times; with `seqOffset`, the
  *   32-bit big-endian index is written at that offset of each copy
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
- *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc)
+ *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
+ *   `workerProbe { ifname }` (terminates workers that are reading)
  *
  * @module
  */
 import { readdirSync } from 'node:fs'
-import { openAfPacketLink, type AfPacketLink, type AfPacketLinkOptions } from '../../agent/transport/af-packet.ts'
+import { Worker } from 'node:worker_threads'
+import {
+  loadAfPacketAddon,
+  openAfPacketLink,
+  type AfPacketLink,
+  type AfPacketLinkOptions,
+} from '../../agent/transport/af-packet.ts'
 import { serveJsonLines } from './ns-child-runtime.ts'
 
 let link: AfPacketLink | undefined
@@ -28,6 +36,8 @@ let lastSeq = -1
 let seqErrors = 0
 let seqOffset: number | undefined
 let lastFrameAt = performance.now()
+const uncaught: string[] = []
+process.on('uncaughtException', (e) => uncaught.push(e.message))
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 
@@ -37,7 +47,7 @@ function need(): AfPacketLink {
 }
 
 function statsOf(l: AfPacketLink): Record<string, unknown> {
-  return { ...l.stats(), kernel: l.kernelStats(), rx, handlerCallsAfterClose, seqErrors, lastSeq }
+  return { ...l.stats(), kernel: l.kernelStats(), rx, handlerCallsAfterClose, seqErrors, lastSeq, uncaught }
 }
 
 const server = serveJsonLines(
@@ -61,6 +71,7 @@ const server = serveJsonLines(
           if (seq <= lastSeq) seqErrors++
           lastSeq = seq
         }
+        if (mode === 'throw' && rx === 1) throw new Error('handler failed on frame 1')
         if (mode === 'events') server.emit('frame', { hex: hex(frame) })
         else if (mode === 'collect') collected.push(hex(frame))
         if (closeAfter !== undefined && rx === closeAfter) {
@@ -106,6 +117,28 @@ const server = serveJsonLines(
       l.close()
       l.close() // idempotent
       return statsOf(l)
+    },
+    workerProbe: async (p) => {
+      // A worker that is reading when it is terminated: the env cleanup hook must close the
+      // uv handle on the worker's own loop, and this process must carry on unharmed.
+      const path = loadAfPacketAddon().path
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads')
+        const { AfPacketSocket } = require(workerData.path)
+        const s = new AfPacketSocket(workerData.ifname, {})
+        s.start(() => {}, () => {})
+        parentPort.postMessage('reading')
+        setInterval(() => {}, 1000)`
+      const exits: number[] = []
+      for (let i = 0; i < 5; i++) {
+        const w = new Worker(code, { eval: true, workerData: { path, ifname: String(p.ifname) } })
+        await new Promise((resolve, reject) => {
+          w.once('message', resolve)
+          w.once('error', reject)
+        })
+        exits.push(await w.terminate())
+      }
+      return { exits }
     },
     gcProbe: async (p) => {
       const gc = (globalThis as { gc?: () => void }).gc
