@@ -1,0 +1,108 @@
+/**
+ * Peer input never throws out of PortCore (STYLE.md §3): random bytes, random ECP payloads and
+ * single-byte mutations of valid frames only ever produce counters and `frame-dropped` events.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { NCB_GROUP_MAC } from '../../../shared/ethernet/mac.ts'
+import { portName } from '../../../shared/ids.ts'
+import { PortCore } from '../../../agent/port/port-core.ts'
+import type { PortEvent } from '../../../agent/port/events.ts'
+import { BRIDGE_MAC, FakeResourceManager, stationMac } from '../../support/pair.ts'
+import { ecpFrame } from '../../support/scenario.ts'
+import { MGR, requestTlv } from './fixtures.ts'
+
+const cores = () => [
+  new PortCore({ port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0 }, new FakeResourceManager(), 0),
+  new PortCore({ port: portName('h0'), mac: stationMac(0), role: 'station', countersIntervalUs: 0 }, undefined, 0),
+]
+
+function drain(core: PortCore): PortEvent[] {
+  const events: PortEvent[] = []
+  for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) events.push(e)
+  while (core.pollTransmit() !== undefined);
+  return events
+}
+
+const header = Uint8Array.from([1, 0x80, 0xc2, 0, 0, 0, 2, 0, 0, 0, 0x5a, 0x77, 0x89, 0x40])
+
+describe('PortCore.handleFrame() with hostile input', () => {
+  it('never throws on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        for (const core of cores()) expect(() => core.handleFrame(1, bytes)).not.toThrow()
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('never throws on random ECP payloads, and reports what it drops', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (payload) => {
+        const frame = new Uint8Array(header.length + payload.length)
+        frame.set(header)
+        frame.set(payload, header.length)
+        for (const core of cores()) {
+          drain(core)
+          const before = core.counters()
+          expect(() => core.handleFrame(1, frame)).not.toThrow()
+          const after = core.counters()
+          const events = drain(core)
+          const dropped = events.filter((e) => e.kind === 'frame-dropped').length
+          expect(after.framesDropped - before.framesDropped).toBe(dropped)
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('never throws on single-byte mutations of a valid request', () => {
+    const valid = ecpFrame({ source: stationMac(3), destination: NCB_GROUP_MAC, sequence: 1, vdp: { managerId: MGR, tlvs: [requestTlv('associate', 1)] } })
+    fc.assert(
+      fc.property(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: valid.length }), (at, value, cut) => {
+        const bytes = valid.slice(0, Math.max(cut, at + 1))
+        bytes[at] = value
+        for (const core of cores()) {
+          expect(() => core.handleFrame(1, bytes)).not.toThrow()
+          drain(core)
+        }
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('reports a truncated ECPDU as frame-dropped with the decoder code and offset', () => {
+    const [bridge] = cores()
+    const frame = ecpFrame({ source: stationMac(3), sequence: 1, vdp: { managerId: MGR, tlvs: [requestTlv('associate', 1)] } })
+    bridge!.handleFrame(5, frame.slice(0, 40))
+    const events = drain(bridge!)
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'frame-dropped', code: 'truncated', atUs: 5 }))
+    expect(bridge!.counters().decodeErrors).toBe(1)
+    expect(bridge!.vsiSnapshot()).toEqual([])
+  })
+
+  it('bounds the peer table and reports the overflow', () => {
+    const bridge = new PortCore(
+      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0, peerCountMax: 2, lldp: { enabled: false } },
+      new FakeResourceManager(),
+      0,
+    )
+    for (let i = 0; i < 3; i++) {
+      bridge.handleFrame(i, ecpFrame({ source: stationMac(i), sequence: 1, vdp: { managerId: MGR, tlvs: [requestTlv('associate', i + 1)] } }))
+    }
+    expect(bridge.peers()).toHaveLength(2)
+    expect(bridge.vsiCount).toBe(2)
+    expect(drain(bridge)).toContainEqual(expect.objectContaining({ kind: 'frame-dropped', code: 'peer-table-full' }))
+  })
+
+  it('bounds the VSI table and answers insufficient resources beyond it', () => {
+    const bridge = new PortCore(
+      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0, vsiCountMax: 2, lldp: { enabled: false } },
+      new FakeResourceManager(),
+      0,
+    )
+    bridge.handleFrame(0, ecpFrame({ source: stationMac(0), sequence: 1, vdp: { managerId: MGR, tlvs: [1, 2, 3].map((n) => requestTlv('associate', n)) } }))
+    expect(bridge.vsiCount).toBe(2)
+    expect(drain(bridge).filter((e) => e.kind === 'vsi-rejected')).toMatchObject([{ error: 2, keep: false }])
+  })
+})
