@@ -311,3 +311,25 @@ describe('createResourceManager() properties', () => {
 it('port() helper builds port names', () => {
   expect(port('Ethernet0')).toBe('Ethernet0')
 })
+
+describe('createResourceManager() mode changes', () => {
+  it('associate -> pre-associate removes the port from the VLAN but keeps the VID', () => {
+    const rm = createResourceManager(policy, VidPool.parse('100-199'))
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
+    rm.pollDataplaneChanges()
+    expect(granted(rm.request(req({ vsi: 1, mode: 'pre-associate', entries: [{ groupId: 5000, vid: 100 }] }), 0))[0]!.vid).toBe(100)
+    expect(rm.pollDataplaneChanges()).toEqual([
+      { op: 'member-del', vid: 100, port: 'Ethernet0' },
+      { op: 'vlan-del', vid: 100, vni: 5000 },
+    ])
+    expect(rm.vlanUse()).toEqual([{ vid: 100, vni: 5000, vsiCount: 1, ports: [] }])
+  })
+
+  it('setPolicy(): a keep-alive the new policy rejects is answered Keep, the VID stays', () => {
+    const rm = createResourceManager(policy, VidPool.parse('100-199'))
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 7000 }] }), 0))
+    rm.setPolicy(validatePolicy({ vns: [{ vni: 5000 }] }))
+    expect(rm.request(req({ vsi: 1, entries: [{ groupId: 7000, vid: 100 }] }), 0)).toEqual({ outcome: 'keep', error: 5, reason: 'unknown-vni' })
+    expect(rm.vlanUse().map((u) => u.vid)).toEqual([100])
+  })
+})
