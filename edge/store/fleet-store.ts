@@ -19,7 +19,7 @@ import type { LagGroup, PolicyVidRange, VsiTypeRef } from '../../shared/api/poli
 import type { SwitchStatus } from '../../shared/api/topics.ts'
 import type { Mac } from '../../shared/ethernet/mac.ts'
 import type { ManagerId, PortName, SwitchId, VsiIdHex } from '../../shared/ids.ts'
-import type { MigrationRecord, SwitchBoot, SwitchRecord, SwitchView, VsiRecord, VsiView } from './model.ts'
+import type { MigrationRecord, SwitchRecord, SwitchView, VsiRecord, VsiView } from './model.ts'
 import {
   applySwitchEvent,
   applyVsiEvent,
@@ -220,8 +220,8 @@ export abstract class BaseFleetStore implements FleetStore {
 
   // ---- storage primitives ----
   protected abstract transaction<T>(fn: () => T): T
-  protected abstract hasEvent(e: FleetEvent): boolean
-  protected abstract appendEvent(e: FleetEvent, receivedAt: number): void
+  /** Adds the event to the audit log; false when `(switchId, bootId, seq)` is already there. */
+  protected abstract appendEvent(e: FleetEvent, receivedAt: number): boolean
   protected abstract loadVsi(vsiId: VsiIdHex): VsiRecord | undefined
   protected abstract saveVsi(record: VsiRecord, index: VsiIndex): void
   protected abstract loadSwitch(switchId: SwitchId): SwitchRecord | undefined
@@ -248,10 +248,27 @@ export abstract class BaseFleetStore implements FleetStore {
   /** Sweep at most this many VSIs per call so one call stays short. */
   protected sweepBatchMax = 1000
 
-  private bootCache = new Map<string, SwitchBoot | undefined>()
-  protected readonly bootOf: BootOf = (id) => {
-    if (!this.bootCache.has(id)) this.bootCache.set(id, this.loadSwitch(id)?.boot)
-    return this.bootCache.get(id)
+  /** Switch records read or written during one operation; written back at its end. */
+  private switchCache = new Map<string, SwitchRecord | undefined>()
+  private dirtySwitches = new Set<string>()
+  private cachedSwitch(id: SwitchId): SwitchRecord | undefined {
+    if (!this.switchCache.has(id)) this.switchCache.set(id, this.loadSwitch(id))
+    return this.switchCache.get(id)
+  }
+  protected readonly bootOf: BootOf = (id) => this.cachedSwitch(id)?.boot
+
+  /** Runs `fn` with a fresh switch cache and writes the switches it changed. */
+  private withSwitches<T>(fn: () => T): T {
+    this.switchCache.clear()
+    this.dirtySwitches.clear()
+    try {
+      const out = fn()
+      for (const id of this.dirtySwitches) this.saveSwitch(this.switchCache.get(id)!)
+      return out
+    } finally {
+      this.switchCache.clear()
+      this.dirtySwitches.clear()
+    }
   }
 
   protected indexOf(record: VsiRecord, graceMs: number): VsiIndex {
@@ -276,21 +293,19 @@ export abstract class BaseFleetStore implements FleetStore {
   }
 
   applyEvents(events: readonly FleetEvent[], options: IngestOptions): IngestResult {
-    return this.transaction(() => {
-      this.bootCache.clear()
-      try {
+    return this.transaction(() =>
+      this.withSwitches(() => {
         const result: IngestResult = { applied: 0, duplicates: 0, stale: 0, migrations: [], commands: [] }
         for (const e of events) {
-          if (this.hasEvent(e)) {
+          if (!this.appendEvent(e, options.nowMs)) {
             result.duplicates++
             continue
           }
-          this.appendEvent(e, options.nowMs)
           result.applied++
-          const sw = applySwitchEvent(this.loadSwitch(e.switchId), e)
-          this.saveSwitch(sw.record)
+          const sw = applySwitchEvent(this.cachedSwitch(e.switchId), e)
+          this.switchCache.set(e.switchId, sw.record)
+          this.dirtySwitches.add(e.switchId)
           if (sw.bootChanged) {
-            this.bootCache.set(e.switchId, sw.record.boot)
             for (const id of this.vsiIdsOnSwitch(e.switchId)) {
               const rec = this.loadVsi(id)
               if (!rec) continue
@@ -310,21 +325,12 @@ export abstract class BaseFleetStore implements FleetStore {
         }
         result.commands = this.sweepInTransaction(options)
         return result
-      } finally {
-        this.bootCache.clear()
-      }
-    })
+      }),
+    )
   }
 
   sweep(options: IngestOptions): Command[] {
-    return this.transaction(() => {
-      this.bootCache.clear()
-      try {
-        return this.sweepInTransaction(options)
-      } finally {
-        this.bootCache.clear()
-      }
-    })
+    return this.transaction(() => this.withSwitches(() => this.sweepInTransaction(options)))
   }
 
   private sweepInTransaction(options: IngestOptions): Command[] {
@@ -350,19 +356,21 @@ export abstract class BaseFleetStore implements FleetStore {
   }
 
   getVsi(vsiId: VsiIdHex): VsiView | undefined {
-    this.bootCache.clear()
-    const rec = this.loadVsi(vsiId)
-    return rec ? vsiView(rec, this.bootOf) : undefined
+    return this.withSwitches(() => {
+      const rec = this.loadVsi(vsiId)
+      return rec ? vsiView(rec, this.bootOf) : undefined
+    })
   }
 
   findVsis(query: VsiQuery): VsiView[] {
-    this.bootCache.clear()
-    const out: VsiView[] = []
-    for (const id of this.findVsiIds(query)) {
-      const rec = this.loadVsi(id)
-      if (rec) out.push(vsiView(rec, this.bootOf))
-    }
-    return out
+    return this.withSwitches(() => {
+      const out: VsiView[] = []
+      for (const id of this.findVsiIds(query)) {
+        const rec = this.loadVsi(id)
+        if (rec) out.push(vsiView(rec, this.bootOf))
+      }
+      return out
+    })
   }
 
   getSwitch(switchId: SwitchId): SwitchView | undefined {

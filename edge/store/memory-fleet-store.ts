@@ -63,18 +63,16 @@ export class MemoryFleetStore extends BaseFleetStore {
     this.undo?.push(fn)
   }
 
-  protected hasEvent(e: FleetEvent): boolean {
-    return this.eventKeys.has(eventKey(e))
-  }
-
-  protected appendEvent(e: FleetEvent, receivedAt: number): void {
+  protected appendEvent(e: FleetEvent, receivedAt: number): boolean {
     const key = eventKey(e)
+    if (this.eventKeys.has(key)) return false
     this.eventKeys.add(key)
     this.events.push({ cursor: this.events.length + 1, receivedAt, event: e })
     this.onUndo(() => {
       this.eventKeys.delete(key)
       this.events.pop()
     })
+    return true
   }
 
   protected loadVsi(vsiId: VsiIdHex): VsiRecord | undefined {

@@ -142,12 +142,11 @@ export class SqliteFleetStore extends BaseFleetStore {
     return this.db.transaction(fn).immediate()
   }
 
-  protected hasEvent(e: FleetEvent): boolean {
-    return this.s.hasEvent.get(e.switchId, e.bootId, e.seq) !== undefined
-  }
-
-  protected appendEvent(e: FleetEvent, receivedAt: number): void {
+  protected appendEvent(e: FleetEvent, receivedAt: number): boolean {
+    // A lookup first, not INSERT OR IGNORE: an ignored insert still advances AUTOINCREMENT.
+    if (this.s.hasEvent.get(e.switchId, e.bootId, e.seq) !== undefined) return false
     this.s.insertEvent.run(e.switchId, e.bootId, e.seq, e.kind, isVsiEvent(e) ? e.vsiId : null, receivedAt, JSON.stringify(e))
+    return true
   }
 
   protected loadVsi(vsiId: VsiIdHex): VsiRecord | undefined {

@@ -59,5 +59,5 @@ export const json = (body: unknown, token = ADMIN_TOKEN) => ({
 export const cbor = (bytes: Uint8Array, token = ADMIN_TOKEN) => ({
   method: 'POST',
   headers: { ...auth(token), 'Content-Type': 'application/cbor' },
-  body: bytes,
+  body: new Uint8Array(bytes).buffer as ArrayBuffer,
 })
