@@ -101,8 +101,9 @@ const SWITCH_PUBLISH_CHANNELS = new Set(['events', 'status', 'replies'])
 const SWITCH_SUBSCRIBE_CHANNELS = new Set(['policy', 'commands'])
 
 /**
- * Called for every PUBLISH a switch account made that passed authorization, before aedes
- * sends the PUBACK: the PUBACK waits for `done()`. An in-process consumer that commits before
+ * Called for every PUBLISH a switch account made that passed authorization (its last will
+ * included, when aedes publishes it), from aedes' `authorizePublish`, before aedes sends the
+ * PUBACK: the PUBACK waits for `done()`. An in-process consumer that commits before
  * calling `done` makes the switch keep the event in its outbox until it is committed.
  */
 export type SwitchPublishHook = (topic: string, payload: Uint8Array, switchUsername: string, done: () => void) => void
@@ -160,7 +161,13 @@ export class EmbeddedBroker {
       const who = this.#roles.get(client)
       if (who !== undefined && this.#mayPublish(who, packet.topic)) {
         this.#m.broker_publish_total++
-        return done(null)
+        const hook = this.#publishHook
+        if (hook === undefined || who.role !== 'switch') return done(null)
+        // aedes writes the QoS 1 PUBACK right after this callback (before routing), so this is
+        // the one place where the PUBACK can wait for the consumer's commit.
+        const p = packet.payload
+        const bytes = typeof p === 'string' ? new TextEncoder().encode(p) : new Uint8Array(p.buffer, p.byteOffset, p.byteLength)
+        return hook(packet.topic, bytes, who.username, () => done(null))
       }
       this.#m.broker_publish_denied_total++
       this.#log.warn('MQTT publish denied', { clientId: client.id, topic: packet.topic.slice(0, 200) })
@@ -172,14 +179,6 @@ export class EmbeddedBroker {
       this.#m.broker_subscribe_denied_total++
       this.#log.warn('MQTT subscribe denied', { clientId: client.id, topic: sub.topic.slice(0, 200) })
       done(null, null)
-    }
-    aedes.published = (packet, client, done) => {
-      const who = client === null ? undefined : this.#roles.get(client)
-      const hook = this.#publishHook
-      if (hook === undefined || who === undefined || who.role !== 'switch') return done(null)
-      const p = packet.payload
-      const bytes = typeof p === 'string' ? new TextEncoder().encode(p) : new Uint8Array(p.buffer, p.byteOffset, p.byteLength)
-      hook(packet.topic, bytes, who.username, () => done(null))
     }
     aedes.on('client', () => this.#m.broker_clients_connected++)
     aedes.on('clientDisconnect', () => this.#m.broker_clients_connected--)

@@ -83,6 +83,13 @@ export interface IngestDeps {
   log?: IngestLogger
   /** Edge clock, ms since the epoch. */
   nowMs?: () => number
+  /**
+   * Commits one batch; default `store.applyEvents`. `vdp-edge` passes edge/ingest.ts
+   * `ingestEvents` so HTTP and MQTT ingestion share counters.
+   */
+  apply?(events: readonly FleetEvent[]): IngestResult
+  /** Each dropped message, by reason (shared counters). */
+  onRejected?(reason: IngestRejectReason): void
   /** After each committed batch (metrics, UI push, tests). */
   onCommitted?(events: readonly FleetEvent[], result: IngestResult): void
   /** (Re)connected and subscribed: the place to re-publish retained policies. */
@@ -228,7 +235,9 @@ export class EventIngestor {
       if (batch.length > 0) {
         let result: IngestResult
         try {
-          result = this.#store.applyEvents(batch, { nowMs: this.#nowMs(), migrationGraceMs: this.#migrationGraceMs })
+          result = this.#deps.apply
+            ? this.#deps.apply(batch)
+            : this.#store.applyEvents(batch, { nowMs: this.#nowMs(), migrationGraceMs: this.#migrationGraceMs })
         } catch (err) {
           this.m.ingest_commit_errors_total++
           this.#log.error('Cannot commit event batch: retrying, nothing acknowledged', {
@@ -310,6 +319,11 @@ export class EventIngestor {
 
   #reject(reason: IngestRejectReason, topic: string, detail?: unknown): void {
     this.m.ingest_rejected_total[reason]++
+    try {
+      this.#deps.onRejected?.(reason)
+    } catch {
+      // counters only
+    }
     const now = Date.now()
     if (now - this.#rejectLogAtMs < 1000) {
       this.#rejectsUnlogged++

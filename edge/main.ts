@@ -1,0 +1,486 @@
+/**
+ * `vdp-edge`: the fleet edge on Node. Composition root: flags -> fleet store (SQLite) ->
+ * MQTT (embedded aedes broker with in-process ingest, or an external broker through
+ * `MqttIngest`) -> `createApp(deps)` served by @hono/node-server.
+ *
+ * Start order matters for the embedded broker: the ingest hook is attached in the same turn
+ * the broker starts listening, so no switch PUBLISH can reach the broker without it. After
+ * (re)connecting, every switch's policy is published again (retained): aedes keeps retained
+ * messages in memory only.
+ *
+ * SIGTERM / SIGINT: stop accepting HTTP, commit what the ingest holds (its PUBACKs go out),
+ * close the broker or the MQTT session (kept by the broker), close the store; bounded by
+ * `SHUTDOWN_TIMEOUT_MS`, then exit.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { serve } from '@hono/node-server'
+import { createApp } from './app.ts'
+import { DEFAULT_MIGRATION_GRACE_MS, systemClock, type EdgeDeps, type Logger, type TokenConfig } from './deps.ts'
+import { ingestEvents, sweepMigrations } from './ingest.ts'
+import { bump, createEdgeMetrics } from './metrics.ts'
+import { pushPolicies } from './policy.ts'
+import { createSecretBox } from './secrets.ts'
+import { SqliteFleetStore } from './store/sqlite-fleet-store.ts'
+import { EmbeddedBroker, hashBrokerPassword, type BrokerAccount } from './broker/embedded-broker.ts'
+import { EmbeddedIngest } from './mqtt/embedded-ingest.ts'
+import { MqttIngest, type EdgeMessaging, type IngestDeps } from './mqtt/ingest.ts'
+import { DEFAULT_TOPIC_PREFIX, validateTopicPrefix } from '../shared/api/topics.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const SHUTDOWN_TIMEOUT_MS = 10_000
+const SWEEP_INTERVAL_MS = 5_000
+
+export const EDGE_HELP = `vdp-edge: fleet edge for VDP switch agents (HTTP API, embedded MQTT broker, SQLite store)
+
+Usage: vdp-edge [options]
+       vdp-edge hash-password          read a password on stdin, print its scrypt hash
+
+Options:
+  --http HOST:PORT          HTTP API and web page (default 127.0.0.1:8080)
+  --mqtt URL                use an external broker (mqtt://host:port, mqtts://host:port)
+                            instead of the embedded one
+  --mqtt-listen HOST:PORT   embedded broker address (default 127.0.0.1:1883)
+  --mqtt-users FILE         embedded broker accounts, JSON:
+                            [{"username":"tor1","passwordHash":"scrypt$..."}, ...]
+                            (role "switch" by default; "service" for other edge tools)
+  --mqtt-username NAME      external broker: the edge's service account (default vdp-edge)
+  --mqtt-password-file FILE external broker: its password (or env VDP_EDGE_MQTT_PASSWORD)
+  --mqtt-client-id ID       external broker: persistent session id (default vdp-edge)
+  --mqtt-shared GROUP       external broker: shared subscriptions $share/GROUP/... so several
+                            edge instances split the load (mosquitto 2, EMQX, HiveMQ)
+  --topic-prefix PREFIX     MQTT topic prefix (default vdp)
+  --db PATH                 SQLite fleet store, or :memory: (default ./vdp-edge.sqlite)
+  --tokens FILE             HTTP bearer tokens, JSON [{"name","token","scope":"read"|"admin"}]
+                            (or env VDP_EDGE_TOKENS with the same JSON)
+  --kek-file FILE           32-byte key that seals host keys at rest (or env VDP_EDGE_KEK, 64 hex);
+                            default: <db>.kek, created with mode 0600 when missing
+  --migration-grace-ms MS   how long a migration source may keep a VSI (default ${DEFAULT_MIGRATION_GRACE_MS})
+  --log-level LEVEL         debug | info | warn | error (default info)
+  --help                    this text
+  --version                 print the version
+`
+
+export interface EdgeOptions {
+  httpHost: string
+  httpPort: number
+  mqttUrl: string | undefined
+  mqttListenHost: string
+  mqttListenPort: number
+  mqttUsersFile: string | undefined
+  mqttUsername: string
+  mqttPasswordFile: string | undefined
+  mqttClientId: string
+  mqttShared: string | undefined
+  topicPrefix: string
+  db: string
+  tokensFile: string | undefined
+  kekFile: string | undefined
+  migrationGraceMs: number
+  logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError'
+}
+
+function hostPort(flag: string, value: string): [string, number] {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value)
+  const port = m ? Number(m[2]) : NaN
+  if (!m || port > 65535) throw new UsageError(`Cannot use ${flag} "${value}": expected HOST:PORT, e.g. 127.0.0.1:8080`)
+  return [m[1]!.replace(/^\[(.*)\]$/, '$1'), port]
+}
+
+/** Parses the command line; throws `UsageError` with a message naming the flag. */
+export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | 'version' | 'hash-password' {
+  const o: EdgeOptions = {
+    httpHost: '127.0.0.1',
+    httpPort: 8080,
+    mqttUrl: undefined,
+    mqttListenHost: '127.0.0.1',
+    mqttListenPort: 1883,
+    mqttUsersFile: undefined,
+    mqttUsername: 'vdp-edge',
+    mqttPasswordFile: undefined,
+    mqttClientId: 'vdp-edge',
+    mqttShared: undefined,
+    topicPrefix: DEFAULT_TOPIC_PREFIX,
+    db: 'vdp-edge.sqlite',
+    tokensFile: undefined,
+    kekFile: undefined,
+    migrationGraceMs: DEFAULT_MIGRATION_GRACE_MS,
+    logLevel: 'info',
+  }
+  if (argv[0] === 'hash-password') return 'hash-password'
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const eq = arg.indexOf('=')
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg
+    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined
+    const value = (): string => {
+      if (inline !== undefined) return inline
+      const v = argv[++i]
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`Cannot use ${flag}: it needs a value`)
+      return v
+    }
+    switch (flag) {
+      case '--help':
+      case '-h':
+        return 'help'
+      case '--version':
+        return 'version'
+      case '--http':
+        ;[o.httpHost, o.httpPort] = hostPort(flag, value())
+        break
+      case '--mqtt':
+        o.mqttUrl = value()
+        if (!/^(mqtt|mqtts|tcp):\/\/[^/]+/.test(o.mqttUrl)) {
+          throw new UsageError(`Cannot use --mqtt "${o.mqttUrl}": expected mqtt://host:port or mqtts://host:port`)
+        }
+        break
+      case '--mqtt-listen':
+        ;[o.mqttListenHost, o.mqttListenPort] = hostPort(flag, value())
+        break
+      case '--mqtt-users':
+        o.mqttUsersFile = value()
+        break
+      case '--mqtt-username':
+        o.mqttUsername = value()
+        break
+      case '--mqtt-password-file':
+        o.mqttPasswordFile = value()
+        break
+      case '--mqtt-client-id':
+        o.mqttClientId = value()
+        break
+      case '--mqtt-shared':
+        o.mqttShared = value()
+        break
+      case '--topic-prefix':
+        o.topicPrefix = value()
+        try {
+          validateTopicPrefix(o.topicPrefix)
+        } catch (err) {
+          throw new UsageError((err as Error).message)
+        }
+        break
+      case '--db':
+        o.db = value()
+        break
+      case '--tokens':
+        o.tokensFile = value()
+        break
+      case '--kek-file':
+        o.kekFile = value()
+        break
+      case '--migration-grace-ms': {
+        const v = value()
+        const n = Number(v)
+        if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`Cannot use --migration-grace-ms "${v}": expected ms >= 0`)
+        o.migrationGraceMs = n
+        break
+      }
+      case '--log-level': {
+        const v = value()
+        if (v !== 'debug' && v !== 'info' && v !== 'warn' && v !== 'error') {
+          throw new UsageError(`Cannot use --log-level "${v}": expected debug, info, warn or error`)
+        }
+        o.logLevel = v
+        break
+      }
+      default:
+        throw new UsageError(`Cannot use argument "${arg}": unknown (see vdp-edge --help)`)
+    }
+  }
+  if (o.mqttUrl !== undefined && o.mqttUsersFile !== undefined) {
+    throw new UsageError('Cannot use --mqtt-users with --mqtt: accounts of an external broker are configured there')
+  }
+  if (o.mqttUrl === undefined && o.mqttShared !== undefined) {
+    throw new UsageError('Cannot use --mqtt-shared without --mqtt: the embedded broker has no shared subscriptions')
+  }
+  return o
+}
+
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const
+
+/** JSON lines on stderr. */
+export function jsonLogger(level: keyof typeof LEVELS, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const min = LEVELS[level]
+  const at = (lvl: keyof typeof LEVELS) => (msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[lvl] < min) return
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }) + '\n')
+  }
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+}
+
+function loadTokens(file: string | undefined): TokenConfig[] {
+  const text = file !== undefined ? readFileSync(file, 'utf8') : process.env.VDP_EDGE_TOKENS
+  if (text === undefined) return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new UsageError(`Cannot read tokens${file ? ` from ${file}` : ' from VDP_EDGE_TOKENS'}: not JSON`)
+  }
+  if (!Array.isArray(parsed)) throw new UsageError('Cannot read tokens: expected a JSON array of {name, token, scope}')
+  return parsed.map((t: unknown, i) => {
+    const r = t as Partial<TokenConfig>
+    if (typeof r.name !== 'string' || typeof r.token !== 'string' || r.token.length < 16 || (r.scope !== 'read' && r.scope !== 'admin')) {
+      throw new UsageError(`Cannot read token ${i}: expected {name, token (>= 16 characters), scope "read" or "admin"}`)
+    }
+    return { name: r.name, token: r.token, scope: r.scope }
+  })
+}
+
+function loadAccounts(file: string | undefined): BrokerAccount[] {
+  if (file === undefined) return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new UsageError(`Cannot read --mqtt-users ${file}: ${(err as Error).message}`)
+  }
+  if (!Array.isArray(parsed)) throw new UsageError(`Cannot read --mqtt-users ${file}: expected a JSON array`)
+  return parsed.map((a: unknown, i) => {
+    const r = a as Partial<BrokerAccount>
+    if (typeof r.username !== 'string' || (typeof r.passwordHash !== 'string' && typeof r.password !== 'string')) {
+      throw new UsageError(`Cannot read --mqtt-users entry ${i}: expected {username, passwordHash}`)
+    }
+    const role = r.role ?? 'switch'
+    if (role !== 'switch' && role !== 'service') throw new UsageError(`Cannot read --mqtt-users entry ${i}: bad role "${String(role)}"`)
+    return {
+      username: r.username,
+      role,
+      ...(r.passwordHash !== undefined ? { passwordHash: r.passwordHash } : {}),
+      ...(r.password !== undefined ? { password: r.password } : {}),
+    }
+  })
+}
+
+function loadKek(o: EdgeOptions, log: Logger): Uint8Array {
+  const env = process.env.VDP_EDGE_KEK
+  if (o.kekFile === undefined && env !== undefined) {
+    if (!/^[0-9a-fA-F]{64}$/.test(env)) throw new UsageError('Cannot use VDP_EDGE_KEK: expected 64 hex digits')
+    return Buffer.from(env, 'hex')
+  }
+  if (o.kekFile === undefined && o.db === ':memory:') return randomBytes(32)
+  const file = o.kekFile ?? `${o.db}.kek`
+  if (!existsSync(file)) {
+    if (o.kekFile !== undefined) throw new UsageError(`Cannot read --kek-file ${file}: it does not exist`)
+    writeFileSync(file, randomBytes(32), { mode: 0o600 })
+    chmodSync(file, 0o600)
+    log.warn('Created a key-encryption key for host keys: back it up with the database', { file })
+  }
+  const key = readFileSync(file)
+  if (key.length !== 32) throw new UsageError(`Cannot use key file ${file}: ${key.length} bytes, expected 32`)
+  return key
+}
+
+export function edgeVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return '0.0.0'
+  }
+}
+
+export interface RunningEdge {
+  httpPort: number
+  mqttUrl: string
+  stop(): Promise<void>
+}
+
+/** Starts everything; resolves once HTTP and MQTT are up. */
+export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdge> {
+  const tokens = loadTokens(o.tokensFile)
+  if (tokens.length === 0) log.warn('No HTTP tokens configured: the API answers 401 to everything but /healthz and /')
+  const store = new SqliteFleetStore({ path: o.db })
+  const metrics = createEdgeMetrics()
+  const clock = systemClock
+  let messaging: EdgeMessaging | undefined
+  let broker: EmbeddedBroker | undefined
+  const deps: EdgeDeps = {
+    store,
+    clock,
+    logger: log,
+    metrics,
+    migrationGraceMs: o.migrationGraceMs,
+    tokens,
+    secrets: createSecretBox(loadKek(o, log)),
+    publish: {
+      policy: (p) => (messaging ? messaging.publishPolicy(p) : Promise.reject(new Error('MQTT not started'))),
+      command: (c) => (messaging ? messaging.publishCommand(c) : Promise.reject(new Error('MQTT not started'))),
+    },
+  }
+  let pushing = false
+  const ingestDeps: IngestDeps = {
+    store,
+    log,
+    nowMs: () => clock.nowMs(),
+    apply: (events) => ingestEvents(store, events, clock, { metrics, migrationGraceMs: o.migrationGraceMs }),
+    onRejected: (reason) => bump(metrics.eventsRejected, reason),
+    onReady: () => {
+      if (pushing) return
+      pushing = true
+      // After the current turn: `messaging` is assigned by then.
+      setImmediate(() => {
+        pushPolicies(deps)
+          .then((revision) => log.info('Policies published', { revision }))
+          .catch((err) => log.warn('Cannot publish policies', { error: String(err) }))
+          .finally(() => (pushing = false))
+      })
+    },
+  }
+  const ingestOptions = { topicPrefix: o.topicPrefix, migrationGraceMs: o.migrationGraceMs }
+  let mqttUrl: string
+  try {
+    if (o.mqttUrl === undefined) {
+      const accounts = loadAccounts(o.mqttUsersFile)
+      if (accounts.length === 0) log.warn('Embedded broker has no switch accounts: see --mqtt-users')
+      broker = await EmbeddedBroker.start({
+        host: o.mqttListenHost,
+        port: o.mqttListenPort,
+        topicPrefix: o.topicPrefix,
+        accounts,
+        log,
+      })
+      messaging = EmbeddedIngest.attach(broker, ingestOptions, ingestDeps)
+      mqttUrl = broker.url
+    } else {
+      const password =
+        o.mqttPasswordFile !== undefined ? readFileSync(o.mqttPasswordFile, 'utf8').trim() : process.env.VDP_EDGE_MQTT_PASSWORD
+      messaging = await MqttIngest.start(
+        {
+          ...ingestOptions,
+          url: o.mqttUrl,
+          username: o.mqttUsername,
+          ...(password !== undefined ? { password } : {}),
+          clientId: o.mqttClientId,
+          ...(o.mqttShared !== undefined ? { shared: o.mqttShared } : {}),
+        },
+        ingestDeps,
+      )
+      mqttUrl = o.mqttUrl
+    }
+  } catch (err) {
+    await broker?.close()
+    store.close()
+    throw err
+  }
+
+  const sweep = setInterval(() => {
+    try {
+      for (const c of sweepMigrations(store, clock, { metrics, migrationGraceMs: o.migrationGraceMs })) {
+        messaging?.publishCommand(c).catch((err) => log.warn('Cannot publish command', { commandId: c.commandId, error: String(err) }))
+      }
+    } catch (err) {
+      log.error('Migration sweep failed', { error: String(err) })
+    }
+  }, SWEEP_INTERVAL_MS)
+  sweep.unref()
+
+  const app = createApp(deps)
+  let httpPort = o.httpPort
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: o.httpHost, port: o.httpPort }, (info) => {
+      httpPort = info.port
+      resolve(s)
+    })
+    s.once('error', reject)
+  }).catch(async (err) => {
+    clearInterval(sweep)
+    await messaging?.close()
+    await broker?.close()
+    store.close()
+    throw err
+  })
+  log.info('vdp-edge started', { http: `${o.httpHost}:${httpPort}`, mqtt: mqttUrl, embeddedBroker: broker !== undefined, db: o.db })
+
+  let stopping: Promise<void> | undefined
+  return {
+    httpPort,
+    mqttUrl,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweep)
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
+        })
+        await messaging?.close()
+        await broker?.close()
+        store.close()
+        log.info('vdp-edge stopped')
+      })()
+      return stopping
+    },
+  }
+}
+
+/** The CLI: returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseEdgeArgs>
+  try {
+    parsed = parseEdgeArgs(argv)
+  } catch (err) {
+    process.stderr.write(`vdp-edge: ${(err as Error).message}\n`)
+    return 2
+  }
+  if (parsed === 'help') {
+    process.stdout.write(EDGE_HELP)
+    return 0
+  }
+  if (parsed === 'version') {
+    process.stdout.write(`vdp-edge ${edgeVersion()}\n`)
+    return 0
+  }
+  if (parsed === 'hash-password') {
+    const chunks: Buffer[] = []
+    for await (const c of process.stdin) chunks.push(c as Buffer)
+    const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+    if (pw === '') {
+      process.stderr.write('vdp-edge: hash-password: empty password on stdin\n')
+      return 2
+    }
+    process.stdout.write(hashBrokerPassword(pw) + '\n')
+    return 0
+  }
+  const log = jsonLogger(parsed.logLevel)
+  let edge: RunningEdge
+  try {
+    edge = await startEdge(parsed, log)
+  } catch (err) {
+    log.error('Cannot start vdp-edge', { error: err instanceof Error ? err.message : String(err) })
+    return 1
+  }
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info('Stopping', { signal })
+      const force = setTimeout(() => {
+        log.error('Shutdown took too long: exiting', { timeoutMs: SHUTDOWN_TIMEOUT_MS })
+        resolve(1)
+      }, SHUTDOWN_TIMEOUT_MS)
+      force.unref()
+      edge.stop().then(
+        () => {
+          clearTimeout(force)
+          resolve(0)
+        },
+        (err) => {
+          log.error('Shutdown failed', { error: String(err) })
+          resolve(1)
+        },
+      )
+    }
+    process.once('SIGTERM', onSignal)
+    process.once('SIGINT', onSignal)
+  })
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code))
+}
