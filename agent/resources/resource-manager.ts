@@ -130,6 +130,12 @@ export interface ResourceManagerCore extends ResourceManager {
    * state (no ops are queued): the shell reconciles the driver instead.
    */
   importSnapshot(snapshot: unknown): ImportReport
+  /**
+   * Releases the VSIs restored by `importSnapshot()` that no request has confirmed since
+   * (their stations are gone: the port cores never knew them, so nothing else would release
+   * them). Call once, after the longest keep-alive timeout has passed since start.
+   */
+  dropUnconfirmed(): HeldVsi[]
   /** New policy for later requests and keep-alives; held VSIs keep their VIDs. */
   setPolicy(policy: Policy): void
 }
@@ -146,6 +152,8 @@ interface Holding {
   /** Owner key per entry, same order as `vsi.entries`. */
   owners: string[]
   associated: boolean
+  /** Restored from a snapshot and not yet confirmed by a request. */
+  restored?: boolean
 }
 
 const ownerKeyOf = (t: EntryTarget): string => (t.kind === 'vn' ? `vn:${t.vni}` : `type:${t.typeId}/${t.typeVersion}`)
@@ -271,9 +279,14 @@ export function createResourceManager(
 
   function request(req: ResourceRequest, _nowUs: Us): ResourceVerdict {
     const key = vsiKeyOf(req.port, req.tlv.vsiId.id)
-    const existed = holdings.has(key) || req.current !== undefined
-    const fail = (error: number, hard: boolean, reason: ResourceVerdict['reason']): ResourceVerdict =>
-      existed ? { outcome: 'keep', error, reason: reason! } : { outcome: 'refused', error, hard, reason: reason! }
+    const held = holdings.get(key)
+    const existed = (held !== undefined && !held.restored) || req.current !== undefined
+    const fail = (error: number, hard: boolean, reason: ResourceVerdict['reason']): ResourceVerdict => {
+      if (existed) return { outcome: 'keep', error, reason: reason! }
+      // A restored VSI the port core does not know: refusing it ends it here too.
+      if (held?.restored) drop(key)
+      return { outcome: 'refused', error, hard, reason: reason! }
+    }
     if (!holdings.has(key) && holdings.size >= opts.vsiCountMax) {
       return fail(VdpError.InsufficientResources, false, 'vsi-limit')
     }
@@ -355,7 +368,10 @@ export function createResourceManager(
       }
       // Re-run the decision with the stored VIDs as explicit VIDs: same VN, same VID, or drop.
       const d = request({ port: vsi.port, station: vsi.station, managerId: vsi.managerId, tlv }, 0)
-      if (d.outcome === 'granted') report.restored++
+      if (d.outcome === 'granted') {
+        report.restored++
+        holdings.get(vsiKeyOf(vsi.port, vsi.vsiId))!.restored = true
+      }
       else report.dropped.push({ port: vsi.port, vsiId: vsi.vsiId, reason: d.reason ?? `error ${d.error}` })
     }
     published = dataplaneState()
@@ -379,6 +395,15 @@ export function createResourceManager(
       return { version: 1, policyRevision: cp.policy.revision, vsis }
     },
     importSnapshot,
+    dropUnconfirmed(): HeldVsi[] {
+      const dropped: HeldVsi[] = []
+      for (const [key, h] of [...holdings]) {
+        if (!h.restored) continue
+        dropped.push(structuredCloneVsi(h.vsi))
+        drop(key)
+      }
+      return dropped
+    },
     setPolicy(next: Policy): void {
       cp = compilePolicy(next)
       for (const vn of next.vns) if (vn.vid !== undefined) pool.reserve(vn.vid)

@@ -333,3 +333,32 @@ describe('createResourceManager() mode changes', () => {
     expect(rm.vlanUse().map((u) => u.vid)).toEqual([100])
   })
 })
+
+describe('createResourceManager() after a restart', () => {
+  it('dropUnconfirmed() releases restored VSIs no station came back for', () => {
+    const rm = createResourceManager(policy, VidPool.parse('100-199'))
+    granted(rm.request(req({ vsi: 1, port: 'Ethernet0', entries: [{ groupId: 5000 }] }), 0))
+    granted(rm.request(req({ vsi: 2, port: 'Ethernet4', entries: [{ groupId: 7000 }] }), 0))
+    const rm2 = createResourceManager(policy, VidPool.parse('100-199'))
+    rm2.importSnapshot(rm.exportSnapshot())
+    // VSI 1's station keeps the VSI alive (same VID); VSI 2's never comes back.
+    expect(granted(rm2.request(req({ vsi: 1, port: 'Ethernet0', entries: [{ groupId: 5000, vid: 100 }] }), 0))[0]!.vid).toBe(100)
+    const dropped = rm2.dropUnconfirmed()
+    expect(dropped.map((h) => h.port)).toEqual(['Ethernet4'])
+    expect(rm2.pollDataplaneChanges()).toEqual([
+      { op: 'member-del', vid: 101, port: 'Ethernet4' },
+      { op: 'vlan-del', vid: 101, vni: 7000 },
+    ])
+    expect(rm2.dropUnconfirmed()).toEqual([])
+  })
+
+  it('refuses (not Keep) and forgets a restored VSI whose new request fails', () => {
+    const rm = createResourceManager(policy, VidPool.parse('100-199'))
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
+    const rm2 = createResourceManager(policy, VidPool.parse('100-199'))
+    rm2.importSnapshot(rm.exportSnapshot())
+    expect(rm2.request(req({ vsi: 1, entries: [{ groupId: 5000, vid: 150 }] }), 0)).toMatchObject({ outcome: 'refused', error: 5, reason: 'vid-mismatch' })
+    expect(rm2.heldVsis()).toEqual([])
+    expect(rm2.vlanUse()).toEqual([])
+  })
+})
