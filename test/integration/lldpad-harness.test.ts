@@ -145,6 +145,15 @@ describe('lldpad station + lldpad bridge', () => {
     expect(timing.exchanges.map((x) => x.vsiid)).toEqual([lab.uuid(4), lab.uuid(5), lab.uuid(6)])
   })
 
+  it('measures the same exchange with dumpcap as with tcpdump', async () => {
+    const spec = vsi(lab, 7, [{ vid: 300 }])
+    const { timing } = await measureWire(lab, () => lab.vdptool.associate(spec, { wait: true }), { tool: 'dumpcap' })
+    expect(timing.exchanges.map((x) => [x.vsiid, x.requestType, x.responseStatus, x.responseVids])).toEqual([
+      [lab.uuid(7), ASSOCIATE, R_BIT, [300]],
+    ])
+    expect(timing.bridgeAck.count).toBe(1)
+  })
+
   it('de-associates: response mode deassoc, the VSI leaves the station table', async () => {
     const spec = vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }])
     const { result, timing } = await measureWire(lab, () => lab.vdptool.deAssociate(spec, { wait: true }))

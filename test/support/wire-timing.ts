@@ -42,14 +42,16 @@ export interface StartCaptureOptions {
   /** Capture filter (default: ECP and LLDP only). */
   readonly filter?: string
   readonly keep?: boolean
+  /** Capture program (default: tcpdump when installed, else dumpcap). */
+  readonly tool?: 'tcpdump' | 'dumpcap'
 }
 
 /**
  * Starts a capture on `ifname` inside `netns` and resolves once it captures. Uses
- * `tcpdump -U --immediate-mode` when present: it prints "listening on" only after the capture
- * is active and its filter set. `dumpcap -P` (Debian package tshark) prints "Capturing on"
- * earlier than that (no frame of the following 0.4 s was in the file), so with dumpcap we also wait
- * for a second.
+ * `tcpdump -U --immediate-mode` when installed: every frame is in the file at once. `dumpcap -P`
+ * (Debian package tshark) hands frames to its file only some time later (no immediate mode;
+ * frames of the last ~1 s before SIGINT were missing from the file), so with dumpcap `stop()`
+ * first waits 2.5 s.
  */
 export async function startCapture(options: StartCaptureOptions): Promise<WireCapture> {
   const ownDir = options.file === undefined ? mkdtempSync(join(tmpdir(), `wire-${options.netns}-`)) : undefined
@@ -57,7 +59,7 @@ export async function startCapture(options: StartCaptureOptions): Promise<WireCa
   const errPath = `${file}.stderr`
   const errFd = openSync(errPath, 'w')
   const filter = options.filter ?? `ether proto 0x${ETHERTYPE_ECP.toString(16)} or ether proto 0x${ETHERTYPE_LLDP.toString(16)}`
-  const useTcpdump = existsSync(TCPDUMP)
+  const useTcpdump = options.tool === undefined ? existsSync(TCPDUMP) : options.tool === 'tcpdump'
   const command = useTcpdump
     ? [TCPDUMP, '-i', options.ifname, '-n', '-s', '0', '-U', '--immediate-mode', '-Z', 'root', '-w', file, filter]
     : ['dumpcap', '-i', options.ifname, '-P', '-q', '-f', filter, '-w', file]
@@ -83,7 +85,7 @@ export async function startCapture(options: StartCaptureOptions): Promise<WireCa
       if (exited) throw new Error(`capture exited: ${text.trim()}`)
       return /listening on|Capturing on/.test(text) ? true : undefined
     }, 10_000, 10)
-    if (!useTcpdump) await new Promise((resolve) => setTimeout(resolve, 1000))
+    await new Promise((resolve) => setTimeout(resolve, 100))
     if (exited) throw new Error(`capture exited: ${stderr().trim()}`)
   } catch (error) {
     await killGroup(child, 1000)
@@ -92,6 +94,7 @@ export async function startCapture(options: StartCaptureOptions): Promise<WireCa
   return {
     file,
     stop: async () => {
+      if (!useTcpdump) await new Promise((resolve) => setTimeout(resolve, 2500))
       await killGroup(child, 5000, 'SIGINT')
       const records = decodePcap(new Uint8Array(readFileSync(file))).records
       if (ownDir !== undefined && options.keep !== true) rmSync(ownDir, { recursive: true, force: true })
@@ -399,12 +402,13 @@ export function analyzeWire(records: readonly PcapRecord[], options: AnalyzeOpti
 export async function measureWire<T>(
   lab: { readonly switchNs: string; readonly switchIf: string; readonly hostMac: string; readonly switchMac: string },
   body: () => Promise<T>,
-  options: { readonly settleMs?: number; readonly file?: string } = {},
+  options: { readonly settleMs?: number; readonly file?: string; readonly tool?: 'tcpdump' | 'dumpcap' } = {},
 ): Promise<{ readonly result: T; readonly timing: WireTiming; readonly records: readonly PcapRecord[] }> {
   const capture = await startCapture({
     netns: lab.switchNs,
     ifname: lab.switchIf,
     ...(options.file === undefined ? {} : { file: options.file, keep: true }),
+    ...(options.tool === undefined ? {} : { tool: options.tool }),
   })
   let result: T
   try {
