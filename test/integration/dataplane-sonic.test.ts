@@ -5,7 +5,9 @@
  * Redis being unreachable.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -220,6 +222,38 @@ describe('SONiC driver on redis-server', () => {
     await dp.publishVsiState([{ kind: 'set', row }], { replaceAll: true })
     expect(await st.keys('VDP_VSI_TABLE|*')).toEqual([vsiStateKey('Ethernet0', row.vsiId)])
     expect(await cfg.dbsize()).toBe(0)
+  })
+})
+
+describe('SONiC driver killed with SIGKILL mid-stream', () => {
+  it('never leaks an owned key: the record stays a readable superset, and reconcile cleans up', async () => {
+    const child = fileURLToPath(new URL('../agent/dataplane/sonic-writer.child.ts', import.meta.url))
+    const path = join(dir, 'owned.json')
+    await cfg.hset('VLAN|Vlan105', { vlanid: '105' }) // the operator's, inside the range the child uses
+    for (let round = 0; round < 5; round++) {
+      const proc = spawn(process.execPath, ['--import', 'tsx', child, server.url, path, String(round + 1)], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      proc.stdout.on('data', (b: Buffer) => (out += b.toString()))
+      proc.stderr.on('data', (b: Buffer) => (err += b.toString()))
+      const exited = new Promise((r) => proc.once('exit', r))
+      // Let it run a random number of batches, then kill it without warning.
+      const target = 5 + round * 7
+      const deadline = Date.now() + 20_000
+      while (!out.includes(`batch ${target}\n`) && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 5))
+      proc.kill('SIGKILL')
+      await exited
+      expect(err).toBe('')
+      expect(out).toContain(`batch ${target}`)
+      // The record is whole (atomic rename) and covers every key the child created.
+      const record = await OwnershipRecord.load(path, 'sonic', server.url)
+      const agentKeys = (await cfg.keys('*')).filter((k) => k !== 'VLAN|Vlan105')
+      for (const k of agentKeys) expect(record.has(k), `${k} is in CONFIG_DB but not owned`).toBe(true)
+    }
+    // A new process with nothing desired removes exactly what the old ones created.
+    const dp = await open(await OwnershipRecord.load(path, 'sonic', server.url))
+    await dp.reconcile({ vlans: [], members: [] })
+    expect(await dump(cfg)).toEqual({ 'VLAN|Vlan105': { vlanid: '105' } })
   })
 })
 
