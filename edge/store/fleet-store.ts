@@ -230,7 +230,8 @@ export abstract class BaseFleetStore implements FleetStore {
   /** VSIs with a holding place on the switch. */
   protected abstract vsiIdsOnSwitch(switchId: SwitchId): VsiIdHex[]
   protected abstract dueVsiIds(nowMs: number, limit: number): VsiIdHex[]
-  protected abstract findVsiIds(query: VsiQuery): VsiIdHex[]
+  /** Records matching the query, ordered by VSIID, at most `query.limit`. */
+  protected abstract findVsiRecords(query: VsiQuery): VsiRecord[]
   protected abstract getDoc<T>(collection: Collection, id: string): T | undefined
   protected abstract putDoc(collection: Collection, id: string, doc: unknown): void
   protected abstract deleteDoc(collection: Collection, id: string): boolean
@@ -364,12 +365,7 @@ export abstract class BaseFleetStore implements FleetStore {
 
   findVsis(query: VsiQuery): VsiView[] {
     return this.withSwitches(() => {
-      const out: VsiView[] = []
-      for (const id of this.findVsiIds(query)) {
-        const rec = this.loadVsi(id)
-        if (rec) out.push(vsiView(rec, this.bootOf))
-      }
-      return out
+      return this.findVsiRecords(query).map((rec) => vsiView(rec, this.bootOf))
     })
   }
 

@@ -142,7 +142,7 @@ export class MemoryFleetStore extends BaseFleetStore {
     return out
   }
 
-  protected findVsiIds(q: VsiQuery): VsiIdHex[] {
+  protected findVsiRecords(q: VsiQuery): VsiRecord[] {
     const sets: Set<VsiIdHex>[] = []
     if (q.mac !== undefined) sets.push(this.byMac.get(q.mac) ?? new Set())
     if (q.ip !== undefined) sets.push(this.byIp.get(q.ip) ?? new Set())
@@ -159,7 +159,10 @@ export class MemoryFleetStore extends BaseFleetStore {
       if (q.state !== undefined && this.vsis.get(id)?.index.state !== q.state) continue
       out.push(id)
     }
-    return out.sort().slice(0, q.limit)
+    return out
+      .sort()
+      .slice(0, q.limit)
+      .map((id) => this.vsis.get(id)!.record)
   }
 
   recentMigrations(limit: number): MigrationEntry[] {

@@ -74,6 +74,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) W
 export class SqliteFleetStore extends BaseFleetStore {
   readonly db: Database.Database
   private readonly s
+  /**
+   * Switch records (a few hundred at most), read through: this process is the database's
+   * only writer, records are never mutated in place, and a failed transaction clears it.
+   */
+  private readonly switches = new Map<string, SwitchRecord>()
 
   constructor(options: SqliteFleetStoreOptions) {
     super(options.limits ?? defaultReducerLimits)
@@ -114,8 +119,16 @@ export class SqliteFleetStore extends BaseFleetStore {
       allSwitches: db.prepare('SELECT record FROM switches').pluck(),
       onSwitch: db.prepare('SELECT DISTINCT vsi_id FROM vsi_places WHERE switch_id = ?').pluck(),
       due: db.prepare('SELECT vsi_id FROM vsis WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?').pluck(),
-      byMac: db.prepare('SELECT vsi_id FROM vsi_macs WHERE mac = ? AND vsi_id > ? ORDER BY vsi_id LIMIT ?').pluck(),
-      byIp: db.prepare('SELECT vsi_id FROM vsi_ips WHERE ip = ? AND vsi_id > ? ORDER BY vsi_id LIMIT ?').pluck(),
+      byMac: db
+        .prepare(
+          'SELECT v.record FROM vsi_macs m JOIN vsis v ON v.vsi_id = m.vsi_id WHERE m.mac = ? AND m.vsi_id > ? ORDER BY m.vsi_id LIMIT ?',
+        )
+        .pluck(),
+      byIp: db
+        .prepare(
+          'SELECT v.record FROM vsi_ips i JOIN vsis v ON v.vsi_id = i.vsi_id WHERE i.ip = ? AND i.vsi_id > ? ORDER BY i.vsi_id LIMIT ?',
+        )
+        .pluck(),
       recentMigrations: db.prepare('SELECT vsi_id, record FROM migrations ORDER BY started_at DESC LIMIT ?').raw(),
       getDoc: db.prepare('SELECT body FROM docs WHERE collection = ? AND id = ?').pluck(),
       putDoc: db.prepare(
@@ -139,7 +152,12 @@ export class SqliteFleetStore extends BaseFleetStore {
 
   protected transaction<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn()
-    return this.db.transaction(fn).immediate()
+    try {
+      return this.db.transaction(fn).immediate()
+    } catch (err) {
+      this.switches.clear() // may hold records of the rolled-back transaction
+      throw err
+    }
   }
 
   protected appendEvent(e: FleetEvent, receivedAt: number): boolean {
@@ -179,12 +197,19 @@ export class SqliteFleetStore extends BaseFleetStore {
   }
 
   protected loadSwitch(switchId: SwitchId): SwitchRecord | undefined {
-    const text = this.s.loadSwitch.get(switchId) as string | undefined
-    return text === undefined ? undefined : (JSON.parse(text) as SwitchRecord)
+    let r = this.switches.get(switchId)
+    if (r === undefined) {
+      const text = this.s.loadSwitch.get(switchId) as string | undefined
+      if (text === undefined) return undefined
+      r = JSON.parse(text) as SwitchRecord
+      this.switches.set(switchId, r)
+    }
+    return r
   }
 
   protected saveSwitch(record: SwitchRecord): void {
     this.s.saveSwitch.run(record.switchId, JSON.stringify(record))
+    this.switches.set(record.switchId, record)
   }
 
   protected allSwitches(): SwitchRecord[] {
@@ -199,14 +224,15 @@ export class SqliteFleetStore extends BaseFleetStore {
     return this.s.due.all(nowMs, limit) as VsiIdHex[]
   }
 
-  protected findVsiIds(q: VsiQuery): VsiIdHex[] {
+  protected findVsiRecords(q: VsiQuery): VsiRecord[] {
     const after = q.after ?? ''
+    const parse = (rows: unknown[]) => (rows as string[]).map((t) => JSON.parse(t) as VsiRecord)
     // Fast paths for the common single-key lookups.
     if (q.mac !== undefined && q.ip === undefined && q.vni === undefined && q.switchId === undefined && q.state === undefined) {
-      return this.s.byMac.all(q.mac, after, q.limit) as VsiIdHex[]
+      return parse(this.s.byMac.all(q.mac, after, q.limit))
     }
     if (q.ip !== undefined && q.mac === undefined && q.vni === undefined && q.switchId === undefined && q.state === undefined) {
-      return this.s.byIp.all(q.ip, after, q.limit) as VsiIdHex[]
+      return parse(this.s.byIp.all(q.ip, after, q.limit))
     }
     const where = ['v.vsi_id > ?']
     const args: unknown[] = [after]
@@ -236,8 +262,8 @@ export class SqliteFleetStore extends BaseFleetStore {
       args.push(q.state)
     }
     args.push(q.limit)
-    const sql = `SELECT v.vsi_id FROM vsis v WHERE ${where.join(' AND ')} ORDER BY v.vsi_id LIMIT ?`
-    return this.db.prepare(sql).pluck().all(...args) as VsiIdHex[]
+    const sql = `SELECT v.record FROM vsis v WHERE ${where.join(' AND ')} ORDER BY v.vsi_id LIMIT ?`
+    return parse(this.db.prepare(sql).pluck().all(...args))
   }
 
   recentMigrations(limit: number): MigrationEntry[] {
