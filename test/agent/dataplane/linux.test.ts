@@ -129,3 +129,27 @@ describe('parseBatchErrors()', () => {
     )
   })
 })
+
+describe('openLinuxDriver() per-VNI reconcile (model)', () => {
+  it('re-creates a missing device, keeps a present one, deletes a stale one', async () => {
+    const k = new FakeNosKernel('br0', ['swp1'])
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'per-vni', local: '10.0.0.1', prefix: 'vx' }, ownership: own, runner: k })
+    await dp.apply([{ op: 'vlan-add', vid: 100, vni: 5000 }, { op: 'vlan-add', vid: 101, vni: 5001 }])
+    k.links.delete('vx5001') // someone deleted it
+    for (const key of [...k.vlans.keys()]) if (key.startsWith('vx5001|')) k.vlans.delete(key)
+    const before = k.calls.length
+    const r = await dp.reconcile({ vlans: [{ vid: 101, vni: 5001 }, { vid: 102, vni: 5002 }], members: [] })
+    expect(r.created).toEqual(['vxdev|vx5001|5001', 'vxvid|vx5001|101|5001', 'vxdev|vx5002|5002', 'vxvid|vx5002|102|5002'])
+    // The device's VID goes with the device: one `ip link del`, no bridge command.
+    expect(r.deleted).toEqual(['vxdev|vx5000|5000', 'vxvid|vx5000|100|5000'])
+    expect(r.forgotten).toEqual([])
+    expect(k.calls.slice(before).filter((c) => c.argv.includes('-batch')).map((c) => [c.argv[0], c.stdin])).toEqual([
+      ['ip', 'link del vx5000\n'],
+      ['ip', 'link add vx5001 type vxlan id 5001 local 10.0.0.1 dstport 4789 nolearning\nlink set vx5001 master br0\nlink set vx5001 up\n' +
+        'link add vx5002 type vxlan id 5002 local 10.0.0.1 dstport 4789 nolearning\nlink set vx5002 master br0\nlink set vx5002 up\n'],
+      ['bridge', 'vlan add dev vx5001 vid 101 pvid untagged\nvlan del dev vx5001 vid 1\nvlan add dev vx5002 vid 102 pvid untagged\nvlan del dev vx5002 vid 1\n'],
+    ])
+    expect(own.items()).toEqual(['vxdev|vx5001|5001', 'vxdev|vx5002|5002', 'vxvid|vx5001|101|5001', 'vxvid|vx5002|102|5002'])
+  })
+})

@@ -252,6 +252,20 @@ describe('createResourceManager() properties', () => {
             for (const p of u.ports) expect(p.vsiCount).toBeGreaterThan(0)
             expect(u.ports.reduce((n, p) => n + p.vsiCount, 0)).toBeLessThanOrEqual(u.vsiCount)
           }
+          // Refcounts equal a recount from the held VSIs (so none is negative or stale).
+          const expected = new Map<string, number>()
+          const holders = new Map<number, number>()
+          for (const h of rm.heldVsis()) {
+            for (const vid of new Set(h.entries.map((e) => e.vid))) {
+              holders.set(vid, (holders.get(vid) ?? 0) + 1)
+              if (h.mode === 'associate') expected.set(`${vid}|${h.port}`, (expected.get(`${vid}|${h.port}`) ?? 0) + 1)
+            }
+          }
+          const actual = new Map<string, number>()
+          for (const u of use) for (const p of u.ports) actual.set(`${u.vid}|${p.port}`, p.vsiCount)
+          expect(actual).toEqual(expected)
+          expect(new Map(use.map((u) => [u.vid, u.vsiCount]))).toEqual(holders)
+          expect(pool.freeCount).toBe(pool.size - use.length)
           // Same VN, same VID, on every port.
           const vidOfVn = new Map<number, number>()
           for (const h of rm.heldVsis()) {
