@@ -1,9 +1,11 @@
 /**
- * A two-namespace VDP lab: `<name>-host` and `<name>-sw` joined by the veth pair
- * `<name>-h0` <-> `<name>-sw0`, an lldpad station on the host side and, optionally, an lldpad
- * bridge on the switch side. With `bridge: 'none'` the switch side is left for our own agent
- * (open `lab.switchIf` in `lab.switchNs`). Everything created carries the lab name as prefix
- * and is removed by `stop()`, also after a failed start.
+ * A two-namespace VDP lab on a {@link NetnsLab} (test/support/netns.ts): namespaces
+ * `<name>-<id>-host` and `<name>-<id>-sw` joined by the veth pair `<name><id>h0` <->
+ * `<name><id>sw0`, an lldpad station on the host side and, optionally, an lldpad bridge on the
+ * switch side. With `bridge: 'none'` the switch side is left for our own agent (open
+ * `lab.switchIf` in `lab.switchNs`, e.g. with `lab.netns.spawnNode(lab.switchNs, ...)`).
+ * Everything created carries the lab name as prefix and is removed by `stop()`, also after a
+ * failed start and (by NetnsLab's exit hook) when the process exits.
  *
  * ```ts
  * const lab = await startLldpadLab({ name: 'vdpx', bridge: 'none', evb: { vdpRka: 14 } })
@@ -16,18 +18,13 @@
  * } finally { await lab.stop() }
  * ```
  *
- * The namespace/veth helpers below are private to this file; they can be merged into a
- * shared `test/support/netns.ts` later.
- *
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  run,
   runIn,
-  runOk,
   startLldpad,
   type EvbSettings,
   type EvbTlv,
@@ -36,72 +33,13 @@ import {
   type VdpEvbParams,
   type VdpTool,
 } from './lldpad.ts'
-
-// ---------------------------------------------------------------------------------------------
-// network namespaces and veth (private helper)
-
-const IFNAMSIZ_MAX = 15
-
-/** Lab names: lower-case letters, digits, '-'; short enough for `<name>-sw0` (<= 15 chars). */
-export function checkLabName(name: string): void {
-  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`lab name ${JSON.stringify(name)}: use [a-z][a-z0-9-]*`)
-  if (`${name}-sw0`.length > IFNAMSIZ_MAX) {
-    throw new Error(`lab name ${JSON.stringify(name)} too long: "${name}-sw0" exceeds ${IFNAMSIZ_MAX} characters`)
-  }
-}
-
-async function netnsExists(ns: string): Promise<boolean> {
-  const r = await run('ip', ['netns', 'list'])
-  return r.stdout.split('\n').some((line) => line.split(' ')[0] === ns)
-}
-
-/**
- * Deletes a namespace of ours: first ends the processes still inside it (they were started in
- * this lab by the harness or by a test), by pid, then `ip netns del`.
- */
-export async function deleteNetns(ns: string): Promise<void> {
-  if (!(await netnsExists(ns))) return
-  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split(/\s+/).filter((p) => /^\d+$/.test(p))
-    if (pids.length === 0) break
-    for (const pid of pids) {
-      try {
-        process.kill(Number(pid), signal)
-      } catch {
-        // gone
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 300))
-  }
-  await run('ip', ['netns', 'del', ns])
-}
-
-async function createNetns(ns: string): Promise<void> {
-  await deleteNetns(ns) // leftover of a crashed run of the same lab
-  await runOk('ip', ['netns', 'add', ns])
-  await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
-}
-
-/** Creates `a` in `nsA` and its peer `b` in `nsB`, IPv6 off (clean captures), both up. */
-async function createVethPair(
-  nsA: string, a: string, macA: string,
-  nsB: string, b: string, macB: string,
-): Promise<void> {
-  await runOk('ip', [
-    'link', 'add', a, 'netns', nsA, 'address', macA, 'type', 'veth',
-    'peer', 'name', b, 'netns', nsB, 'address', macB,
-  ])
-  for (const [ns, ifname] of [[nsA, a], [nsB, b]] as const) {
-    await runIn(ns, 'sysctl', ['-q', '-w', `net.ipv6.conf.${ifname}.disable_ipv6=1`])
-    await runOk('ip', ['-n', ns, 'link', 'set', ifname, 'up'])
-  }
-}
+import { NetnsLab } from './netns.ts'
 
 // ---------------------------------------------------------------------------------------------
 // the lab
 
 export interface LldpadLabOptions {
-  /** Prefix of every namespace and interface; <= 11 characters ([a-z][a-z0-9-]*). */
+  /** Prefix of every namespace and interface: 1..8 characters [a-z0-9], starting with a letter. */
   readonly name: string
   /** `lldpad`: an lldpad bridge on the switch side. `none`: the switch side is left free. */
   readonly bridge: 'lldpad' | 'none'
@@ -120,6 +58,8 @@ export interface LldpadLabOptions {
 
 export interface LldpadLab {
   readonly name: string
+  /** The namespaces, links and children of this lab (spawnNode, exec, addVethPair...). */
+  readonly netns: NetnsLab
   /** Host (station) namespace and interface. */
   readonly hostNs: string
   readonly hostIf: string
@@ -165,17 +105,17 @@ const DEFAULT_BRIDGE_EVB: EvbSettings = { gpid: true, rrCap: true }
 
 export async function startLldpadLab(options: LldpadLabOptions): Promise<LldpadLab> {
   const name = options.name
-  checkLabName(name)
-  const hostNs = `${name}-host`
-  const switchNs = `${name}-sw`
-  const hostIf = `${name}-h0`
-  const switchIf = `${name}-sw0`
+  const netns = await NetnsLab.create(name)
   const hostMac = options.stationMac ?? '02:76:64:70:00:01'
   const switchMac = options.switchMac ?? '02:76:64:70:00:02'
-  const dir = mkdtempSync(join(tmpdir(), `vdplab-${name}-`))
+  const hostIf = netns.ifname('h0')
+  const switchIf = netns.ifname('sw0')
+  const dir = mkdtempSync(join(tmpdir(), `vdplab-${netns.prefix}-`))
   const stationEvb: EvbSettings = { ...DEFAULT_STATION_EVB, ...options.stationEvb, ...options.evb }
   const bridgeEvbDefault: EvbSettings = { ...DEFAULT_BRIDGE_EVB, ...options.bridgeEvb, ...options.evb }
   const waitForEvb = options.waitForEvb ?? true
+  let hostNs = ''
+  let switchNs = ''
 
   let station: LldpadHandle | undefined
   let bridge: LldpadHandle | undefined
@@ -184,7 +124,7 @@ export async function startLldpadLab(options: LldpadLabOptions): Promise<LldpadL
     if (stopped) return
     stopped = true
     await Promise.all([bridge?.stop({ keepFiles: true }), station?.stop({ keepFiles: true })])
-    await Promise.all([deleteNetns(switchNs), deleteNetns(hostNs)])
+    await netns.cleanup()
     if (!keepFiles) rmSync(dir, { recursive: true, force: true })
   }
 
@@ -192,9 +132,9 @@ export async function startLldpadLab(options: LldpadLabOptions): Promise<LldpadL
     startLldpad({ netns: switchNs, ifname: switchIf, role: 'bridge', evb, dir: join(dir, 'bridge'), waitForEvb: false })
 
   try {
-    await createNetns(hostNs)
-    await createNetns(switchNs)
-    await createVethPair(hostNs, hostIf, hostMac, switchNs, switchIf, switchMac)
+    hostNs = await netns.addNamespace('host')
+    switchNs = await netns.addNamespace('sw')
+    await netns.addVethPair({ ns: hostNs, ifname: hostIf, mac: hostMac }, { ns: switchNs, ifname: switchIf, mac: switchMac })
     // bridge first, so the station hears a bridge TLV from its first LLDP tick on
     if (options.bridge === 'lldpad') bridge = await startBridge()
     station = await startLldpad({
@@ -211,6 +151,7 @@ export async function startLldpadLab(options: LldpadLabOptions): Promise<LldpadL
   const stationHandle = station
   return {
     name,
+    netns,
     hostNs,
     hostIf,
     hostMac,
