@@ -174,6 +174,9 @@ export function createResourceManager(
   options: ResourceManagerOptions = {},
 ): ResourceManagerCore {
   const opts = { ...defaultResourceManagerOptions, ...options }
+  if (!Number.isInteger(opts.vsiCountMax) || opts.vsiCountMax < 1) {
+    throw new RangeError(`Cannot create resource manager: vsiCountMax ${opts.vsiCountMax} is not a positive integer`)
+  }
   let cp: CompiledPolicy = compilePolicy(policy)
   for (const vn of policy.vns) if (vn.vid !== undefined) pool.reserve(vn.vid)
 

@@ -153,6 +153,10 @@ describe('createResourceManager()', () => {
     expect(rm.vlanUse()[0]).toMatchObject({ vid: 100, vsiType: { typeId: 77, typeVersion: 1 }, vsiCount: 2 })
   })
 
+  it('refuses a bad vsiCountMax', () => {
+    expect(() => createResourceManager(policy, VidPool.parse('100-199'), { vsiCountMax: 0 })).toThrow(/vsiCountMax 0/)
+  })
+
   it('limits the number of VSIs (error 2)', () => {
     const rm = createResourceManager(policy, VidPool.parse('100-199'), { vsiCountMax: 1 })
     granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
