@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keepAliveTimings, formatFilter, parseEvbTlv, runIn, type VsiSpec } from '../support/lldpad.ts'
 import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
-import { measureWire } from '../support/wire-timing.ts'
+import { readCapture } from '../support/captures.ts'
+import { analyzeWire, measureWire } from '../support/wire-timing.ts'
 
 const ASSOCIATE = 3
 const DE_ASSOCIATE = 4
@@ -44,6 +45,41 @@ describe('vdptool argument builder', () => {
       retries: 3, rte: 8, mode: 'station', rwdRemote: false, rwd: 20, rkaRemote: false, rka: 20,
     })
     expect(parseEvbTlv('')).toBeUndefined()
+  })
+})
+
+describe('wire timing on the golden captures', () => {
+  const macs = { stationMac: '02:76:64:70:00:01', bridgeMac: '02:76:64:70:00:02' }
+
+  it('pairs the lldpad bridge responses (lldpad-assoc.pcap: 7 requests + 7 keep-alives)', () => {
+    const t = analyzeWire(readCapture('lldpad-assoc'), macs)
+    expect(t.exchanges).toHaveLength(14)
+    expect(t.unanswered).toEqual([])
+    expect(t.unmatchedResponses).toBe(0)
+    expect(t.exchanges.slice(0, 7).map((x) => [x.requestType, x.responseStatus, x.responseVids])).toEqual([
+      [ASSOCIATE, R_BIT, [0]], [ASSOCIATE, R_BIT, [100]], [ASSOCIATE, R_BIT, [0]], [ASSOCIATE, R_BIT, [0]],
+      [PRE_ASSOCIATE, R_BIT, [200]], [PRE_ASSOCIATE_RR, R_BIT, [201]], [ASSOCIATE, R_BIT, [0, 0]],
+    ])
+    expect(t.vdp.median).toBeGreaterThan(2) // the lldpad bridge's 2 ms deferred parsing
+    expect(t.vdp.median).toBeLessThan(2.6)
+    expect(t.bridgeAck.count).toBe(14)
+    expect(t.retransmissions).toEqual({ station: 0, bridge: 0 })
+  })
+
+  it('counts the lldpad bridge\'s late unsolicited De-Associates (lldpad-deassoc.pcap)', () => {
+    const t = analyzeWire(readCapture('lldpad-deassoc'), macs)
+    expect(t.exchanges.map((x) => x.responseType)).toEqual(Array(7).fill(DE_ASSOCIATE))
+    expect(t.bridgeInitiated).toHaveLength(7)
+  })
+
+  it('sees VID assignment and rejects of a third-party bridge (pybridge-vid.pcap)', () => {
+    const t = analyzeWire(readCapture('pybridge-vid'), macs)
+    expect(t.exchanges.map((x) => [x.responseType, x.responseStatus, x.responseVids])).toEqual([
+      [ASSOCIATE, R_BIT, [100]], [ASSOCIATE, R_BIT, [101]], [DE_ASSOCIATE, R_BIT | 2, [0]],
+      [DE_ASSOCIATE, R_BIT, [100]], [ASSOCIATE, R_BIT, [102]],
+    ])
+    expect(t.vdp.max).toBeLessThan(1)
+    expect(t.bridgeInitiated).toHaveLength(1)
   })
 })
 
