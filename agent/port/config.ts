@@ -54,6 +54,12 @@ export interface PortConfig {
    * several stations sharing one bridge port need (RFC 8394 Req-1/2).
    */
   ecpDestination: 'ncb-group' | 'peer-unicast'
+  /**
+   * Least time between two new ECPDUs to one peer, µs; 0 = the next leaves as soon as the ACK
+   * arrives. lldpad stations lose ECPDUs closer than ~2 ms (lldpad-interop.md note 5): use
+   * about 2,500 for them.
+   */
+  ecpTxGapUs: Us
   /** VDP TLVs waiting for ECP per peer (beyond one ECPDU in flight). */
   pendingEcpduMax: number
   /** VSIs held by this port. */
@@ -86,6 +92,7 @@ export const defaultPortConfig: Readonly<Omit<PortConfig, 'port' | 'mac'>> = Obj
     txHold: 4,
   }),
   ecpDestination: 'ncb-group',
+  ecpTxGapUs: 0,
   pendingEcpduMax: 4096,
   vsiCountMax: 4096,
   peerCountMax: 64,
@@ -131,6 +138,7 @@ export function validatePortConfig(config: PortConfig): void {
   intIn('lldp.txFastIntervalUs', config.lldp.txFastIntervalUs, 1_000, 3_600_000_000)
   intIn('lldp.txFastCount', config.lldp.txFastCount, 0, 8)
   intIn('lldp.txHold', config.lldp.txHold, 1, 100)
+  intIn('ecpTxGapUs', config.ecpTxGapUs, 0, 10_000_000)
   intIn('pendingEcpduMax', config.pendingEcpduMax, 1, 1_000_000)
   intIn('vsiCountMax', config.vsiCountMax, 1, 1_000_000)
   intIn('peerCountMax', config.peerCountMax, 1, 65_536)

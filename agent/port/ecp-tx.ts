@@ -13,6 +13,10 @@
  *    into one ECPDU while the ULPDU stays within `ECP_ULPDU_MAX` (1494 octets); exactly one
  *    Manager ID TLV leads each ECPDU (41.1, lldpad "Duplicate Manager ID TLV" rule).
  * 5. The queue is bounded (`pendingEcpduMax` TLVs); `enqueue` refuses beyond it.
+ * 6. Optional pacing, off by default: `minGapUs` holds a new ECPDU until that long after the
+ *    previous new one left. lldpad parses received VDP 2 ms after the frame into one buffer per
+ *    port, so ECPDUs closer than ~2 ms overwrite each other there (lldpad-interop.md, note 5);
+ *    a bridge serving lldpad stations sets about 2,500 µs. What queued meanwhile is packed.
  *
  * Pure: time arrives as `nowUs`; the owner mirrors `deadlineUs` into its TimerTable.
  *
@@ -77,17 +81,22 @@ export class EcpTx {
   /** R: retransmissions after the first send. */
   retries: number
 
+  /** Earliest time the next new ECPDU may leave (rule 6). */
+  #holdUntilUs: Us = 0
+
   constructor(
-    options: { ackTimerUs: Us; retries: number; pendingMax: number; ulpduMax?: number },
+    options: { ackTimerUs: Us; retries: number; pendingMax: number; ulpduMax?: number; minGapUs?: Us },
   ) {
     this.ackTimerUs = options.ackTimerUs
     this.retries = options.retries
     this.pendingMax = options.pendingMax
     this.ulpduMax = options.ulpduMax ?? ECP_ULPDU_MAX
+    this.minGapUs = options.minGapUs ?? 0
   }
 
   readonly pendingMax: number
   readonly ulpduMax: number
+  readonly minGapUs: Us
 
   get state(): EcpTxState {
     return this.#machine.state
@@ -150,9 +159,14 @@ export class EcpTx {
   /** Runs the ack timer if due: retransmit, or give up after 1 + retries sends. */
   handleTimeout(nowUs: Us): void {
     if (this.#deadlineUs === undefined || this.#deadlineUs > nowUs) return
-    const out = this.#outstanding
-    assert(out !== undefined, 'Cannot run ECP ack timer: nothing outstanding')
     this.#machine.beginInput()
+    const out = this.#outstanding
+    if (out === undefined) {
+      // The pacing hold ended (rule 6).
+      this.#deadlineUs = undefined
+      this.#afterQueueChange(nowUs)
+      return
+    }
     if (out.sends < 1 + this.retries) {
       this.#machine.fire('ack-timer-expired')
       this.#send(nowUs, out)
@@ -182,6 +196,7 @@ export class EcpTx {
     this.#outstanding = undefined
     this.#deadlineUs = undefined
     this.#sequence = 0
+    this.#holdUntilUs = 0
     this.#transmissions.length = 0
     this.#machine = new StateMachine(ECP_TX_TRANSITIONS, 'WAIT_FOR_REQUEST' as EcpTxState)
     return dropped
@@ -189,6 +204,10 @@ export class EcpTx {
 
   #afterQueueChange(nowUs: Us): void {
     if (this.#machine.state !== 'WAIT_FOR_REQUEST' || this.queued === 0) return
+    if (nowUs < this.#holdUntilUs) {
+      this.#deadlineUs = this.#holdUntilUs
+      return
+    }
     this.#machine.fire('data-queued')
     // 41.1: one Manager ID per ECPDU; pack the contiguous run of TLVs that share it.
     const first = this.#queue[this.#head]!
@@ -206,6 +225,7 @@ export class EcpTx {
       this.#head = 0
     }
     this.#sequence = nextSequence(this.#sequence)
+    this.#holdUntilUs = nowUs + this.minGapUs
     const out: Outstanding = { sequence: this.#sequence, managerId: first.managerId, items, sends: 0 }
     this.#outstanding = out
     this.#send(nowUs, out)

@@ -746,6 +746,7 @@ export class PortCore {
         ackTimerUs: this.#timing.ackTimerUs,
         retries: this.#timing.retries,
         pendingMax: this.config.pendingEcpduMax,
+        minGapUs: this.config.ecpTxGapUs,
       }),
       counters: zeroPeerCounters(),
       up: false,

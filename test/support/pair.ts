@@ -212,6 +212,11 @@ export class BridgeStationPair {
     return this.events(core).filter((e): e is Extract<PortEvent, { kind: K }> => e.kind === kind)
   }
 
+  /** Drops armed by `dropNext` that no frame consumed yet. */
+  get pendingDrops(): number {
+    return this.#dropNext
+  }
+
   /** The next `n` frames put on the link are lost (for every receiver). */
   dropNext(n = 1): void {
     this.#dropNext += n

@@ -331,6 +331,26 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     ])
   })
 
+  it('paces new ECPDUs by ecpTxGapUs when set (lldpad stations), packing what queued meanwhile', () => {
+    const core = new PortCore(
+      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', ...quiet, ecpTxGapUs: 3000 },
+      new FakeResourceManager(),
+      0,
+    )
+    runScenario(core, [
+      at(0).frame(fromStation(1, [assoc1])),
+      at(0).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
+      at(0).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
+      at(100).frame(ackFromStation(1)),
+      at(200).frame(fromStation(2, [requestTlv('associate', 2)])),
+      at(300).frame(fromStation(3, [requestTlv('associate', 3)])),
+      at(300).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
+      at(300).expectTransmit({ ecp: { operation: 1, sequence: 3 } }),
+      at(2999).expectNoTransmit(),
+      at(3000).expectTransmit({ ecp: { operation: 0, sequence: 2 }, vdp: { tlvs: [{ vsiId: vsiIdOf(2) }, { vsiId: vsiIdOf(3) }] } }),
+    ])
+  })
+
   it('maps a GroupID to one VID for every VSI of that group', () => {
     const group = (n: number) => requestTlv('associate', n, [{ vid: 0, ps: false, pcp: 0, mac: macVidEntry(n).mac!, groupId: 7001 }])
     const g1 = { ...group(1), filterFormat: 4 as const }
@@ -359,7 +379,7 @@ describe('VDP station (station core)', () => {
       at(60 + REINIT_US - 1).expectNoTransmit(),
       at(60 + REINIT_US).expectTransmit({
         ecp: { sequence: 2 },
-        vdp: { tlvs: [{ mode: 'associate', status: { response: false, migratingTo: true, migratingFrom: false }, entries: [{ vid: 100, mac: macVidEntry(1).mac }] }] },
+        vdp: { tlvs: [{ mode: 'associate', status: { response: false, migratingTo: true, migratingFrom: false }, entries: [{ vid: 100, mac: macVidEntry(1).mac! }] }] },
       }),
       at(60 + REINIT_US).check((core) => expect(core.counters().keepalivesTx).toBe(1)),
     ])
