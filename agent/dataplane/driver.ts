@@ -24,6 +24,7 @@
 import type { Mac } from '../../shared/ethernet/mac.ts'
 import type { ManagerId, PortName, VsiIdHex } from '../../shared/ids.ts'
 import type { DataplaneOp, DataplaneState } from '../resources/dataplane-ops.ts'
+import type { HeldVsi } from '../resources/resource-manager.ts'
 
 export type { DataplaneOp, DataplaneState } from '../resources/dataplane-ops.ts'
 
@@ -129,3 +130,30 @@ export const emptyReconcileReport = (): ReconcileReport => ({
   forgotten: [],
   conflicts: [],
 })
+
+/**
+ * The STATE_DB row of a VSI the resource manager holds (`rm.heldVsis()`), stamped with the
+ * shell's wall clock. The VNI of a GroupID entry is its low 24 bits (802.1Qcy).
+ * @example
+ * ```ts
+ * await dp.publishVsiState?.(rm.heldVsis().map((h) => ({ kind: 'set', row: vsiStateRowOf(h, Date.now()) })), { replaceAll: true })
+ * ```
+ */
+export function vsiStateRowOf(held: HeldVsi, updatedMs: number): VsiStateRow {
+  const state = held.mode === 'associate' ? 'associated' : held.mode === 'pre-associate-rr' ? 'pre-associated-rr' : 'pre-associated'
+  return {
+    port: held.port,
+    vsiId: held.vsiId,
+    state,
+    entries: held.entries.map((e) => ({
+      vid: e.vid,
+      ...(e.groupId === undefined ? {} : { vni: e.groupId & 0xffffff }),
+      ...(e.mac === undefined ? {} : { mac: e.mac }),
+    })),
+    station: held.station,
+    managerId: held.managerId,
+    typeId: held.typeId,
+    typeVersion: held.typeVersion,
+    updatedMs,
+  }
+}

@@ -16,3 +16,17 @@ describe('createDryRunDriver()', () => {
     expect(dp.ops).toHaveLength(5)
   })
 })
+
+describe('vsiStateRowOf()', () => {
+  it('turns a held VSI into a STATE_DB row', async () => {
+    const { vsiStateRowOf } = await import('../../../agent/dataplane/driver.ts')
+    const { createResourceManager } = await import('../../../agent/resources/resource-manager.ts')
+    const { defaultPolicy } = await import('../../../agent/resources/policy.ts')
+    const { VidPool } = await import('../../../agent/resources/vid-pool.ts')
+    const { req } = await import('../resources/requests.ts')
+    const rm = createResourceManager(defaultPolicy, VidPool.parse('100-199'))
+    rm.request(req({ vsi: 1, mode: 'pre-associate-rr', entries: [{ groupId: 5000 }] }), 0)
+    const row = vsiStateRowOf(rm.heldVsis()[0]!, 1234)
+    expect(row).toMatchObject({ port: 'Ethernet0', state: 'pre-associated-rr', entries: [{ vid: 100, vni: 5000, mac: '02:00:00:00:01:00' }], typeId: 1, updatedMs: 1234 })
+  })
+})
