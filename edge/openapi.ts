@@ -82,7 +82,7 @@ export const openApiDocument = {
         required: ['vni', 'tenant'],
         properties: {
           name: { type: 'string', description: 'Required on POST' },
-          vni: { type: 'integer', minimum: 0, maximum: 16777215 },
+          vni: { type: 'integer', minimum: 1, maximum: 16777215 },
           tenant: { type: 'string' },
           allowedVsiTypes: { type: 'array', items: ref('VsiTypeRef'), description: 'Empty: any type' },
           vid: { type: 'integer', minimum: 2, maximum: 4094, description: 'Pin one VID on every switch' },

@@ -2,15 +2,24 @@
 import { Hono } from 'hono'
 import { switchIdField } from '../../shared/api/fields.ts'
 import { redactPolicy, lagGroupSchema, vidRangeSchema } from '../../shared/api/policy.ts'
-import { array, literal, optional, record } from '../../shared/api/schema.ts'
+import { array, literal, optional, record, refine } from '../../shared/api/schema.ts'
 import { requireScope } from '../auth.ts'
 import { notFound } from '../errors.ts'
 import { buildSwitchPolicy, pushPolicies } from '../policy.ts'
 import { jsonBody, params } from '../validate.ts'
 import type { AppEnv, RouteDeps } from './context.ts'
 
+/** Ranges must not overlap: the agent refuses a pool that does (agent/resources/vid-pool.ts). */
+const vidPoolSchema = refine(array(vidRangeSchema, 256), (ranges) => {
+  const sorted = [...ranges].sort((a, b) => a.first - b.first)
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.first <= sorted[i - 1]!.last) return `ranges ${sorted[i - 1]!.first}-${sorted[i - 1]!.last} and ${sorted[i]!.first}-${sorted[i]!.last} overlap`
+  }
+  return undefined
+})
+
 export const switchConfigBodySchema = record({
-  vidPool: array(vidRangeSchema, 256),
+  vidPool: vidPoolSchema,
   lagGroups: optional(array(lagGroupSchema, 64)),
   unknownHosts: optional(literal('allow', 'deny')),
 })

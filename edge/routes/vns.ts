@@ -1,6 +1,6 @@
 /** `/api/v1/vns`: virtual networks (name, VNI, tenant, allowed VSI types). Changes push policy. */
 import { Hono } from 'hono'
-import { nameField, vniField } from '../../shared/api/fields.ts'
+import { nameField } from '../../shared/api/fields.ts'
 import { vsiTypeRefSchema } from '../../shared/api/policy.ts'
 import { array, integer, optional, record, text, type Infer } from '../../shared/api/schema.ts'
 import { requireScope } from '../auth.ts'
@@ -11,7 +11,8 @@ import { jsonBody, params } from '../validate.ts'
 import type { AppEnv, RouteDeps } from './context.ts'
 
 const vnFields = {
-  vni: vniField,
+  /** VNI 0 is not a VN (SONiC accepts 1..16777215; the agent refuses 0). */
+  vni: integer(1, 0xffffff),
   tenant: nameField,
   allowedVsiTypes: optional(array(vsiTypeRefSchema, 256)),
   vid: optional(integer(2, 4094)),
@@ -30,6 +31,8 @@ export function vnsRoutes(deps: RouteDeps) {
   const save = async (name: string, body: Infer<typeof updateVnSchema>, isNew: boolean) => {
     const clash = store.listVns().find((v) => v.vni === body.vni && v.name !== name)
     if (clash) throw new ApiError(409, 'conflict', `Cannot use VNI ${body.vni}: VN "${clash.name}" has it`)
+    const vidClash = body.vid === undefined ? undefined : store.listVns().find((v) => v.vid === body.vid && v.name !== name)
+    if (vidClash) throw new ApiError(409, 'conflict', `Cannot pin VID ${body.vid}: VN "${vidClash.name}" has it`)
     const prior = store.getVn(name)
     if (isNew && prior) throw new ApiError(409, 'conflict', `Cannot create VN "${name}": it exists`)
     const now = deps.clock.nowMs()
