@@ -1,0 +1,624 @@
+/**
+ * The agent: composition of the pure cores with the real world. One `PortDriver` per port,
+ * one resource manager (VID pools and policy) shared by all ports of the switch, one data-
+ * plane driver kept in step by `DataplaneSync`, the MQTT uplink with its durable outbox,
+ * the local control socket and the Prometheus endpoint.
+ *
+ * Restart rule: the resource manager's holdings are written to `<stateDir>/resources.json`
+ * (atomically) after every change. At start they are imported, the data plane is reconciled
+ * against them (nothing flaps: what is already programmed stays), and the stations' next
+ * keep-alives re-confirm each VSI with the same VID. What no station confirms within the
+ * longest keep-alive timeout is released then.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
+import type { Command } from '../shared/api/commands.ts'
+import type { SwitchPolicy } from '../shared/api/policy.ts'
+import { type Mac } from '../shared/ethernet/mac.ts'
+import { portName, type PortName, type SwitchId, type VsiIdHex } from '../shared/ids.ts'
+import type { VsiMode } from '../shared/vdp/constants.ts'
+import type { FilterEntry, VsiId } from '../shared/vdp/types.ts'
+import type { AgentConfig } from './config.ts'
+import { openDataplane } from './dataplane/open.ts'
+import { writeFileAtomic } from './dataplane/ownership.ts'
+import type { DataplaneDriver, VsiStateChange } from './dataplane/driver.ts'
+import { createDataplaneSync, type DataplaneSync } from './dataplane/sync.ts'
+import type { PortEvent, VsiRef } from './port/events.ts'
+import { PortCore, type PortCommand, type VsiRequestCommand } from './port/port-core.ts'
+import { LocalProtocolError } from './port/errors.ts'
+import { defaultPolicy, policyFromSwitchPolicy, validatePolicy, type Policy } from './resources/policy.ts'
+import { createResourceManager, type ResourceManagerCore } from './resources/resource-manager.ts'
+import { VidPool } from './resources/vid-pool.ts'
+import type { Clock } from './runtime/clock.ts'
+import type { Logger } from './runtime/logger.ts'
+import { MetricsRegistry } from './runtime/metrics.ts'
+import { PortDriver } from './runtime/port-driver.ts'
+import { ControlError, startControlServer, type ControlServer } from './control/local-api.ts'
+import type { FrameLink } from './transport/frame-link.ts'
+import type { CommandOutcome, MqttUplink, UplinkEvent } from './uplink/mqtt-uplink.ts'
+
+export const AGENT_VERSION = '0.1.0'
+
+export interface AgentDeps {
+  clock: Clock
+  log: Logger
+  /** Opens the link of a port (AF_PACKET on a switch, memory links in tests and demos). */
+  openLink: (port: AgentConfig['ports'][number]) => FrameLink | Promise<FrameLink>
+  /** Creates the uplink when `mqtt.url` is set (injected so the agent bundle stays testable). */
+  openUplink?: (args: { config: AgentConfig; bootId: string; bootTimeMs: number; onPolicy: (p: SwitchPolicy, source: 'disk' | 'broker') => void; onCommand: (c: Command) => Promise<CommandOutcome>; onResyncNeeded: () => void; log: Logger }) => Promise<MqttUplink>
+  /** Overrides the data-plane driver (tests). */
+  dataplane?: DataplaneDriver
+}
+
+/** What a station command waits for. */
+export interface StationOutcome {
+  outcome: 'associated' | 'pre-associated' | 'deactivated' | 'de-associated' | 'rejected' | 'timeout'
+  vsi?: VsiRef
+  error?: number
+  keep?: boolean
+  reason?: string
+}
+
+interface Waiter {
+  port: string
+  vsiId: string
+  resolve: (o: StationOutcome) => void
+  timer: NodeJS.Timeout
+}
+
+const RESOURCES_FILE = 'resources.json'
+const STATION_FILE = 'station-vsis.json'
+
+export class Agent {
+  readonly config: AgentConfig
+  readonly bootId = randomBytes(8).toString('hex')
+  readonly bootTimeMs: number
+  readonly metrics = new MetricsRegistry()
+  readonly #deps: AgentDeps
+  readonly #log: Logger
+  readonly #drivers = new Map<string, PortDriver>()
+  #rm!: ResourceManagerCore
+  #policy: Policy = defaultPolicy
+  #dataplane!: DataplaneDriver
+  #sync!: DataplaneSync
+  #uplink: MqttUplink | undefined
+  #control: ControlServer | undefined
+  #http: Server | undefined
+  #waiters: Waiter[] = []
+  /** Station role: the VSIs this host wants, re-requested after a restart. */
+  readonly #stationDesired = new Map<string, { port: string; command: VsiRequestCommand }>()
+  #saveTimer: NodeJS.Timeout | undefined
+  #unconfirmedTimer: NodeJS.Timeout | undefined
+  #stopped = false
+  readonly #events
+  readonly #eventsDropped
+
+  private constructor(config: AgentConfig, deps: AgentDeps) {
+    this.config = config
+    this.#deps = deps
+    this.#log = deps.log.child({ switchId: config.switchId })
+    this.bootTimeMs = deps.clock.wallMs()
+    this.#events = this.metrics.counter('vdp_agent_events_total', 'Port events by kind')
+    this.#eventsDropped = this.metrics.counter('vdp_agent_uplink_events_dropped_total', 'Events the uplink refused (outbox full or invalid)')
+  }
+
+  /**
+   * @example
+   * ```ts
+   * const agent = await Agent.start(config, { clock: monotonicClock, log, openLink: (p) => openAfPacketLink(p.name) })
+   * ```
+   */
+  static async start(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
+    const a = new Agent(config, deps)
+    try {
+      await a.#start()
+    } catch (e) {
+      await a.stop().catch(() => {})
+      throw e
+    }
+    return a
+  }
+
+  async #start(): Promise<void> {
+    const c = this.config
+    mkdirSync(c.stateDir, { recursive: true, mode: 0o700 })
+    this.#policy = c.policy === undefined ? defaultPolicy : validatePolicy(c.policy)
+    this.#rm = createResourceManager(this.#policy, VidPool.parse(this.#policy.vidPool ?? c.vidPool), { vsiCountMax: 65_536 })
+    const restored = this.#restoreResources()
+
+    this.#dataplane = this.#deps.dataplane ?? (await openDataplane({
+      dataplane: c.dataplane,
+      stateDir: c.stateDir,
+      sonic: c.sonic,
+      linux: c.linux,
+      logger: { debug: (m, f) => this.#log.debug(m, f), info: (m, f) => this.#log.info(m, f), warn: (m, f) => this.#log.warn(m, f) },
+    }))
+    const dpFailures = this.metrics.counter('vdp_agent_dataplane_failures_total', 'Failed data-plane applies or reconciles')
+    this.#sync = createDataplaneSync(this.#rm, this.#dataplane, {
+      logger: { debug: (m, f) => this.#log.debug(m, f), info: (m, f) => this.#log.info(m, f), warn: (m, f) => this.#log.warn(m, f) },
+      onFailure: (e) => {
+        dpFailures.inc()
+        this.#log.warn('dataplane-failed', { error: e })
+      },
+    })
+    const report = await this.#sync.reconcile()
+    if (report) this.#log.info('dataplane-reconciled', { ...report })
+    if (c.role === 'bridge' && this.#dataplane.publishVsiState) {
+      await this.#dataplane.publishVsiState(this.#rm.heldVsis().filter((v) => v.mode !== 'de-associate').map((v) => ({ kind: 'set' as const, row: this.#stateRow(v.port, v.vsiId, v.mode, v.entries, v.station, v.managerId, v.typeId, v.typeVersion) })), { replaceAll: true }).catch((e) => this.#log.warn('vsi-state-publish-failed', { error: e }))
+    }
+
+    if (c.mqtt.url !== '' && this.#deps.openUplink) {
+      this.#uplink = await this.#deps.openUplink({
+        config: c,
+        bootId: this.bootId,
+        bootTimeMs: this.bootTimeMs,
+        onPolicy: (p, source) => this.#applyFleetPolicy(p, source),
+        onCommand: (cmd) => this.#runFleetCommand(cmd),
+        onResyncNeeded: () => this.#resendSnapshot(),
+        log: this.#log.child({ part: 'uplink' }),
+      })
+    }
+
+    for (const spec of c.ports) {
+      const link = await this.#deps.openLink(spec)
+      const mac = spec.mac ?? link.mac
+      const makeCore = () =>
+        new PortCore(
+          {
+            port: portName(spec.name),
+            mac,
+            role: c.role,
+            evb: { ...c.evb },
+            lldp: { txIntervalUs: c.lldpTxIntervalS * 1_000_000 },
+            ecpDestination: spec.ecpDestination ?? 'ncb-group',
+            vsiCountMax: 65_536,
+          },
+          c.role === 'bridge' ? this.#rm : undefined,
+          this.#deps.clock.nowUs(),
+        )
+      const driver = new PortDriver({
+        link,
+        clock: this.#deps.clock,
+        makeCore,
+        onEvent: (e) => this.#onPortEvent(spec.name, e),
+        onDrained: () => this.#afterDrain(),
+        onCoreReset: () => this.metrics.counter('vdp_agent_core_resets_total', 'Port cores discarded after a failed assertion').inc({ port: spec.name }),
+        log: this.#log.child({ port: spec.name }),
+      })
+      this.#drivers.set(spec.name, driver)
+    }
+    for (const d of this.#drivers.values()) d.start()
+    this.#registerMetrics()
+
+    if (restored > 0) {
+      // Stations re-confirm within toutKeepAlive; whatever stays silent is released then.
+      const graceMs = Math.ceil(Math.max(...[...this.#drivers.values()].map((d) => d.core.operational().toutKeepAliveUs)) / 1000) + 1000
+      this.#unconfirmedTimer = setTimeout(() => {
+        const dropped = this.#rm.dropUnconfirmed()
+        if (dropped.length) this.#log.info('restored-vsis-released', { count: dropped.length })
+        this.#afterDrain()
+      }, graceMs)
+      this.#unconfirmedTimer.unref()
+    }
+    if (c.role === 'station') this.#restoreStation()
+
+    this.#control = await startControlServer(c.controlSocket, this.#controlHandlers(), this.#log.child({ part: 'control' }))
+    if (c.metricsListen !== '') this.#http = await this.#startHttp(c.metricsListen)
+    this.#publish({ kind: 'agent-started', agentVersion: AGENT_VERSION, role: c.role, ports: c.ports.map((p) => portName(p.name)), reason: restored ? `restored ${restored} VSIs` : 'start' })
+    this.#log.info('agent-ready', { role: c.role, ports: c.ports.map((p) => p.name), dataplane: this.#dataplane.kind, restored, bootId: this.bootId })
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // State files
+
+  #restoreResources(): number {
+    const file = join(this.config.stateDir, RESOURCES_FILE)
+    if (!existsSync(file)) return 0
+    try {
+      const report = this.#rm.importSnapshot(JSON.parse(readFileSync(file, 'utf8')))
+      for (const d of report.dropped) this.#log.warn('restore-dropped', { ...d })
+      this.#log.info('resources-restored', { restored: report.restored, dropped: report.dropped.length })
+      return report.restored
+    } catch (e) {
+      this.#log.error('restore-failed', { file, error: e })
+      return 0
+    }
+  }
+
+  #scheduleSave(): void {
+    if (this.#saveTimer !== undefined || this.#stopped) return
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined
+      void this.#saveNow()
+    }, 20)
+  }
+
+  async #saveNow(): Promise<void> {
+    try {
+      await writeFileAtomic(join(this.config.stateDir, RESOURCES_FILE), JSON.stringify(this.#rm.exportSnapshot()))
+      if (this.config.role === 'station') {
+        await writeFileAtomic(join(this.config.stateDir, STATION_FILE), JSON.stringify([...this.#stationDesired.values()]))
+      }
+    } catch (e) {
+      this.#log.error('state-save-failed', { error: e })
+    }
+  }
+
+  #restoreStation(): void {
+    const file = join(this.config.stateDir, STATION_FILE)
+    if (!existsSync(file)) return
+    try {
+      const list = JSON.parse(readFileSync(file, 'utf8')) as Array<{ port: string; command: VsiRequestCommand }>
+      for (const { port, command } of list) {
+        const d = this.#drivers.get(port)
+        if (!d) continue
+        this.#stationDesired.set(`${port}|${command.vsiId.id}`, { port, command })
+        try {
+          d.command(command)
+        } catch (e) {
+          this.#log.warn('station-restore-failed', { port, vsiId: command.vsiId.id, error: e })
+        }
+      }
+      this.#log.info('station-vsis-restored', { count: list.length })
+    } catch (e) {
+      this.#log.error('restore-failed', { file, error: e })
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Events
+
+  #afterDrain(): void {
+    void this.#sync.flush()
+    this.#scheduleSave()
+  }
+
+  #onPortEvent(port: string, e: PortEvent): void {
+    this.#events.inc({ kind: e.kind })
+    switch (e.kind) {
+      case 'vsi-associated':
+      case 'vsi-pre-associated':
+      case 'vsi-deactivated': {
+        const mode: VsiMode = e.kind === 'vsi-associated' ? 'associate' : e.rr ? 'pre-associate-rr' : 'pre-associate'
+        this.#log.info(e.kind, { port, station: e.vsi.peer, vsiId: e.vsi.vsiId.id, vids: e.vsi.entries.map((x) => x.vid) })
+        this.#publish({ ...this.#vsiFields(port, e.vsi, e.transition), kind: e.kind, ...(e.kind === 'vsi-deactivated' ? { initiator: 'station' as const } : {}) } as UplinkEvent)
+        if (this.config.role === 'bridge') this.#publishState([{ kind: 'set', row: this.#stateRow(portName(port), e.vsi.vsiId.id, mode, e.vsi.entries, e.vsi.peer, e.vsi.managerId, e.vsi.typeId, e.vsi.typeVersion) }])
+        this.#settle(port, e.vsi.vsiId.id, { outcome: e.kind === 'vsi-associated' ? 'associated' : e.kind === 'vsi-pre-associated' ? 'pre-associated' : 'deactivated', vsi: e.vsi })
+        break
+      }
+      case 'vsi-de-associated': {
+        this.#log.info('vsi-de-associated', { port, station: e.vsi.peer, vsiId: e.vsi.vsiId.id, reason: e.reason })
+        const kind = e.reason === 'keepalive-timeout' ? 'vsi-timeout' : 'vsi-de-associated'
+        const initiator = e.reason === 'station-request' ? 'station' : e.reason === 'local-command' || e.reason === 'bridge-request' ? 'bridge' : undefined
+        this.#publish({ ...this.#vsiFields(port, e.vsi, e.reason), kind, ...(kind === 'vsi-de-associated' && initiator ? { initiator } : {}) } as UplinkEvent)
+        if (this.config.role === 'bridge') this.#publishState([{ kind: 'del', port: portName(port), vsiId: e.vsi.vsiId.id }])
+        if (this.config.role === 'station' && e.reason !== 'station-request') this.#stationDesired.delete(`${port}|${e.vsi.vsiId.id}`)
+        this.#settle(port, e.vsi.vsiId.id, { outcome: 'de-associated', vsi: e.vsi, reason: e.reason })
+        break
+      }
+      case 'vsi-rejected':
+        this.#log.info('vsi-rejected', { port, station: e.vsi.peer, vsiId: e.vsi.vsiId.id, error: e.error, keep: e.keep, hard: e.hard })
+        this.#publish({ ...this.#vsiFields(port, e.vsi, `error ${e.error}${e.hard ? ' hard' : ''}`), kind: 'vsi-rejected', error: Math.max(1, e.error), keep: e.keep } as UplinkEvent)
+        this.#settle(port, e.vsi.vsiId.id, { outcome: 'rejected', vsi: e.vsi, error: e.error, keep: e.keep })
+        break
+      case 'peer-up':
+        this.#log.info('peer-up', { port, peer: e.peer, via: e.via })
+        this.#publish({ kind: 'peer-up', port: portName(port), stationMac: e.peer, reason: e.via })
+        break
+      case 'peer-down':
+        this.#log.info('peer-down', { port, peer: e.peer, reason: e.reason })
+        this.#publish({ kind: 'peer-down', port: portName(port), stationMac: e.peer, reason: e.reason })
+        break
+      case 'evb-negotiated':
+        this.#log.info('evb-negotiated', { port, peer: e.peer, ...e.operational })
+        break
+      case 'frame-dropped':
+        this.metrics.counter('vdp_agent_frames_dropped_total', 'Frames dropped as malformed or out of protocol').inc({ port, code: e.code })
+        this.#log.debug('frame-dropped', { port, code: e.code, offset: e.offset, peer: e.peer })
+        break
+      case 'ecp-tx-error':
+        this.#log.warn('ecp-tx-error', { port, peer: e.peer, sequence: e.sequence, tlvs: e.tlvCount })
+        break
+      case 'counters':
+        break
+    }
+  }
+
+  #vsiFields(port: string, v: VsiRef, reason: string) {
+    const first = v.entries[0]
+    const group = v.entries.find((x) => x.groupId !== undefined)?.groupId
+    const macs = [...new Set(v.entries.flatMap((x) => (x.mac ? [x.mac] : [])))]
+    return {
+      port: portName(port),
+      stationMac: v.peer,
+      managerId: v.managerId,
+      typeId: v.typeId,
+      typeVersion: v.typeVersion,
+      vsiIdFormat: v.vsiId.format,
+      vsiId: v.vsiId.id,
+      ...(group !== undefined ? { groupId: group, ...((group & 0xffffff) !== 0 ? { vni: group & 0xffffff } : {}) } : {}),
+      vid: first?.vid ?? 0,
+      macs,
+      migration: 'unknown' as const,
+      reason,
+    }
+  }
+
+  #publish(e: UplinkEvent): void {
+    if (!this.#uplink) return
+    try {
+      if (this.#uplink.publish(e) === undefined) this.#eventsDropped.inc({ kind: e.kind })
+    } catch (err) {
+      this.#eventsDropped.inc({ kind: e.kind })
+      this.#log.warn('uplink-publish-refused', { kind: e.kind, error: err })
+    }
+  }
+
+  #stateRow(port: PortName, vsiId: VsiIdHex, mode: VsiMode, entries: FilterEntry[], station: Mac, managerId: VsiRef['managerId'], typeId: number, typeVersion: number) {
+    return {
+      port,
+      vsiId,
+      state: mode === 'associate' ? ('associated' as const) : mode === 'pre-associate-rr' ? ('pre-associated-rr' as const) : ('pre-associated' as const),
+      entries: entries.map((x) => ({ vid: x.vid, ...(x.groupId !== undefined ? { vni: x.groupId & 0xffffff } : {}), ...(x.mac ? { mac: x.mac } : {}) })),
+      station,
+      managerId,
+      typeId,
+      typeVersion,
+      updatedMs: this.#deps.clock.wallMs(),
+    }
+  }
+
+  #publishState(changes: VsiStateChange[]): void {
+    if (!this.#dataplane.publishVsiState) return
+    this.#dataplane.publishVsiState(changes).catch((e) => this.#log.warn('vsi-state-publish-failed', { error: e }))
+  }
+
+  #resendSnapshot(): void {
+    for (const [port, d] of this.#drivers) {
+      for (const s of d.core.vsiSnapshot()) {
+        if (s.confirmedMode === 'associate') this.#publish({ ...this.#vsiFields(port, s.vsi, 'resync'), kind: 'vsi-associated' } as UplinkEvent)
+        else if (s.confirmedMode === 'pre-associate' || s.confirmedMode === 'pre-associate-rr') this.#publish({ ...this.#vsiFields(port, s.vsi, 'resync'), kind: 'vsi-pre-associated' } as UplinkEvent)
+      }
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Station commands (vdpctl associate …) and waiting for their outcome
+
+  #settle(port: string, vsiId: string, outcome: StationOutcome): void {
+    const keep: Waiter[] = []
+    for (const w of this.#waiters) {
+      if (w.port === port && w.vsiId === vsiId) {
+        clearTimeout(w.timer)
+        w.resolve(outcome)
+      } else keep.push(w)
+    }
+    this.#waiters = keep
+  }
+
+  /** Runs a port command; with `waitMs` resolves with the VSI's next outcome. */
+  async command(port: string, cmd: PortCommand, waitMs = 0): Promise<StationOutcome | undefined> {
+    const d = this.#drivers.get(port)
+    if (!d) throw new ControlError('unknown-port', `Cannot run ${cmd.kind}: no port "${port}" (ports: ${[...this.#drivers.keys()].join(', ')})`)
+    const vsiId = 'vsiId' in cmd ? cmd.vsiId.id : ''
+    const waiting = waitMs > 0 && vsiId
+      ? new Promise<StationOutcome>((resolve) => {
+          const timer = setTimeout(() => {
+            this.#waiters = this.#waiters.filter((w) => w.timer !== timer)
+            resolve({ outcome: 'timeout' })
+          }, waitMs)
+          this.#waiters.push({ port, vsiId, resolve, timer })
+        })
+      : undefined
+    try {
+      d.command(cmd)
+    } catch (e) {
+      if (e instanceof LocalProtocolError) {
+        if (waiting) this.#settle(port, vsiId, { outcome: 'timeout' })
+        throw new ControlError(e.code, e.message)
+      }
+      throw e
+    }
+    if (this.config.role === 'station' && 'vsiId' in cmd) {
+      const key = `${port}|${cmd.vsiId.id}`
+      if (cmd.kind === 'de-associate') this.#stationDesired.delete(key)
+      else this.#stationDesired.set(key, { port, command: cmd })
+      this.#scheduleSave()
+    }
+    return waiting ? await waiting : undefined
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Fleet policy and commands
+
+  #applyFleetPolicy(p: SwitchPolicy, source: 'disk' | 'broker'): void {
+    try {
+      const policy = policyFromSwitchPolicy(p)
+      this.#policy = policy
+      this.#rm.setPolicy(policy)
+      this.#log.info('policy-applied', { revision: policy.revision, source, vns: policy.vns.length })
+    } catch (e) {
+      this.#log.warn('policy-rejected', { source, error: e })
+    }
+  }
+
+  async #runFleetCommand(cmd: Command): Promise<CommandOutcome> {
+    let affected = 0
+    const vsiId = 'vsiId' in cmd ? String((cmd as { vsiId: unknown }).vsiId) : undefined
+    for (const [port, d] of this.#drivers) {
+      if ('port' in cmd && (cmd as { port?: string }).port && (cmd as { port?: string }).port !== port) continue
+      for (const s of d.core.vsiSnapshot()) {
+        const matchesVsi = vsiId !== undefined && s.vsi.vsiId.id === vsiId
+        const vni = 'vni' in cmd ? Number((cmd as { vni: unknown }).vni) : undefined
+        const matchesVn = vni !== undefined && s.vsi.entries.some((x) => x.groupId !== undefined && (x.groupId & 0xffffff) === vni)
+        if (!matchesVsi && !matchesVn) continue
+        try {
+          d.command({ kind: 'de-associate', vsiId: s.vsi.vsiId, peer: s.vsi.peer })
+          affected++
+        } catch (e) {
+          this.#log.warn('fleet-command-failed', { port, error: e })
+        }
+      }
+    }
+    return { status: affected > 0 ? 'done' : 'not-found', affected } as CommandOutcome
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Introspection (vdpctl)
+
+  ports() {
+    return [...this.#drivers].map(([name, d]) => ({
+      name,
+      mac: d.core.config.mac,
+      role: d.core.role,
+      vsis: d.core.vsiCount,
+      peers: d.core.peers().length,
+      evb: d.core.operational(),
+      link: d.link.stats(),
+      coreResets: d.coreResets,
+    }))
+  }
+
+  vsis(filter: { port?: string; vsiId?: string; mac?: string } = {}) {
+    const rows = []
+    for (const [port, d] of this.#drivers) {
+      if (filter.port && filter.port !== port) continue
+      for (const s of d.core.vsiSnapshot()) {
+        if (filter.vsiId && !s.vsi.vsiId.id.startsWith(filter.vsiId.replace(/-/g, '').toLowerCase())) continue
+        if (filter.mac && !s.vsi.entries.some((e) => e.mac === filter.mac!.toLowerCase()) && s.vsi.peer !== filter.mac.toLowerCase()) continue
+        const nowUs = this.#deps.clock.nowUs()
+        rows.push({
+          port,
+          station: s.vsi.peer,
+          vsiId: s.vsi.vsiId,
+          managerId: s.vsi.managerId,
+          typeId: s.vsi.typeId,
+          typeVersion: s.vsi.typeVersion,
+          filterFormat: s.vsi.filterFormat,
+          entries: s.vsi.entries.map((e) => ({ ...e, ...(e.groupId !== undefined ? { vni: e.groupId & 0xffffff } : {}) })),
+          state: s.state,
+          mode: s.confirmedMode ?? null,
+          pending: s.pendingMode ?? null,
+          lastSeenAgoMs: Math.round((nowUs - s.lastSeenUs) / 1000),
+          sinceAgoMs: Math.round((nowUs - s.sinceUs) / 1000),
+        })
+      }
+    }
+    return rows
+  }
+
+  vlans() {
+    return this.#rm.vlanUse()
+  }
+
+  counters() {
+    return [...this.#drivers].map(([name, d]) => ({ port: name, counters: d.core.counters(), link: d.link.stats(), peers: d.core.peers() }))
+  }
+
+  status() {
+    return {
+      switchId: this.config.switchId,
+      role: this.config.role,
+      version: AGENT_VERSION,
+      bootId: this.bootId,
+      uptimeS: Math.round((this.#deps.clock.wallMs() - this.bootTimeMs) / 1000),
+      ports: this.#drivers.size,
+      vsis: [...this.#drivers.values()].reduce((n, d) => n + d.core.vsiCount, 0),
+      vlans: this.#rm.vlanUse().length,
+      policyRevision: this.#policy.revision,
+      dataplane: { kind: this.#dataplane.kind, healthy: this.#sync.healthy },
+      uplink: this.#uplink ? this.#uplink.metrics() : null,
+    }
+  }
+
+  #controlHandlers() {
+    const str = (p: Record<string, unknown>, k: string): string | undefined => (typeof p[k] === 'string' ? (p[k] as string) : undefined)
+    const station = (kind: VsiRequestCommand['kind']) => async (p: Record<string, unknown>) => {
+      if (this.config.role !== 'station') throw new ControlError('wrong-role', `Cannot ${kind}: this agent runs in bridge role`)
+      const port = str(p, 'port') ?? this.config.ports[0]!.name
+      const cmd = p.command as VsiRequestCommand
+      return this.command(port, { ...cmd, kind }, Number(p.waitMs ?? 0))
+    }
+    return {
+      status: () => this.status(),
+      ports: () => this.ports(),
+      peers: () => this.counters().map((c) => ({ port: c.port, peers: c.peers })),
+      vsis: (p: Record<string, unknown>) => this.vsis({ ...(str(p, 'port') ? { port: str(p, 'port')! } : {}), ...(str(p, 'vsiId') ? { vsiId: str(p, 'vsiId')! } : {}), ...(str(p, 'mac') ? { mac: str(p, 'mac')! } : {}) }),
+      vlans: () => this.vlans(),
+      counters: () => this.counters(),
+      associate: station('associate'),
+      'pre-associate': station('pre-associate'),
+      'pre-associate-rr': station('pre-associate-rr'),
+      'de-associate': async (p: Record<string, unknown>) => {
+        const port = str(p, 'port') ?? this.config.ports[0]!.name
+        const vsiId = p.vsiId as VsiId
+        return this.command(port, { kind: 'de-associate', vsiId, ...(str(p, 'peer') ? { peer: str(p, 'peer') as Mac } : {}) }, Number(p.waitMs ?? 0))
+      },
+      'dataplane-resync': async () => this.#sync.reconcile(),
+    }
+  }
+
+  #registerMetrics(): void {
+    const m = this.metrics
+    const per = (f: (d: PortDriver) => number) => () => [...this.#drivers].map(([port, d]) => ({ labels: { port }, value: f(d) }))
+    m.collected('vdp_port_vsis', 'VSIs held per port', 'gauge', per((d) => d.core.vsiCount))
+    m.collected('vdp_port_peers', 'ECP peers per port', 'gauge', per((d) => d.core.peers().length))
+    m.collected('vdp_port_rx_frames_total', 'Frames received by the port core', 'counter', per((d) => d.core.counters().rxFrames))
+    m.collected('vdp_port_tx_frames_total', 'Frames sent by the port core', 'counter', per((d) => d.core.counters().txFrames))
+    m.collected('vdp_port_decode_errors_total', 'Frames that failed to decode', 'counter', per((d) => d.core.counters().decodeErrors))
+    m.collected('vdp_port_ecp_retransmits_total', 'ECP retransmissions', 'counter', per((d) => d.core.counters().txRetransmits))
+    m.collected('vdp_port_ecp_tx_errors_total', 'ECPDUs given up after maxRetries', 'counter', per((d) => d.core.counters().txErrors))
+    m.collected('vdp_port_rejects_total', 'VDP requests rejected', 'counter', per((d) => d.core.counters().rejects))
+    m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
+    m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanUse().length }])
+    m.collected('vdp_dataplane_healthy', '1 when the data plane is in sync', 'gauge', () => [{ labels: { kind: this.#dataplane.kind }, value: this.#sync.healthy ? 1 : 0 }])
+    m.collected('vdp_uplink', 'Uplink and outbox figures', 'gauge', () =>
+      this.#uplink ? Object.entries(this.#uplink.metrics()).map(([k, v]) => ({ labels: { metric: k }, value: Number(v) })) : [],
+    )
+  }
+
+  async #startHttp(listen: string): Promise<Server> {
+    const i = listen.lastIndexOf(':')
+    const host = listen.slice(0, i).replace(/^\[|\]$/g, '')
+    const port = Number(listen.slice(i + 1))
+    const server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics.render())
+      } else if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, dataplane: this.#sync.healthy }))
+      } else res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    return server
+  }
+
+  /** Graceful stop (SIGTERM): ports closed, state saved, uplink says offline. The data plane stays as it is. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    if (this.#saveTimer) clearTimeout(this.#saveTimer)
+    if (this.#unconfirmedTimer) clearTimeout(this.#unconfirmedTimer)
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer)
+      w.resolve({ outcome: 'timeout' })
+    }
+    for (const d of this.#drivers.values()) d.close()
+    if (this.#rm) await this.#saveNow()
+    await this.#control?.close()
+    await new Promise<void>((r) => (this.#http ? this.#http.close(() => r()) : r()))
+    await this.#sync?.flush().catch(() => {})
+    await this.#sync?.close().catch(() => {})
+    await this.#uplink?.close().catch(() => {})
+    await this.#dataplane?.close().catch(() => {})
+    this.#log.info('agent-stopped', {})
+  }
+}
+
+export type { SwitchId }

@@ -1,0 +1,129 @@
+/**
+ * Drives one `PortCore` on one `FrameLink` (STYLE.md §3, str0m's contract): make one
+ * mutation (a frame, a timer, a command), then drain every output: frames to the link,
+ * events to the sink, and re-arm the single timer at the core's next deadline.
+ *
+ * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
+ * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
+ * serving; VSIs it held are re-learnt from the stations' keep-alives. A `LocalProtocolError`
+ * from a command goes back to the caller.
+ *
+ * @module
+ */
+import { AssertionError } from '../../shared/assert.ts'
+import type { PortCommand, PortCore } from '../port/port-core.ts'
+import type { PortEvent } from '../port/events.ts'
+import type { FrameLink, FrameLinkError } from '../transport/frame-link.ts'
+import type { Clock } from './clock.ts'
+import type { Logger } from './logger.ts'
+
+export interface PortDriverOptions {
+  link: FrameLink
+  clock: Clock
+  makeCore: () => PortCore
+  onEvent: (event: PortEvent) => void
+  /** Called after each drain that produced events (e.g. flush the data plane). */
+  onDrained?: () => void
+  onCoreReset?: (error: AssertionError) => void
+  onLinkError?: (error: FrameLinkError) => void
+  log: Logger
+}
+
+export class PortDriver {
+  #core: PortCore
+  readonly #o: PortDriverOptions
+  #timer: NodeJS.Timeout | undefined
+  #timerAtUs: number | undefined
+  #closed = false
+  coreResets = 0
+
+  constructor(options: PortDriverOptions) {
+    this.#o = options
+    this.#core = options.makeCore()
+  }
+
+  get core(): PortCore {
+    return this.#core
+  }
+
+  get link(): FrameLink {
+    return this.#o.link
+  }
+
+  start(): void {
+    this.#o.link.onFrame((frame) => this.#step((core, nowUs) => core.handleFrame(nowUs, frame)))
+    this.#o.link.onError?.((e) => {
+      this.#o.log.warn('link-error', { port: this.#o.link.name, code: e.code, fatal: e.fatal, syscall: e.syscall })
+      this.#o.onLinkError?.(e)
+    })
+    this.#drain()
+  }
+
+  /** Runs a local command; a `LocalProtocolError` propagates to the caller. */
+  command(cmd: PortCommand): void {
+    this.#step((core, nowUs) => core.handleCommand(nowUs, cmd), true)
+  }
+
+  #step(mutate: (core: PortCore, nowUs: number) => void, rethrowLocal = false): void {
+    if (this.#closed) return
+    try {
+      mutate(this.#core, this.#o.clock.nowUs())
+    } catch (e) {
+      if (e instanceof AssertionError) {
+        this.#reset(e)
+      } else if (rethrowLocal) {
+        this.#drain()
+        throw e
+      } else {
+        // Peer input never throws out of the core by contract; anything else is a bug too.
+        this.#reset(new AssertionError(`Port core threw ${(e as Error)?.name}: ${(e as Error)?.message}`))
+      }
+    }
+    this.#drain()
+  }
+
+  #reset(error: AssertionError): void {
+    this.coreResets++
+    this.#o.log.error('port-core-reset', { port: this.#o.link.name, error })
+    this.#o.onCoreReset?.(error)
+    this.#core = this.#o.makeCore()
+  }
+
+  #drain(): void {
+    if (this.#closed) return
+    const core = this.#core
+    for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) this.#o.link.send(f)
+    let any = false
+    for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) {
+      any = true
+      try {
+        this.#o.onEvent(e)
+      } catch (err) {
+        this.#o.log.error('event-sink-failed', { port: this.#o.link.name, kind: e.kind, error: err })
+      }
+    }
+    if (any) this.#o.onDrained?.()
+    this.#arm(core.nextDeadlineUs())
+  }
+
+  #arm(atUs: number | undefined): void {
+    if (atUs === this.#timerAtUs && this.#timer !== undefined) return
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#timerAtUs = atUs
+    if (atUs === undefined) return
+    const delayMs = Math.max(0, Math.ceil((atUs - this.#o.clock.nowUs()) / 1000))
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#timerAtUs = undefined
+      this.#step((core, nowUs) => core.handleTimeout(nowUs))
+    }, delayMs)
+  }
+
+  close(): void {
+    this.#closed = true
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#o.link.close()
+  }
+}
