@@ -45,7 +45,7 @@ export function createApp(deps: EdgeDeps): Hono<AppEnv> {
     ...deps,
     metrics: deps.metrics ?? createEdgeMetrics(),
     migrationGraceMs: deps.migrationGraceMs ?? DEFAULT_MIGRATION_GRACE_MS,
-    tokens_: createTokenChecker(deps.tokens),
+    tokenChecker: createTokenChecker(deps.tokens),
   }
   const app = new Hono<AppEnv>()
 
@@ -63,13 +63,13 @@ export function createApp(deps: EdgeDeps): Hono<AppEnv> {
       return c.json({ status: 'unavailable' }, 503)
     }
   })
-  app.get('/metrics', requireScope(d.tokens_, 'read'), (c) =>
+  app.get('/metrics', requireScope(d.tokenChecker, 'read'), (c) =>
     c.text(renderMetrics(d.metrics, d.store.counts()), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
   )
 
   const api = new Hono<AppEnv>()
   api.get('/openapi.json', (c) => c.json(openApiDocument))
-  api.get('/fleet', requireScope(d.tokens_, 'read'), (c) =>
+  api.get('/fleet', requireScope(d.tokenChecker, 'read'), (c) =>
     c.json({
       time: d.clock.nowMs(),
       counts: d.store.counts(),

@@ -30,8 +30,8 @@ export const disconnectVnBodySchema = record({
 
 export function commandsRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  const read = requireScope(deps.tokens_, 'read')
-  const admin = requireScope(deps.tokens_, 'admin')
+  const read = requireScope(deps.tokenChecker, 'read')
+  const admin = requireScope(deps.tokenChecker, 'admin')
   const { store } = deps
   let counter = 0
   const newId = () => `op-${deps.clock.nowMs().toString(36)}-${(++counter).toString(36)}-${crypto.randomUUID().slice(0, 8)}`

@@ -5,5 +5,5 @@ import type { EdgeDeps } from '../deps.ts'
 import type { EdgeMetrics } from '../metrics.ts'
 
 export type AppEnv = { Variables: AuthVariables }
-export type RouteDeps = EdgeDeps & { metrics: EdgeMetrics; migrationGraceMs: number; tokens_: TokenChecker }
+export type RouteDeps = EdgeDeps & { metrics: EdgeMetrics; migrationGraceMs: number; tokenChecker: TokenChecker }
 export type Routes = Hono<AppEnv>

@@ -28,7 +28,7 @@ export const INGEST_BODY_BYTES_MAX = EVENT_BYTES_MAX * 64
 
 export function eventsRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  app.get('/', requireScope(deps.tokens_, 'read'), query(eventQuerySchema), (c) => {
+  app.get('/', requireScope(deps.tokenChecker, 'read'), query(eventQuerySchema), (c) => {
     const q = c.req.valid('query')
     const limit = q.limit ?? 100
     const events = deps.store.listEvents({
@@ -48,7 +48,7 @@ export function ingestRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
   app.post(
     '/events',
-    requireScope(deps.tokens_, 'admin'),
+    requireScope(deps.tokenChecker, 'admin'),
     bodyLimit({
       maxSize: INGEST_BODY_BYTES_MAX,
       onError: () => {

@@ -24,8 +24,8 @@ const keyParam = record({ hostId: idField, keyId: intText(0, 0xffff) })
 
 export function hostsRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  const read = requireScope(deps.tokens_, 'read')
-  const admin = requireScope(deps.tokens_, 'admin')
+  const read = requireScope(deps.tokenChecker, 'read')
+  const admin = requireScope(deps.tokenChecker, 'admin')
   const { store } = deps
   const raw = (hostId: string): HostRecord | undefined => store.hostSecrets().find((h) => h.hostId === hostId)
 

@@ -27,8 +27,8 @@ const idParam = record({ switchId: switchIdField })
 
 export function switchesRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  const read = requireScope(deps.tokens_, 'read')
-  const admin = requireScope(deps.tokens_, 'admin')
+  const read = requireScope(deps.tokenChecker, 'read')
+  const admin = requireScope(deps.tokenChecker, 'admin')
   const { store } = deps
 
   app.get('/', read, (c) => c.json({ switches: store.listSwitches() }))

@@ -24,8 +24,8 @@ const nameParam = record({ name: nameField })
 
 export function vnsRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  const read = requireScope(deps.tokens_, 'read')
-  const admin = requireScope(deps.tokens_, 'admin')
+  const read = requireScope(deps.tokenChecker, 'read')
+  const admin = requireScope(deps.tokenChecker, 'admin')
   const { store } = deps
 
   const save = async (name: string, body: Infer<typeof updateVnSchema>, isNew: boolean) => {

@@ -13,15 +13,15 @@ const keyParam = record({ typeId: intText(0, 0xffffff), typeVersion: intText(0, 
 export function vsiTypesRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
   const { store } = deps
-  app.get('/', requireScope(deps.tokens_, 'read'), (c) => c.json({ vsiTypes: store.listVsiTypes() }))
-  app.put('/:typeId/:typeVersion', requireScope(deps.tokens_, 'admin'), params(keyParam), jsonBody(vsiTypeBodySchema), (c) => {
+  app.get('/', requireScope(deps.tokenChecker, 'read'), (c) => c.json({ vsiTypes: store.listVsiTypes() }))
+  app.put('/:typeId/:typeVersion', requireScope(deps.tokenChecker, 'admin'), params(keyParam), jsonBody(vsiTypeBodySchema), (c) => {
     const { typeId, typeVersion } = c.req.valid('param')
     const body = c.req.valid('json')
     const t = { typeId, typeVersion, name: body.name, ...(body.description !== undefined ? { description: body.description } : {}) }
     store.putVsiType(t)
     return c.json(t)
   })
-  app.delete('/:typeId/:typeVersion', requireScope(deps.tokens_, 'admin'), params(keyParam), (c) => {
+  app.delete('/:typeId/:typeVersion', requireScope(deps.tokenChecker, 'admin'), params(keyParam), (c) => {
     const { typeId, typeVersion } = c.req.valid('param')
     if (!store.deleteVsiType(typeId, typeVersion)) throw notFound(`VSI type ${typeId}/${typeVersion}`)
     return c.body(null, 204)

@@ -26,7 +26,7 @@ const idParam = record({ vsiId: vsiIdField })
 
 export function vsisRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  const read = requireScope(deps.tokens_, 'read')
+  const read = requireScope(deps.tokenChecker, 'read')
   app.get('/', read, query(vsiQuerySchema), (c) => {
     const q = c.req.valid('query')
     if (q.port !== undefined && q.switch === undefined) {
@@ -57,7 +57,7 @@ export function vsisRoutes(deps: RouteDeps) {
 
 export function migrationsRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
-  app.get('/', requireScope(deps.tokens_, 'read'), query(record({ limit: optional(intText(1, 1000)) })), (c) =>
+  app.get('/', requireScope(deps.tokenChecker, 'read'), query(record({ limit: optional(intText(1, 1000)) })), (c) =>
     c.json({ migrations: deps.store.recentMigrations(c.req.valid('query').limit ?? 50) }),
   )
   return app
