@@ -19,6 +19,9 @@ import { createResourceManager } from '../../agent/resources/resource-manager.ts
 import { VidPool } from '../../agent/resources/vid-pool.ts'
 import { freeLoopbackPort, startRedis, type RedisServer } from '../support/redis.ts'
 import { rel, req } from '../agent/resources/requests.ts'
+import { BridgeStationPair } from '../support/pair.ts'
+import { groupCommand, vsiIdOf } from '../agent/port/fixtures.ts'
+import { createDataplaneSync } from '../../agent/dataplane/sync.ts'
 import type { VsiIdHex } from '../../shared/ids.ts'
 import type { Mac } from '../../shared/ethernet/mac.ts'
 
@@ -222,6 +225,37 @@ describe('SONiC driver on redis-server', () => {
     await dp.publishVsiState([{ kind: 'set', row }], { replaceAll: true })
     expect(await st.keys('VDP_VSI_TABLE|*')).toEqual([vsiStateKey('Ethernet0', row.vsiId)])
     expect(await cfg.dbsize()).toBe(0)
+  })
+})
+
+describe('VDP to CONFIG_DB: port cores, resource manager, sync and the SONiC driver', () => {
+  it('a station associates over VDP with VID 0; the switch answers the VN VID and programs CONFIG_DB', async () => {
+    const rm = createResourceManager(validatePolicy({ vns: [{ vni: 7001 }, { vni: 7002 }] }), VidPool.parse('100-199'))
+    const pair = new BridgeStationPair({ resources: rm })
+    const dp = await open(OwnershipRecord.inMemory('sonic'))
+    const sync = createDataplaneSync(rm, dp)
+    pair.driveUntil(() => pair.cores.every((c) => c.operational().groupIdEnabled))
+    pair.settle()
+    pair.command(pair.station, groupCommand('associate', 1, 7001))
+    pair.command(pair.station, groupCommand('associate', 2, 7001))
+    pair.command(pair.station, groupCommand('associate', 3, 7009)) // not in the policy: error 5
+    pair.settle()
+    await sync.flush()
+    const vids = Object.fromEntries(pair.station.vsiSnapshot().map((v) => [v.vsi.vsiId.id, v.vsi.entries[0]!.vid]))
+    expect(vids).toEqual({ [vsiIdOf(1).id]: 100, [vsiIdOf(2).id]: 100 })
+    expect(pair.eventsOf(pair.station, 'vsi-rejected')).toMatchObject([{ error: 5 }])
+    expect(await dump(cfg)).toEqual({
+      'VLAN_MEMBER|Vlan100|sw0': { tagging_mode: 'tagged' },
+      'VLAN|Vlan100': { vlanid: '100' },
+      'VXLAN_TUNNEL_MAP|vtep|map_7001_Vlan100': { vni: '7001', vlan: 'Vlan100' },
+    })
+    pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(1) })
+    pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(2) })
+    pair.settle()
+    await sync.flush()
+    expect(await dump(cfg)).toEqual({})
+    expect(sync.healthy).toBe(true)
+    await sync.close()
   })
 })
 
