@@ -3,42 +3,163 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.ts'
 import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
+import { sleep } from '../support/lldpad.ts'
 import { requireRoot } from '../support/netns.ts'
 
-let lab: LldpadLab
-let agent: AgentProcess
+interface Row { port: string; station: string; vsiId: { id: string }; entries: Array<{ vid: number; groupId?: number; vni?: number; mac?: string }>; mode: string | null; state: string; lastSeenAgoMs: number }
+interface Vlan { vid: number; vni?: number; vsiCount: number; ports: Array<{ port: string; vsiCount: number }> }
 
-beforeAll(async () => {
-  requireRoot('agent-lldpad integration test')
-  lab = await startLldpadLab({ name: 'agtl', bridge: 'none', waitForEvb: false })
-  agent = await startAgentProcess({
-    netns: lab.switchNs,
-    args: ['--port', lab.switchIf, '--vid-pool', '100-199', '--switch-id', 'leaf1', '--dataplane', 'dry-run'],
-    config: { evb: { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1 },
-  })
-  await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid, 20_000)
-}, 60_000)
+/** VN 5005 takes VSI type 5 on MAC/VID and VID formats; VNs 7001/7002 take any type by GroupID. */
+const POLICY = {
+  revision: 1,
+  vns: [
+    { vni: 5005, name: 'web', vsiTypes: [{ typeId: 5 }] },
+    { vni: 7001, name: 'db', vsiTypes: 'any' },
+    { vni: 7002, name: 'app', vsiTypes: 'any' },
+  ],
+  openVnis: false,
+  openVsiTypes: false,
+}
 
-afterAll(async () => {
-  await agent?.stop()
-  await lab?.stop()
-})
-
-const vsi = (n: number, filters: Array<{ vid: number; mac?: string; groupId?: number }>, typeId = 5) => ({
+const vsiSpec = (lab: LldpadLab, n: number, filters: Array<{ vid: number; mac?: string; groupId?: number }>, typeId = 5) => ({
   mgrid2: 'vdplab', typeId, typeVersion: 1, uuid: lab.uuid(n), filters,
 })
 
-describe('vdp-agent bridge with an lldpad station', () => {
-  it('answers an Associate with VID 0 with a VID from the pool', async () => {
-    const r = await lab.vdptool.associate(vsi(1, [{ vid: 0, mac: lab.vsiMac(1) }]), { wait: true })
+async function startLab(name: string, rka: number, policy?: unknown): Promise<{ lab: LldpadLab; agent: AgentProcess }> {
+  requireRoot(`${name} integration test`)
+  const lab = await startLldpadLab({ name, bridge: 'none', waitForEvb: false, evb: { vdpRka: rka } })
+  try {
+    const agent = await startAgentProcess({
+      netns: lab.switchNs,
+      args: ['--port', lab.switchIf, '--vid-pool', '100-199', '--switch-id', 'leaf1', '--dataplane', 'dry-run'],
+      config: { evb: { retries: 3, rte: 8, rwd: 20, rka, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1, ...(policy ? { policy } : {}) },
+    })
+    await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid && t.rka === rka, 20_000)
+    return { lab, agent }
+  } catch (e) {
+    await lab.stop()
+    throw e
+  }
+}
+
+describe('vdp-agent bridge with an lldpad station (fast keep-alives)', () => {
+  let lab: LldpadLab
+  let agent: AgentProcess
+  beforeAll(async () => ({ lab, agent } = await startLab('agtl', 14, POLICY)), 90_000)
+  afterAll(async () => {
+    await agent?.stop()
+    await lab?.stop()
+  })
+
+  const rows = async () => (await agent.call('vsis')) as Row[]
+  const row = async (n: number) => (await rows()).find((r) => r.vsiId.id === lab.uuid(n).replace(/-/g, ''))
+
+  it('answers an Associate with VID 0 (MAC/VID) with the VN\'s VID from the pool', async () => {
+    const r = await lab.vdptool.associate(vsiSpec(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }]), { wait: true })
     expect(r.kind).toBe('response')
     if (r.kind !== 'response') return
     expect(r.event.mode).toBe('assoc')
     expect(r.event.outcome.success).toBe(true)
     expect(r.event.filters[0]!.vid).toBe(100)
-    const rows = (await agent.call('vsis')) as Array<{ vsiId: { id: string }; entries: Array<{ vid: number }>; mode: string }>
-    expect(rows).toHaveLength(1)
-    expect(rows[0]!.entries[0]!.vid).toBe(100)
-    expect(rows[0]!.mode).toBe('associate')
+    expect((await row(1))?.entries[0]?.vid).toBe(100)
+    expect((await row(1))?.mode).toBe('associate')
   })
+
+  it('gives the same VID to every VSI of one VN (GroupID/VID) and another VID to another VN', async () => {
+    const a = await lab.vdptool.associate(vsiSpec(lab, 2, [{ vid: 0, groupId: 7001 }]), { wait: true })
+    const b = await lab.vdptool.associate(vsiSpec(lab, 3, [{ vid: 0, groupId: 7001 }]), { wait: true })
+    const c = await lab.vdptool.associate(vsiSpec(lab, 4, [{ vid: 0, mac: lab.vsiMac(4), groupId: 7002 }]), { wait: true })
+    for (const r of [a, b, c]) expect(r.kind).toBe('response')
+    expect((await row(2))?.entries[0]).toMatchObject({ vid: 101, groupId: 7001, vni: 7001 })
+    expect((await row(3))?.entries[0]).toMatchObject({ vid: 101, groupId: 7001 })
+    expect((await row(4))?.entries[0]).toMatchObject({ vid: 102, groupId: 7002, mac: lab.vsiMac(4) })
+    const q = await lab.vdptool.query(lab.uuid(3))
+    expect(q?.filters[0]?.vid).toBe(101)
+    const vlans = (await agent.call('vlans')) as Vlan[]
+    expect(vlans.map((v) => [v.vid, v.vni, v.vsiCount])).toEqual([[100, 5005, 1], [101, 7001, 2], [102, 7002, 1]])
+  })
+
+  it('accepts the VID format with the VN\'s own VID', async () => {
+    const r = await lab.vdptool.associate(vsiSpec(lab, 5, [{ vid: 100 }]), { wait: true })
+    expect(r.kind === 'response' && r.event.outcome.success).toBe(true)
+    expect((await row(5))?.entries[0]?.vid).toBe(100)
+  })
+
+  it('rejects an unknown VSI type with reason code 4 and keeps no state', async () => {
+    const r = await lab.vdptool.associate(vsiSpec(lab, 6, [{ vid: 0, mac: lab.vsiMac(6) }], 66), { wait: true })
+    expect(r.kind === 'response' || r.kind === 'refused').toBe(true)
+    const ev = await lab.station.waitForVsiEvent(lab.uuid(6), (e) => (e.hints & 0x0f) !== 0, 5000)
+    expect(ev.hints & 0x0f).toBe(4)
+    expect(await row(6)).toBeUndefined()
+    const log = await agent.waitForLog('vsi-rejected', (e) => e.error === 4)
+    expect(log.vsiId).toBe(lab.uuid(6).replace(/-/g, ''))
+  })
+
+  it('pre-associates, then associates the same VSI', async () => {
+    const p = await lab.vdptool.preAssociate(vsiSpec(lab, 7, [{ vid: 0, mac: lab.vsiMac(7) }]), { wait: true })
+    expect(p.kind === 'response' && p.event.outcome.success).toBe(true)
+    expect((await row(7))?.mode).toBe('pre-associate')
+    const a = await lab.vdptool.associate(vsiSpec(lab, 7, [{ vid: 100, mac: lab.vsiMac(7) }]), { wait: true })
+    expect(a.kind === 'response' && a.event.outcome.success).toBe(true)
+    expect((await row(7))?.mode).toBe('associate')
+  })
+
+  it('keeps VSIs alive on the station\'s keep-alives well past toutKeepAlive', async () => {
+    // RKA 14: keep-alive every 164 ms, toutKeepAlive 272 ms.
+    await sleep(1500)
+    const r = await row(1)
+    expect(r?.mode).toBe('associate')
+    expect(r!.lastSeenAgoMs).toBeLessThan(400)
+  })
+
+  it('de-associates a VSI named with its assigned VID and releases its VLAN when it was the last', async () => {
+    const d = await lab.vdptool.deAssociate(vsiSpec(lab, 4, [{ vid: 102, mac: lab.vsiMac(4), groupId: 7002 }]), { wait: true })
+    expect(d.kind).toBe('response')
+    expect(await row(4)).toBeUndefined()
+    const vlans = (await agent.call('vlans')) as Vlan[]
+    expect(vlans.map((v) => v.vid)).not.toContain(102)
+    await agent.waitForLog('vsi-de-associated', (e) => e.reason === 'station-request')
+  })
+
+  it('times out and de-associates the VSIs of a station that falls silent', async () => {
+    expect((await rows()).length).toBeGreaterThan(0)
+    await lab.station.stop()
+    const end = Date.now() + 5000
+    while ((await rows()).length > 0 && Date.now() < end) await sleep(50)
+    expect(await rows()).toEqual([])
+    await agent.waitForLog('vsi-de-associated', (e) => e.reason === 'keepalive-timeout')
+    expect((await agent.call('vlans')) as Vlan[]).toEqual([])
+  })
+})
+
+describe('vdp-agent bridge under a burst of 200 associations from two parallel vdptool issuers', () => {
+  let lab: LldpadLab
+  let agent: AgentProcess
+  beforeAll(async () => ({ lab, agent } = await startLab('agtb', 20)), 90_000)
+  afterAll(async () => {
+    await agent?.stop()
+    await lab?.stop()
+  })
+
+  it('answers all 200 and loses none', async () => {
+    const issue = async (from: number) => {
+      for (let n = from; n < from + 100; n++) {
+        const r = await lab.vdptool.associate(vsiSpec(lab, 1000 + n, [{ vid: 0, mac: lab.vsiMac(1000 + n) }]))
+        expect(r.kind).toBe('sent')
+      }
+    }
+    await Promise.all([issue(0), issue(100)])
+    const end = Date.now() + 20_000
+    let held: Row[] = []
+    while (Date.now() < end) {
+      held = (await agent.call('vsis')) as Row[]
+      if (held.length === 200 && held.every((r) => r.mode === 'associate')) break
+      await sleep(100)
+    }
+    expect(held.length).toBe(200)
+    // Every station-side VSI holds the bridge-assigned VID (the station stored the response).
+    for (const n of [1000, 1057, 1100, 1199]) expect((await lab.vdptool.query(lab.uuid(n)))?.filters[0]?.vid).toBe(100)
+    const counters = (await agent.call('counters')) as Array<{ counters: { decodeErrors: number; txErrors: number } }>
+    expect(counters[0]!.counters.txErrors).toBe(0)
+  }, 120_000)
 })
