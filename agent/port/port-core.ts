@@ -187,7 +187,6 @@ export class PortCore {
 
   // EVB / LLDP (802.1Qbg-2012 D.2.12, 802.1AB)
   readonly #evbLocal: EvbConfig
-  #evbReceived: EvbTlv | undefined
   #evbTlv: EvbTlv
   #timing: OperationalTiming
   #lldpFastRemaining: number
@@ -520,11 +519,13 @@ export class PortCore {
   }
 
   #bridgeTlv(peer: Peer, managerId: ManagerId, tlv: VsiTlv): void {
-    if (tlv.status.response) {
-      throw new RemoteProtocolError('unexpected-response', 'Cannot take a VDP response on a bridge port: stations send requests')
-    }
     const key = vsiKey(peer.mac, tlv.vsiId)
     const vsi = this.#bridgeVsis.get(key)
+    if (tlv.status.response) {
+      // Every bridge state answers 'protocol-error' to a response (transitions.ts).
+      vsi?.machine.fire('response-received')
+      throw new RemoteProtocolError('unexpected-response', 'Cannot take a VDP response on a bridge port: stations send requests')
+    }
     if (tlv.mode === 'de-associate') {
       if (vsi === undefined) {
         // vdp-spec §3.4: De-Associate of an unknown VSI is answered at once, without state.
@@ -935,7 +936,6 @@ export class PortCore {
   }
 
   #negotiate(peer: Mac, received: EvbTlv | undefined): void {
-    this.#evbReceived = received
     const { tlv, operational } = negotiateEvb(this.#evbLocal, received)
     const tlvChanged = JSON.stringify(tlv) !== JSON.stringify(this.#evbTlv)
     this.#evbTlv = tlv

@@ -5,7 +5,9 @@
  * Durations are microseconds (`Us`); the exponent fields of the EVB TLV keep the standard's
  * names (`rte`, `rwd`, `rka`, `r`). Clause numbers are those of 802.1Qbg-2012 (the same in
  * 802.1Q-2014/2018); lldpad cites 41.5.5.7 and 41.5.5.9 for the VDP formulas
- * (`qbg/vdp22.c: data_from_evb`, `vdp22_timeout`) and computes them as below.
+ * (`qbg/vdp22.c: data_from_evb`, `vdp22_timeout`) and computes them as below. Sub-clause
+ * numbers other than those two are recalled, not checked against the IEEE text (vdp-spec §0,
+ * tag [R]); the formulas themselves are verified against lldpad and the captures.
  *
  * Local rules:
  * 1. A name holds at most one deadline; `set` replaces it.

@@ -2,7 +2,9 @@
  * Typed, exhaustive transition tables of the four machines of a port (FRR's `FSM[][]`): the
  * VDP bridge and station machines per VSI (802.1Qbg-2012 41.5.5, figures 41-x, as openlldp
  * `qbg/vdp22sm.c` implements them) and the ECP transmit and receive machines per peer
- * (802.1Qbg-2012 43.3.7 / 43.3.8, openlldp `qbg/ecp22.c`).
+ * (802.1Qbg-2012 43.3.7 / 43.3.8, openlldp `qbg/ecp22.c`). The standard's figures were not at
+ * hand: state names follow openlldp, which mirrors them (vdp-spec §6.15); sub-clause numbers
+ * are recalled ([R]).
  *
  * Every state × event cell is explicit. A cell is either a transition `{ to, reason }` or one
  * of three verdicts:

@@ -134,3 +134,11 @@ describe('StateMachine', () => {
     expect(STATION_TRANSITIONS.WAIT_SYSCMD['keepalive-due']).toEqual({ to: 'TXMIT_KA', reason: 'keepalive-due' })
   })
 })
+
+describe('agent/port/README.md', () => {
+  it('shows the diagrams of the current tables', async () => {
+    const { readFileSync } = await import('node:fs')
+    const readme = readFileSync(new URL('../../../agent/port/README.md', import.meta.url), 'utf8')
+    for (const m of machines) expect(readme).toContain('```mermaid\n' + mermaid(m.table) + '\n```')
+  })
+})
