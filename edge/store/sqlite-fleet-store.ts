@@ -32,6 +32,10 @@ export interface SqliteFleetStoreOptions {
   /** Database file, or ':memory:'. */
   path: string
   synchronous?: 'FULL' | 'NORMAL'
+  /** SQLite page cache (default 64 MiB). */
+  cacheSizeMb?: number
+  /** Memory-mapped reads (default 2048 MiB): lookups skip a read() per page. */
+  mmapSizeMb?: number
   limits?: ReducerLimits
 }
 
@@ -86,6 +90,8 @@ export class SqliteFleetStore extends BaseFleetStore {
     this.db = new Database(options.path)
     this.db.pragma('journal_mode = WAL')
     this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+    this.db.pragma(`cache_size = ${-1024 * (options.cacheSizeMb ?? 64)}`)
+    this.db.pragma(`mmap_size = ${1024 * 1024 * (options.mmapSizeMb ?? 2048)}`)
     this.db.pragma('foreign_keys = OFF')
     this.db.exec(SCHEMA)
     const db = this.db
