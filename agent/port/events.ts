@@ -47,9 +47,11 @@ export type DeassociateReason =
 export interface PortCounters {
   rxFrames: number
   txFrames: number
+  /** ECP requests received (duplicates included; ACKs are `rxAcks`). */
   rxEcpdus: number
   rxDuplicates: number
   rxAcks: number
+  /** ECP requests sent, retransmissions included. */
   txEcpdus: number
   txRetransmits: number
   txAcks: number

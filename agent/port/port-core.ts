@@ -442,7 +442,6 @@ export class PortCore {
       return
     }
     const peer = this.#peerFor(source, 'ecp')
-    this.#counters.rxEcpdus++
     if (header.operation === EcpOperation.Ack) {
       this.#counters.rxAcks++
       peer.counters.rxAcks++
@@ -450,6 +449,7 @@ export class PortCore {
       this.#flushEcp(peer)
       return
     }
+    this.#counters.rxEcpdus++
     peer.counters.rxEcpdus++
     // 43.3.8: every request is acknowledged, duplicates included; the ACK leaves first.
     this.#sendAck(source, header.sequence)

@@ -252,6 +252,8 @@ export class StationVsi {
       return status.keep && this.confirmed !== undefined ? 'response-keep' : 'response-error'
     }
     if (tlv.mode === 'de-associate') return sameKey(this.request, tlv) ? 'response-de-associate' : 'response-mismatch'
+    // A success of another kind cannot answer a De-Associate.
+    if (this.request.mode === 'de-associate') return 'response-mismatch'
     if (!responseMatchesRequest(this.request, tlv)) return 'response-mismatch'
     return tlv.mode === 'associate' ? 'response-associate' : 'response-pre-associate'
   }
