@@ -70,6 +70,8 @@ export interface SonicDriverOptions {
   commandTimeoutMs?: number
   /** WATCH conflicts tolerated per batch before `conflict`. */
   watchRetriesMax?: number
+  /** Fault injection for tests: runs between WATCH/read and EXEC of every attempt. */
+  beforeExec?: (attempt: number) => Promise<void>
 }
 
 /** Raw CONFIG_DB field-value pairs. */
@@ -281,17 +283,21 @@ export async function openSonicDriver(options: SonicDriverOptions): Promise<Soni
   /** Runs intents under WATCH + MULTI; categorizes every key for the report. */
   async function transact(intents: readonly Intent[], what: string): Promise<ReconcileReport> {
     ensureReady(cfg, what)
+    try {
+      return await attempts(intents, what)
+    } catch (e) {
+      // Never leave a WATCH behind on the shared connection.
+      await cfg.unwatch().catch(() => {})
+      throw e
+    }
+  }
+
+  async function attempts(intents: readonly Intent[], what: string): Promise<ReconcileReport> {
     const keys = [...new Set(intents.map((i) => i.key))]
     if (keys.length === 0) return emptyReconcileReport()
     for (let attempt = 0; attempt <= o.watchRetriesMax; attempt++) {
       await cfg.watch(...keys)
-      let current: Map<string, RawEntry | null>
-      try {
-        current = await readEntries(keys)
-      } catch (e) {
-        await cfg.unwatch().catch(() => {})
-        throw e
-      }
+      const current = await readEntries(keys)
       const report = emptyReconcileReport()
       const sets: Array<{ key: string; want: RawEntry; extra: string[] }> = []
       const dels: string[] = []
@@ -347,11 +353,11 @@ export async function openSonicDriver(options: SonicDriverOptions): Promise<Soni
         await ownership.save()
       } catch (e) {
         ownership.delete(claims)
-        await cfg.unwatch().catch(() => {})
         throw e
       }
       dels.sort((a, b) => keyRank(b) - keyRank(a))
       sets.sort((a, b) => keyRank(a.key) - keyRank(b.key))
+      if (o.beforeExec) await o.beforeExec(attempt)
       const m = cfg.multi()
       for (const k of dels) m.del(k)
       for (const s of sets) {

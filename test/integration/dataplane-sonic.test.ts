@@ -182,6 +182,40 @@ describe('SONiC driver on redis-server', () => {
     expect([again.created, again.deleted, again.repaired]).toEqual([[], [], []])
   })
 
+  it('re-plans a batch when another writer touches a watched key, and gives up after the retries', async () => {
+    const ownership = OwnershipRecord.inMemory('sonic')
+    const operator = new Redis(server.url, { db: 4 })
+    const dp = await openSonicDriver({
+      redis: server.url,
+      vxlanTunnel: 'vtep',
+      ownership,
+      // The operator creates Vlan100 between our read and our EXEC, once.
+      beforeExec: async (attempt) => {
+        if (attempt === 0) await operator.hset('VLAN|Vlan100', { vlanid: '100' })
+      },
+    })
+    drivers.push(dp)
+    const r = await dp.apply([{ op: 'vlan-add', vid: 100, vni: 5000 }, { op: 'member-add', vid: 100, port: 'Ethernet0' as never }])
+    // Second attempt: Vlan100 is the operator's now, so it is foreign and not owned.
+    expect(r.foreign).toEqual(['VLAN|Vlan100'])
+    expect(r.changed.sort()).toEqual(['VLAN_MEMBER|Vlan100|Ethernet0', 'VXLAN_TUNNEL_MAP|vtep|map_5000_Vlan100'])
+    expect(ownership.has('VLAN|Vlan100')).toBe(false)
+
+    const stubborn = await openSonicDriver({
+      redis: server.url,
+      // Ours, and someone keeps rewriting it under every attempt.
+      ownership: OwnershipRecord.inMemory('sonic', '', ['VLAN|Vlan200']),
+      watchRetriesMax: 2,
+      beforeExec: async (attempt) => void (await operator.hset('VLAN|Vlan200', { vlanid: `x${attempt}` })),
+    })
+    drivers.push(stubborn)
+    const e = await stubborn.apply([{ op: 'vlan-add', vid: 200 }]).catch((x) => x)
+    expect(e).toBeInstanceOf(DataplaneError)
+    expect(e.code).toBe('conflict')
+    expect(await cfg.hgetall('VLAN|Vlan200')).toEqual({ vlanid: 'x2' })
+    await operator.quit()
+  })
+
   it('repairs an owned key whose fields were changed, in place, and forgets owned keys already gone', async () => {
     const ownership = OwnershipRecord.inMemory('sonic', '', ['VLAN|Vlan100', 'VLAN|Vlan150'])
     await cfg.hset('VLAN|Vlan100', { vlanid: '999', stray: 'x' })
