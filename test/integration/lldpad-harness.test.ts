@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keepAliveTimings, formatFilter, parseEvbTlv, runIn, type VsiSpec } from '../support/lldpad.ts'
 import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
 import { readCapture } from '../support/captures.ts'
-import { analyzeWire, measureWire } from '../support/wire-timing.ts'
+import { analyzeWire, measureWire, summarize } from '../support/wire-timing.ts'
 
 const ASSOCIATE = 3
 const DE_ASSOCIATE = 4
@@ -245,11 +245,10 @@ describe('keep-alives with a small RKA', () => {
     // the association plus ~7 keep-alives in 1.2 s, each answered
     expect(requests.length).toBeGreaterThanOrEqual(5)
     expect(timing.unanswered.filter((u) => u.requestUs < (timing.lastResponseUs ?? 0))).toEqual([])
+    // timer expiry + ECP pacing; single gaps stretch on a loaded machine, the median does not
     const gapsMs = requests.slice(1).map((x, i) => (x.requestUs - requests[i]!.requestUs) / 1000)
-    for (const gap of gapsMs) {
-      expect(gap).toBeGreaterThan(reinitKeepAliveMs * 0.9)
-      expect(gap).toBeLessThan(reinitKeepAliveMs + 60)
-    }
+    expect(Math.min(...gapsMs)).toBeGreaterThan(reinitKeepAliveMs * 0.9)
+    expect(summarize(gapsMs).median).toBeLessThan(reinitKeepAliveMs * 1.2)
     expect(await lab.vdptool.query(lab.uuid(1))).toMatchObject({ mode: 'assoc' })
   })
 })

@@ -14,7 +14,7 @@
  * @module
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -479,31 +479,44 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
     }
   }
   const lldptool = (args: readonly string[]): Promise<RunResult> => runIn(netns, 'lldptool', args, { timeoutMs: 10_000 })
+  /** Log bytes from `from` to the current end (the -V7 log grows by megabytes: no full reads). */
+  const readLogFrom = (from: number): string => {
+    const size = logOffset()
+    if (size <= from) return ''
+    const buffer = Buffer.alloc(size - from)
+    const fd = openSync(logPath, 'r')
+    try {
+      const n = readSync(fd, buffer, 0, buffer.length, from)
+      return buffer.subarray(0, n).toString('utf8')
+    } finally {
+      closeSync(fd)
+    }
+  }
+  const logTail = (): string => readLogFrom(Math.max(0, logOffset() - 3000))
+  /** Polls the complete log lines after `fromOffset` until `extract` finds something. */
+  const pollLog = <T>(what: string, fromOffset: number, timeoutMs: number, extract: (text: string) => T | undefined): Promise<T> => {
+    let cursor = fromOffset
+    let text = ''
+    return waitFor(`${what} in ${logPath}`, () => {
+      if (exited) throw new Error(`lldpad in ${netns} exited; log tail:\n${logTail()}`)
+      const chunk = readLogFrom(cursor)
+      const lastNewline = chunk.lastIndexOf('\n')
+      if (lastNewline < 0) return undefined
+      text += chunk.slice(0, lastNewline + 1)
+      cursor += Buffer.byteLength(chunk.slice(0, lastNewline + 1))
+      return extract(text)
+    }, timeoutMs, 25)
+  }
   const waitForLog = (re: RegExp, timeoutMs = 10_000, fromOffset = 0): Promise<RegExpExecArray> =>
-    waitFor(
-      `/${re.source}/ in ${logPath}`,
-      () => {
-        if (exited) throw new Error(`lldpad in ${netns} exited; log tail:\n${readLog().slice(-3000)}`)
-        const text = readLog().slice(fromOffset)
-        return re.exec(text) ?? undefined
-      },
-      timeoutMs,
-      25,
-    )
+    pollLog(`/${re.source}/`, fromOffset, timeoutMs, (text) => re.exec(text) ?? undefined)
   const vdpParams = (): VdpEvbParams | undefined => parseDataFromEvb(readLog(), ifname).at(-1)
   const waitForVdpParams = (
     predicate: (p: VdpEvbParams) => boolean = () => true,
     timeoutMs = 10_000,
     fromOffset = 0,
   ): Promise<VdpEvbParams> =>
-    waitFor(
-      `data_from_evb:${ifname} ... evb:1 in ${logPath}`,
-      () => {
-        if (exited) throw new Error(`lldpad in ${netns} exited; log tail:\n${readLog().slice(-3000)}`)
-        return parseDataFromEvb(readLog().slice(fromOffset), ifname).find((p) => p.evb && predicate(p))
-      },
-      timeoutMs,
-      25,
+    pollLog(`data_from_evb:${ifname} ... evb:1`, fromOffset, timeoutMs, (text) =>
+      parseDataFromEvb(text, ifname).find((p) => p.evb && predicate(p)),
     )
   const evbLocal = async (): Promise<EvbTlv | undefined> =>
     parseEvbTlv((await lldptool(['-t', '-i', ifname, '-g', 'ncb', '-V', 'evb'])).stdout)
@@ -536,14 +549,13 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
       }, timeoutMs, 100),
     waitForVdpParams,
     vdpParams,
-    vsiEvents: (fromOffset = 0) => parseLoggedVsiEvents(readLog().slice(fromOffset), ifname),
-    waitForVsiEvent: (uuid, predicate = () => true, timeoutMs = 10_000, fromOffset = 0) =>
-      waitFor(`VSI event for ${uuid} in ${logPath}`, () => {
-        const wanted = normalizeUuid(uuid)
-        return parseLoggedVsiEvents(readLog().slice(fromOffset), ifname).find(
-          (e) => normalizeUuid(e.uuid) === wanted && predicate(e),
-        )
-      }, timeoutMs, 25),
+    vsiEvents: (fromOffset = 0) => parseLoggedVsiEvents(readLogFrom(fromOffset), ifname),
+    waitForVsiEvent: (uuid, predicate = () => true, timeoutMs = 10_000, fromOffset = 0) => {
+      const wanted = normalizeUuid(uuid)
+      return pollLog(`VSI event for ${uuid}`, fromOffset, timeoutMs, (text) =>
+        parseLoggedVsiEvents(text, ifname).find((e) => normalizeUuid(e.uuid) === wanted && predicate(e)),
+      )
+    },
     log: readLog,
     logOffset,
     waitForLog,
@@ -570,7 +582,7 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
     const startTimeoutMs = options.startTimeoutMs ?? 10_000
     // control socket up: `lldptool -p` prints lldpad's pid once it answers (gotcha 2)
     await waitFor(`lldpad control socket in ${netns}`, async () => {
-      if (exited) throw new Error(`lldpad in ${netns} exited at start; log:\n${readLog().slice(-3000)}`)
+      if (exited) throw new Error(`lldpad in ${netns} exited at start; log tail:\n${logTail()}`)
       const r = await lldptool(['-p'])
       return r.code === 0 && /^\d+\s*$/m.test(r.stdout) ? true : undefined
     }, startTimeoutMs, 25)
