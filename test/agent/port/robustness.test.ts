@@ -10,7 +10,11 @@ import { PortCore } from '../../../agent/port/port-core.ts'
 import type { PortEvent } from '../../../agent/port/events.ts'
 import { BRIDGE_MAC, FakeResourceManager, stationMac } from '../../support/pair.ts'
 import { ecpFrame } from '../../support/scenario.ts'
-import { MGR, requestTlv } from './fixtures.ts'
+import { associate, MGR, requestTlv, vsiIdOf } from './fixtures.ts'
+import { LocalProtocolError } from '../../../agent/port/errors.ts'
+import type { Mac } from '../../../shared/ethernet/mac.ts'
+import type { VsiMode } from '../../../shared/vdp/constants.ts'
+import type { VsiTlv } from '../../../shared/vdp/types.ts'
 
 const cores = () => [
   new PortCore({ port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0 }, new FakeResourceManager(), 0),
@@ -104,5 +108,58 @@ describe('PortCore.handleFrame() with hostile input', () => {
     bridge.handleFrame(0, ecpFrame({ source: stationMac(0), sequence: 1, vdp: { managerId: MGR, tlvs: [1, 2, 3].map((n) => requestTlv('associate', n)) } }))
     expect(bridge.vsiCount).toBe(2)
     expect(drain(bridge).filter((e) => e.kind === 'vsi-rejected')).toMatchObject([{ error: 2, keep: false }])
+  })
+})
+
+describe('PortCore under random sequences of well-formed but arbitrary VDP traffic', () => {
+  const status = fc.oneof(
+    fc.record({ response: fc.constant(false as const), migratingFrom: fc.boolean(), migratingTo: fc.boolean() }),
+    fc.record({ response: fc.constant(true as const), keep: fc.boolean(), hard: fc.boolean(), error: fc.integer({ min: 0, max: 5 }) }),
+  )
+  const tlv = fc.record({
+    mode: fc.constantFrom('pre-associate', 'pre-associate-rr', 'associate', 'de-associate') as fc.Arbitrary<VsiMode>,
+    n: fc.integer({ min: 1, max: 3 }),
+    vid: fc.constantFrom(0, 1, 100, 101, 4094, 4095),
+    status,
+    typeId: fc.constantFrom(5, 66),
+  })
+  const step = fc.oneof(
+    fc.record({ kind: fc.constant('frame' as const), seq: fc.integer({ min: 0, max: 4 }), ack: fc.boolean(), tlvs: fc.array(tlv, { minLength: 1, maxLength: 3 }) }),
+    fc.record({ kind: fc.constant('time' as const), us: fc.integer({ min: 0, max: 20_000_000 }) }),
+    fc.record({ kind: fc.constant('command' as const), mode: fc.constantFrom('associate', 'pre-associate', 'de-associate'), n: fc.integer({ min: 1, max: 3 }) }),
+  )
+
+  it('never throws anything but LocalProtocolError from commands', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        for (const core of cores()) {
+          const peer = core.role === 'bridge' ? stationMac(0) : BRIDGE_MAC
+          let nowUs = 0
+          for (const s of steps) {
+            if (s.kind === 'time') {
+              nowUs += s.us
+              for (let d = core.nextDeadlineUs(); d !== undefined && d <= nowUs; d = core.nextDeadlineUs()) core.handleTimeout(d)
+            } else if (s.kind === 'frame') {
+              const tlvs: VsiTlv[] = s.tlvs.map((t) => ({
+                ...requestTlv(t.mode, t.n, [{ vid: t.vid, ps: false, pcp: 0, mac: `02:76:64:71:00:0${t.n}` as Mac }], t.typeId),
+                status: t.status,
+              }))
+              core.handleFrame(nowUs, ecpFrame({ source: peer, sequence: s.seq, ack: s.ack, vdp: { managerId: MGR, tlvs } }))
+            } else {
+              try {
+                core.handleCommand(
+                  nowUs,
+                  s.mode === 'de-associate' ? { kind: 'de-associate', vsiId: vsiIdOf(s.n) } : { ...associate(s.n), kind: s.mode as 'associate' },
+                )
+              } catch (e) {
+                expect(e).toBeInstanceOf(LocalProtocolError)
+              }
+            }
+            drain(core)
+          }
+        }
+      }),
+      { numRuns: 1500 },
+    )
   })
 })
