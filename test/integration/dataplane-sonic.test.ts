@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import fc from 'fast-check'
 import { DataplaneError } from '../../agent/dataplane/driver.ts'
 import { OwnershipRecord } from '../../agent/dataplane/ownership.ts'
-import { openSonicDriver, vsiStateKey, type SonicDriver } from '../../agent/dataplane/sonic.ts'
+import { configDbEntries, openSonicDriver, vsiStateKey, type SonicDriver } from '../../agent/dataplane/sonic.ts'
 import { validatePolicy } from '../../agent/resources/policy.ts'
 import { createResourceManager } from '../../agent/resources/resource-manager.ts'
 import { VidPool } from '../../agent/resources/vid-pool.ts'
@@ -290,6 +291,44 @@ describe('VDP to CONFIG_DB: port cores, resource manager, sync and the SONiC dri
     expect(await dump(cfg)).toEqual({})
     expect(sync.healthy).toBe(true)
     await sync.close()
+  })
+})
+
+describe('SONiC driver property: CONFIG_DB always equals the desired state', () => {
+  it('after any sequence of requests and releases, flushed through the sync', async () => {
+    const cmd = fc.record({
+      release: fc.boolean(),
+      vsi: fc.integer({ min: 1, max: 8 }),
+      port: fc.constantFrom('Ethernet0', 'Ethernet4', 'Ethernet8'),
+      vn: fc.constantFrom(5000, 5001, 5002, 5003),
+      mode: fc.constantFrom('associate' as const, 'pre-associate' as const),
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(cmd, { maxLength: 25 }), async (cmds) => {
+        await cfg.flushdb()
+        await cfg.hset('VLAN|Vlan101', { vlanid: '101' }) // the operator's, inside the pool
+        const rm = createResourceManager(validatePolicy({ openVnis: true }), VidPool.parse('100-102'))
+        const dp = await open(OwnershipRecord.inMemory('sonic'))
+        const sync = createDataplaneSync(rm, dp)
+        for (const c of cmds) {
+          const spec = { vsi: c.vsi, port: c.port, mode: c.mode, entries: [{ groupId: c.vn }] }
+          if (c.release) {
+            const held = rm.heldVsis().find((h) => h.port === c.port && h.vsiId === req(spec).tlv.vsiId.id)
+            if (held) rm.release(rel(spec, held.entries), 0)
+          } else {
+            rm.request(req(spec), 0)
+          }
+          await sync.flush()
+        }
+        expect(sync.healthy).toBe(true)
+        const want = Object.fromEntries(configDbEntries(rm.dataplaneState(), 'vtep'))
+        want['VLAN|Vlan101'] = { vlanid: '101' }
+        expect(await dump(cfg)).toEqual(want)
+        await sync.close()
+        await drivers.pop()!.close()
+      }),
+      { numRuns: 40 },
+    )
   })
 })
 
