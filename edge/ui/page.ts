@@ -45,6 +45,11 @@ export const FLEET_PAGE_HTML = `<!doctype html>
   var token = params.get('token') || sessionStorage.getItem('vdp-token')
   if (!token) token = prompt('Read token for the fleet API') || ''
   sessionStorage.setItem('vdp-token', token)
+  if (params.has('token')) {
+    // Keep the token out of the address bar, history and bookmarks.
+    params.delete('token')
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''))
+  }
 
   function time(ms) { return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '' }
   function uuid(h) { return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20) }

@@ -37,6 +37,7 @@ describe('fleet web page', () => {
     const page = await browser.newPage()
     await page.goto(`${base}/?token=${READ_TOKEN}`)
     await page.locator('#vns tbody tr', { hasText: 'blue' }).waitFor({ timeout: 10_000 })
+    expect(page.url()).toBe(`${base}/`)
     expect(await page.locator('#vsis tbody tr').count()).toBe(0)
 
     const r = await fetch(`${base}/api/v1/ingest/events`, cbor(encodeEventBatch([agentStarted({}), vsiEvent({ seq: 1, vsi: 7 })])))
