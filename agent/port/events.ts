@@ -23,6 +23,20 @@ export interface VsiRef {
   filterFormat: FilterFormat
   /** Filter entries as confirmed (bridge-assigned VIDs filled in). */
   entries: FilterEntry[]
+  /** Migration hint of the station's request (M bit = to, S bit = from); none without one. */
+  migration: 'none' | 'to' | 'from'
+}
+
+/** Who ends a VSI for each reason (fleet events carry it as `initiator`). */
+export const INITIATOR_BY_REASON: Readonly<Record<DeassociateReason, 'station' | 'bridge'>> = {
+  'station-request': 'station',
+  'keepalive-timeout': 'bridge',
+  'local-command': 'bridge',
+  rejected: 'bridge',
+  'response-timeout': 'station',
+  'bridge-request': 'bridge',
+  'response-mismatch': 'station',
+  'tx-error': 'station',
 }
 
 /** Why a VSI ended. */
@@ -156,6 +170,8 @@ export type PortEvent =
       role: PortRole
       vsi: VsiRef
       rr: boolean
+      /** Who asked: in standard VDP only the station can. */
+      initiator: 'station'
       transition: TransitionReason
     }
   | {
@@ -164,6 +180,8 @@ export type PortEvent =
       role: PortRole
       vsi: VsiRef
       reason: DeassociateReason
+      /** Who ended it: the station (its request or its own timers) or the bridge. */
+      initiator: 'station' | 'bridge'
       transition: TransitionReason
     }
   | {

@@ -69,7 +69,7 @@ import {
 } from './timers.ts'
 import { BridgeVsi, type BridgeContext } from './vdp-bridge.ts'
 import { StationVsi, type StationContext, type StationRequest } from './vdp-station.ts'
-import { RESPONSE_OK, vsiKey, vsiRef, withMode } from './vsi.ts'
+import { migrationOf, RESPONSE_OK, vsiKey, vsiRef, withMode } from './vsi.ts'
 
 // ---------------------------------------------------------------------------------------------
 // Commands
@@ -368,7 +368,7 @@ export class PortCore {
         const shown = v.confirmed ?? v.request
         out.push({
           role: 'bridge',
-          vsi: vsiRef(v.peer, v.managerId, shown),
+          vsi: vsiRef(v.peer, v.managerId, shown, migrationOf(v.request.status)),
           state: v.state,
           confirmedMode: v.confirmedMode,
           pendingMode: undefined,
@@ -382,7 +382,7 @@ export class PortCore {
         const shown = v.confirmed ?? v.request
         out.push({
           role: 'station',
-          vsi: vsiRef(this.#bridgeMac ?? NCB_GROUP_MAC, v.managerId, shown),
+          vsi: vsiRef(this.#bridgeMac ?? NCB_GROUP_MAC, v.managerId, shown, migrationOf(v.hints)),
           state: v.state,
           confirmedMode: v.confirmedMode,
           pendingMode: v.waiting ? v.request.mode : undefined,

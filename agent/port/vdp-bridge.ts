@@ -27,11 +27,12 @@ import type { ManagerId } from '../../shared/ids.ts'
 import type { Us } from '../../shared/time.ts'
 import type { VsiMode } from '../../shared/vdp/constants.ts'
 import type { VsiTlv } from '../../shared/vdp/types.ts'
-import type { DeassociateReason } from './events.ts'
+import { INITIATOR_BY_REASON, type DeassociateReason } from './events.ts'
 import type { ResourceManager } from './resources.ts'
 import { BRIDGE_TRANSITIONS, StateMachine, type BridgeState, type TransitionReason } from './transitions.ts'
 import {
   isPreAssociate,
+  migrationOf,
   requestMatchesConfirmed,
   RESPONSE_OK,
   vsiRef,
@@ -191,7 +192,7 @@ export class BridgeVsi {
           kind: 'vsi-rejected',
           atUs: nowUs,
           role: 'bridge',
-          vsi: vsiRef(this.peer, this.managerId, request),
+          vsi: vsiRef(this.peer, this.managerId, request, migrationOf(request.status)),
           requested: request.mode,
           error: status.error,
           keep: true,
@@ -216,7 +217,7 @@ export class BridgeVsi {
           kind: 'vsi-rejected',
           atUs: nowUs,
           role: 'bridge',
-          vsi: vsiRef(this.peer, this.managerId, request),
+          vsi: vsiRef(this.peer, this.managerId, request, migrationOf(request.status)),
           requested: request.mode,
           error: status.error,
           keep: false,
@@ -254,14 +255,14 @@ export class BridgeVsi {
     confirmed: VsiTlv,
     transition: TransitionReason,
   ): void {
-    const vsi = vsiRef(this.peer, this.managerId, confirmed)
+    const vsi = vsiRef(this.peer, this.managerId, confirmed, migrationOf(this.request.status))
     if (confirmed.mode === 'associate') {
       ctx.emit({ kind: 'vsi-associated', atUs: nowUs, role: 'bridge', vsi, transition })
     } else if (isPreAssociate(confirmed.mode)) {
       const rr = confirmed.mode === 'pre-associate-rr'
       ctx.emit(
         previousMode === 'associate'
-          ? { kind: 'vsi-deactivated', atUs: nowUs, role: 'bridge', vsi, rr, transition }
+          ? { kind: 'vsi-deactivated', atUs: nowUs, role: 'bridge', vsi, rr, initiator: 'station', transition }
           : { kind: 'vsi-pre-associated', atUs: nowUs, role: 'bridge', vsi, rr, transition },
       )
     }
@@ -272,8 +273,9 @@ export class BridgeVsi {
       kind: 'vsi-de-associated',
       atUs: nowUs,
       role: 'bridge',
-      vsi: vsiRef(this.peer, this.managerId, tlv),
+      vsi: vsiRef(this.peer, this.managerId, tlv, migrationOf(this.request.status)),
       reason,
+      initiator: INITIATOR_BY_REASON[reason],
       transition: this.machine.reason!,
     })
   }

@@ -28,9 +28,9 @@ import type { ManagerId } from '../../shared/ids.ts'
 import type { Us } from '../../shared/time.ts'
 import type { VsiMode } from '../../shared/vdp/constants.ts'
 import type { RequestStatus, VsiTlv } from '../../shared/vdp/types.ts'
-import type { DeassociateReason } from './events.ts'
+import { INITIATOR_BY_REASON, type DeassociateReason } from './events.ts'
 import { StateMachine, STATION_TRANSITIONS, type StationEvent, type StationState, type TransitionReason } from './transitions.ts'
-import { isPreAssociate, responseMatchesRequest, vsiRef, withMode, type VsiContext } from './vsi.ts'
+import { isPreAssociate, migrationOf, responseMatchesRequest, vsiRef, withMode, type VsiContext } from './vsi.ts'
 
 export interface StationContext extends VsiContext {
   readonly respWaitDelayUs: Us
@@ -233,8 +233,9 @@ export class StationVsi {
       kind: 'vsi-de-associated',
       atUs: nowUs,
       role: 'station',
-      vsi: vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, shown),
+      vsi: vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, shown, migrationOf(this.hints)),
       reason,
+      initiator: INITIATOR_BY_REASON[reason],
       transition,
     })
     if (this.localChange !== undefined && this.localChange.tlv.mode !== 'de-associate') {
@@ -275,7 +276,7 @@ export class StationVsi {
 
   #emitConfirmed(ctx: StationContext, nowUs: Us, previousMode: VsiMode | undefined): void {
     const confirmed = this.confirmed!
-    const vsi = vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, confirmed)
+    const vsi = vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, confirmed, migrationOf(this.hints))
     const transition = this.machine.reason!
     if (confirmed.mode === 'associate') {
       ctx.emit({ kind: 'vsi-associated', atUs: nowUs, role: 'station', vsi, transition })
@@ -283,7 +284,7 @@ export class StationVsi {
       const rr = confirmed.mode === 'pre-associate-rr'
       ctx.emit(
         previousMode === 'associate'
-          ? { kind: 'vsi-deactivated', atUs: nowUs, role: 'station', vsi, rr, transition }
+          ? { kind: 'vsi-deactivated', atUs: nowUs, role: 'station', vsi, rr, initiator: 'station', transition }
           : { kind: 'vsi-pre-associated', atUs: nowUs, role: 'station', vsi, rr, transition },
       )
     }
@@ -297,7 +298,7 @@ export class StationVsi {
       kind: 'vsi-rejected',
       atUs: nowUs,
       role: 'station',
-      vsi: vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, this.request),
+      vsi: vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, this.request, migrationOf(this.hints)),
       requested: this.request.mode,
       error: status.error,
       keep: status.keep,

@@ -33,10 +33,20 @@ export interface VsiContext {
   setTimer(key: string, atUs: Us | undefined): void
 }
 
-export function vsiRef(peer: Mac, managerId: ManagerId, tlv: VsiTlv): VsiRef {
+/** Migration hint of a request's status octet (vdp-spec §3.6): M bit = to, S bit = from. */
+export function migrationOf(status: VsiTlv['status']): VsiRef['migration'] {
+  if (status.response) return 'none'
+  return status.migratingTo ? 'to' : status.migratingFrom ? 'from' : 'none'
+}
+
+/**
+ * @param migration the hint of the request behind this state (a response carries none).
+ */
+export function vsiRef(peer: Mac, managerId: ManagerId, tlv: VsiTlv, migration: VsiRef['migration'] = migrationOf(tlv.status)): VsiRef {
   return {
     peer,
     managerId,
+    migration,
     vsiId: tlv.vsiId,
     typeId: tlv.typeId,
     typeVersion: tlv.typeVersion,

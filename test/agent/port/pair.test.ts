@@ -186,6 +186,21 @@ describe('BridgeStationPair', () => {
     expect(pair.eventsOf(pair.bridge, 'vsi-de-associated')).toHaveLength(1)
   })
 
+  it('carries the migration hint and the initiator in VSI events', () => {
+    const pair = new BridgeStationPair()
+    pair.command(pair.station, { ...preAssociate(1), hints: { migratingTo: true } })
+    pair.settle()
+    pair.command(pair.station, { ...associate(1), hints: { migratingFrom: true } })
+    pair.settle()
+    expect(pair.eventsOf(pair.bridge, 'vsi-pre-associated')[0]!.vsi.migration).toBe('to')
+    expect(pair.eventsOf(pair.station, 'vsi-pre-associated')[0]!.vsi.migration).toBe('to')
+    expect(pair.eventsOf(pair.bridge, 'vsi-associated')[0]!.vsi.migration).toBe('from')
+    expect(pair.bridge.vsiSnapshot()[0]!.vsi.migration).toBe('from')
+    pair.command(pair.bridge, { kind: 'de-associate', vsiId: vsiIdOf(1) })
+    pair.settle()
+    for (const core of pair.cores) expect(pair.eventsOf(core, 'vsi-de-associated')[0]!.initiator).toBe('bridge')
+  })
+
   it('retransmits a lost ECPDU after ackTimer and still associates', () => {
     const pair = new BridgeStationPair()
     pair.settle()
