@@ -38,6 +38,8 @@ export class MemoryFleetStore extends BaseFleetStore {
   private byIp = new Map<string, Set<VsiIdHex>>()
   private byVni = new Map<number, Set<VsiIdHex>>()
   private byPlace = new Map<string, Set<VsiIdHex>>()
+  /** VSIs with a cleanup deadline (few: migrations in progress). */
+  private withDeadline = new Set<VsiIdHex>()
   private switches = new Map<string, SwitchRecord>()
   private docs = new Map<string, unknown>()
   private meta = new Map<string, number>()
@@ -99,6 +101,7 @@ export class MemoryFleetStore extends BaseFleetStore {
     for (const m of ix.macs) add(this.byMac, m, id)
     for (const ip of ix.ips) add(this.byIp, ip, id)
     if (ix.vni !== undefined) add(this.byVni, ix.vni, id)
+    if (ix.dueAt !== undefined) this.withDeadline.add(id)
     for (const [sw, port] of ix.places) {
       add(this.byPlace, sw, id)
       add(this.byPlace, `${sw}\u0000${port}`, id)
@@ -109,6 +112,7 @@ export class MemoryFleetStore extends BaseFleetStore {
     for (const m of ix.macs) remove(this.byMac, m, id)
     for (const ip of ix.ips) remove(this.byIp, ip, id)
     if (ix.vni !== undefined) remove(this.byVni, ix.vni, id)
+    this.withDeadline.delete(id)
     for (const [sw, port] of ix.places) {
       remove(this.byPlace, sw, id)
       remove(this.byPlace, `${sw}\u0000${port}`, id)
@@ -135,8 +139,9 @@ export class MemoryFleetStore extends BaseFleetStore {
 
   protected dueVsiIds(nowMs: number, limit: number): VsiIdHex[] {
     const out: VsiIdHex[] = []
-    for (const [id, v] of this.vsis) {
-      if (v.index.dueAt !== undefined && v.index.dueAt <= nowMs) out.push(id)
+    for (const id of this.withDeadline) {
+      const dueAt = this.vsis.get(id)?.index.dueAt
+      if (dueAt !== undefined && dueAt <= nowMs) out.push(id)
       if (out.length >= limit) break
     }
     return out
