@@ -194,6 +194,8 @@ export type PortEvent =
       error: number
       keep: boolean
       hard: boolean
+      /** Bridge: why, as the resource manager or validation put it (e.g. 'pool-exhausted'). */
+      detail?: string
     }
   | { kind: 'peer-up'; atUs: Us; peer: Mac; via: 'ecp' | 'lldp' }
   | { kind: 'peer-down'; atUs: Us; peer: Mac; reason: 'lldp-ttl-expired' | 'lldp-shutdown' }

@@ -538,7 +538,7 @@ export class PortCore {
     }
     const error = filterError(tlv, this.#timing.groupIdEnabled)
     if (error !== 0) {
-      this.#bridgeReject(peer, managerId, tlv, { response: true, keep: vsi !== undefined, hard: false, error })
+      this.#bridgeReject(peer, managerId, tlv, { response: true, keep: vsi !== undefined, hard: false, error }, error === VdpError.InvalidFormat ? 'group-id-not-negotiated' : 'invalid-filter')
       return
     }
     if (vsi !== undefined) {
@@ -552,7 +552,7 @@ export class PortCore {
         keep: false,
         hard: false,
         error: VdpError.InsufficientResources,
-      })
+      }, 'vsi-table-full')
       return
     }
     const created = new BridgeVsi(key, peer.mac, managerId, tlv, this.#nowUs)
@@ -566,6 +566,7 @@ export class PortCore {
     managerId: ManagerId,
     tlv: VsiTlv,
     status: { response: true; keep: boolean; hard: boolean; error: number },
+    detail: string,
   ): void {
     this.#counters.rejects++
     this.#enqueueRaw(peer, managerId, withMode(tlv, tlv.mode, status), undefined)
@@ -578,6 +579,7 @@ export class PortCore {
       error: status.error,
       keep: status.keep,
       hard: status.hard,
+      detail,
     })
   }
 

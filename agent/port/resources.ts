@@ -26,9 +26,9 @@ export type ResourceDecision =
   /** Grant: `entries` is the request's entries with VIDs (and PS/PCP) filled in, same order. */
   | { outcome: 'granted'; entries: FilterEntry[] }
   /** Reject and keep the state before the request (Keep bit set in the response). */
-  | { outcome: 'keep'; error: number }
+  | { outcome: 'keep'; error: number; reason?: string }
   /** Reject; the VSI is removed (response carries the error, Hard when not transient). */
-  | { outcome: 'refused'; error: number; hard: boolean }
+  | { outcome: 'refused'; error: number; hard: boolean; reason?: string }
 
 export interface VsiRelease {
   port: PortName

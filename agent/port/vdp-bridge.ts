@@ -197,6 +197,7 @@ export class BridgeVsi {
           error: status.error,
           keep: true,
           hard: false,
+          ...(decision.reason === undefined ? {} : { detail: decision.reason }),
         })
         if (previous === undefined) {
           this.machine.fire('no-prior-state')
@@ -222,6 +223,7 @@ export class BridgeVsi {
           error: status.error,
           keep: false,
           hard: decision.hard,
+          ...(decision.reason === undefined ? {} : { detail: decision.reason }),
         })
         if (previous !== undefined) {
           this.#release(ctx, nowUs, previous, 'rejected')

@@ -39,6 +39,7 @@ describe('PortCore with createResourceManager()', () => {
     pair.command(pair.station, associate(2, { typeId: 6 }))
     pair.settle()
     expect(pair.eventsOf(pair.station, 'vsi-rejected')).toMatchObject([{ vsi: { vsiId: vsiIdOf(2) }, error: 2 }])
+    expect(pair.eventsOf(pair.bridge, 'vsi-rejected')[0]!.detail).toEqual(expect.any(String))
     expect(pair.station.vsiSnapshot().map((v) => v.vsi.vsiId.id)).toEqual([vsiIdOf(1).id])
     expect(pair.bridge.vsiSnapshot().map((v) => v.vsi.vsiId.id)).toEqual([vsiIdOf(1).id])
   })
