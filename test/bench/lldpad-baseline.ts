@@ -378,9 +378,9 @@ async function main(): Promise<void> {
   console.log(formatTable(results))
   const cpuCount = cpus().length
   if (results.some((r) => Math.max(r.load.before, r.load.after) > cpuCount)) {
-    console.log(`warning: load average above ${cpuCount} CPUs. The lldpad station retransmits its outstanding ECPDU ` +
-      'at once for every VDP request queued while it waits for the ACK (qbg/ecp22.c ecp22_add_payload -> ' +
-      'ecp22_tx_run_sm); when load delays the ACKs, the retries run out within microseconds and burst requests ' +
+    console.log(`warning: load average above ${cpuCount} CPUs. The lldpad station never cancels its ECP ack ` +
+      'timer (qbg/ecp22.c registers one per transmission): stale timers fire while a newer ECPDU awaits an ACK ' +
+      'that load delays, the ECPDU is retransmitted back to back until its retries run out, and burst requests ' +
       'are lost. Compare only runs made under similar load.')
   }
   for (const r of results) if (r.assignedVids.length > 0) console.log(`${r.bridge}: VIDs returned for VID 0: ${r.assignedVids.join(',')}`)
