@@ -94,21 +94,44 @@ export interface Row {
   action: Action
 }
 
-export function at(atUs: Us) {
-  const row = (action: Action): Row => ({ atUs, action })
-  return {
-    command: (command: PortCommand) => row({ kind: 'command', command }),
-    frame: (bytes: Uint8Array) => row({ kind: 'frame', bytes }),
-    expectTransmit: (shape: Shape<DecodedFrame>, note = '') => row({ kind: 'expect-transmit', shape, note }),
-    expectNoTransmit: () => row({ kind: 'expect-no-transmit' }),
-    expectEvent: (shape: Shape<PortEvent>) => row({ kind: 'expect-event', shape }),
-    expectNoEvent: (eventKind: PortEvent['kind']) => row({ kind: 'expect-no-event', eventKind }),
-    check: (fn: (core: PortCore) => void) => row({ kind: 'check', fn }),
+/** Rows at one time; every method appends one and returns the chain, so rows can be chained. */
+export class At {
+  constructor(
+    readonly atUs: Us,
+    readonly rows: readonly Row[] = [],
+  ) {}
+  #add(action: Action): At {
+    return new At(this.atUs, [...this.rows, { atUs: this.atUs, action }])
+  }
+  command(command: PortCommand): At {
+    return this.#add({ kind: 'command', command })
+  }
+  frame(bytes: Uint8Array): At {
+    return this.#add({ kind: 'frame', bytes })
+  }
+  expectTransmit(shape: Shape<DecodedFrame>, note = ''): At {
+    return this.#add({ kind: 'expect-transmit', shape, note })
+  }
+  expectNoTransmit(): At {
+    return this.#add({ kind: 'expect-no-transmit' })
+  }
+  expectEvent(shape: Shape<PortEvent>): At {
+    return this.#add({ kind: 'expect-event', shape })
+  }
+  expectNoEvent(eventKind: PortEvent['kind']): At {
+    return this.#add({ kind: 'expect-no-event', eventKind })
+  }
+  check(fn: (core: PortCore) => void): At {
+    return this.#add({ kind: 'check', fn })
   }
 }
 
+/** `at(us).command(…).expectTransmit(…)`: rows at virtual time `us` (µs). */
+export const at = (atUs: Us): At => new At(atUs)
+
 /** Runs the rows in time order (stable for equal times) against `core`. */
-export function runScenario(core: PortCore, rows: Row[]): { transmitted: DecodedFrame[]; events: PortEvent[] } {
+export function runScenario(core: PortCore, chains: (At | Row)[]): { transmitted: DecodedFrame[]; events: PortEvent[] } {
+  const rows = chains.flatMap((c) => (c instanceof At ? c.rows : [c]))
   const sorted = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.atUs - b.r.atUs || a.i - b.i)
   const frames: DecodedFrame[] = []
   const events: PortEvent[] = []
