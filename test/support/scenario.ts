@@ -3,9 +3,8 @@
  * `test/qbg22/ecp22/*.ecp` files: time, frame, expected reply):
  *
  * ```ts
- * await runScenario(core, [
- *   at(0).command(associate(1)),
- *   at(0).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
+ * runScenario(core, [
+ *   at(0).command(associate(1)).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
  *   at(ackUs).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),   // retry 1
  * ])
  * ```
