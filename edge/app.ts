@@ -16,6 +16,7 @@ import { commandsRoutes } from './routes/commands.ts'
 import type { AppEnv, RouteDeps } from './routes/context.ts'
 import { eventsRoutes, ingestRoutes } from './routes/events.ts'
 import { hostsRoutes } from './routes/hosts.ts'
+import { streamRoutes } from './routes/stream.ts'
 import { switchesRoutes } from './routes/switches.ts'
 import { vnsRoutes } from './routes/vns.ts'
 import { vsiTypesRoutes } from './routes/vsi-types.ts'
@@ -88,6 +89,7 @@ export function createApp(deps: EdgeDeps): Hono<AppEnv> {
   api.route('/events', eventsRoutes(d))
   api.route('/commands', commandsRoutes(d))
   api.route('/ingest', ingestRoutes(d))
+  api.route('/stream', streamRoutes(d))
   app.route(API_PREFIX, api)
 
   app.notFound((c) => c.json({ error: { code: 'not-found', message: `Cannot find route ${c.req.method} ${c.req.path}` } }, 404))

@@ -327,6 +327,14 @@ export const openApiDocument = {
         responses: { '200': ok('A page', { type: 'object', properties: { events: { type: 'array' }, next: { type: ['integer', 'null'] } } }), ...errors(400, 401) },
       },
     },
+    '/api/v1/stream': {
+      get: {
+        summary: 'Server-Sent Events: one `fleet-event` per applied event (tail of the audit log)',
+        security: readSec,
+        parameters: [queryParam('after', 'Start after this cursor (default: now); Last-Event-ID wins', { type: 'integer' })],
+        responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } }, ...errors(400, 401) },
+      },
+    },
     '/api/v1/commands': {
       get: { summary: 'Recent commands with replies', security: readSec, parameters: [limit], responses: { '200': ok('Commands'), ...errors(400, 401) } },
     },

@@ -1,8 +1,9 @@
 /**
  * The fleet view web page served at `/`: static HTML and a small script, no build step. It is
- * read-only: it polls `/api/v1/fleet` every second with a read token taken from `?token=`
- * or asked for once (kept in sessionStorage), and renders with `textContent` only (values
- * come from switches and are never parsed as HTML).
+ * read-only: it loads `/api/v1/fleet` with a read token taken from `?token=` or asked for
+ * once (kept in sessionStorage), reloads it on every `fleet-event` of `/api/v1/stream`
+ * (Server-Sent Events) and every second when the stream is down, and renders with
+ * `textContent` only (values come from switches and are never parsed as HTML).
  *
  * @module
  */
@@ -92,17 +93,29 @@ export const FLEET_PAGE_HTML = `<!doctype html>
         m.migration.state, time(m.migration.startedAt), m.migration.cleanupCommandId || ''] }
     }))
   }
-  function poll() {
-    fetch('api/v1/fleet', { headers: { Authorization: 'Bearer ' + token } })
+  var timer = null
+  var live = false
+  function load() {
+    return fetch('api/v1/fleet', { headers: { Authorization: 'Bearer ' + token } })
       .then(function (r) {
         if (!r.ok) return r.json().then(function (e) { throw new Error(e.error ? e.error.message : r.statusText) })
         return r.json()
       })
       .then(function (f) { document.getElementById('error').textContent = ''; render(f) })
       .catch(function (e) { document.getElementById('error').textContent = String(e.message || e) })
-      .finally(function () { setTimeout(poll, 1000) })
   }
-  poll()
+  // Reload now, then again every second without live updates or every 10 s with them.
+  function schedule(delayMs) {
+    clearTimeout(timer)
+    timer = setTimeout(function () { load().finally(function () { schedule(live ? 10000 : 1000) }) }, delayMs)
+  }
+  if (window.EventSource) {
+    var es = new EventSource('api/v1/stream?token=' + encodeURIComponent(token))
+    es.addEventListener('ready', function () { live = true })
+    es.addEventListener('fleet-event', function () { schedule(100) })
+    es.onerror = function () { live = false }
+  }
+  schedule(0)
 })()
 </script>
 </body>

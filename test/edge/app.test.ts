@@ -291,6 +291,29 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
     expect(bad.status).toBe(400)
   })
 
+  it('GET /api/v1/stream sends each event applied after it opened as a fleet-event, resuming by Last-Event-ID', async () => {
+    const t = testEdge(makeStore())
+    await ingest(t, [vsiEvent({ seq: 1 })])
+    const readUntil = async (res: Response, needle: string): Promise<string> => {
+      const reader = res.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ''
+      for (let i = 0; i < 100 && !text.includes(needle); i++) text += decoder.decode((await reader.read()).value)
+      await reader.cancel()
+      return text
+    }
+    const res = await t.app.request('/api/v1/stream', { headers: read })
+    expect(res.headers.get('Content-Type')).toContain('text/event-stream')
+    await ingest(t, [vsiEvent({ seq: 2, vsi: 2 })])
+    const text = await readUntil(res, '"seq":2')
+    expect(text).toContain('event: ready')
+    expect(text).not.toContain('"seq":1,')
+    expect(text).toMatch(/event: fleet-event\ndata: \{"cursor":2,.*"seq":2.*\}\nid: 2\n/)
+    const resumed = await t.app.request('/api/v1/stream', { headers: { ...read, 'Last-Event-ID': '0' } })
+    expect(await readUntil(resumed, '"seq":2')).toContain('"seq":1,')
+    expect((await t.app.request('/api/v1/stream')).status).toBe(401)
+  })
+
   it('serves /healthz without a token, /metrics and /api/v1/fleet with one, and JSON 404s', async () => {
     const t = testEdge(makeStore())
     expect(await (await t.app.request('/healthz')).json()).toMatchObject({ status: 'ok', vsis: 0 })
