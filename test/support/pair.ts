@@ -16,6 +16,7 @@ import type { Mac } from '../../shared/ethernet/mac.ts'
 import { portName } from '../../shared/ids.ts'
 import type { Us } from '../../shared/time.ts'
 import { decodeVdpPduTolerant } from '../../shared/vdp/codec.ts'
+import { encodePcap } from '../../shared/pcap/pcap.ts'
 import type { FilterEntry } from '../../shared/vdp/types.ts'
 import type { PortConfigInput } from '../../agent/port/config.ts'
 import type { PortEvent } from '../../agent/port/events.ts'
@@ -350,6 +351,21 @@ export class BridgeStationPair {
       else hi = mid
     }
     a.splice(lo, 0, f)
+  }
+
+  /**
+   * The recorded frames as a pcap file (one record per frame put on the link, at its send
+   * time; epoch 0 = virtual time 0), for Wireshark or `vdpctl decode` after a failure.
+   */
+  pcap(): Uint8Array {
+    const seen = new Set<Uint8Array>()
+    const records = []
+    for (const r of this.frames) {
+      if (seen.has(r.bytes)) continue
+      seen.add(r.bytes)
+      records.push({ timeUs: r.sentUs, originalLength: r.bytes.length, data: r.bytes })
+    }
+    return encodePcap(records)
   }
 
   /** The last `count` frames, one line each: time, direction, fate, short decode, hex. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { decodePcap } from '../../../shared/pcap/pcap.ts'
 import { BridgeStationPair, FakeResourceManager } from '../../support/pair.ts'
 import { associate, MGR, vsiIdOf } from './fixtures.ts'
 
@@ -20,5 +21,16 @@ describe('PortCore pair', () => {
     expect(assoc[0]!.vsi.vsiId).toEqual(vsiIdOf(1))
     expect(assoc[0]!.vsi.managerId).toBe(MGR)
     expect((pair.resources as FakeResourceManager).requests).toBe(1)
+  })
+  it('dumps the link as text and as a pcap file', () => {
+    const pair = new BridgeStationPair()
+    pair.command(pair.station, associate(1))
+    pair.settle()
+    const sent = new Set(pair.frames.map((f) => f.bytes)).size
+    const pcap = decodePcap(pair.pcap())
+    expect(pcap.records).toHaveLength(sent)
+    expect(pcap.records.map((r) => r.timeUs)).toEqual([...pcap.records.map((r) => r.timeUs)].sort((a, b) => a - b))
+    expect(pair.dumpFrames()).toMatch(/ECP REQ seq 1 \[associate:0001\]/)
+    expect(pair.dumpFrames()).toMatch(/ECP ACK seq 1/)
   })
 })
