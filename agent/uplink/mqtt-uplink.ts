@@ -133,6 +133,7 @@ export class MqttUplink {
   #policyRevision = -1
   readonly #replies = new Map<string, CommandReply>()
   #closed = false
+  #corked = false
   #disconnectedAtMs: number | undefined
   #drainWaiters: (() => void)[] = []
   readonly #m = {
@@ -354,6 +355,9 @@ export class MqttUplink {
   /** Hands committed records to mqtt.js while connected and the window has room. */
   #pump(): void {
     const client = this.#client
+    if (client.connected && this.#queueHead < this.#queue.length && this.#inflight < this.#config.inflightMax) {
+      this.#corkUntilNextTick()
+    }
     while (client.connected && !this.#closed && this.#inflight < this.#config.inflightMax && this.#queueHead < this.#queue.length) {
       const record = this.#queue[this.#queueHead++]!
       if (!this.outbox.has(record.seq)) continue // acknowledged meanwhile (re-queued copy)
@@ -366,6 +370,19 @@ export class MqttUplink {
       this.#queue = this.#queue.slice(this.#queueHead)
       this.#queueHead = 0
     }
+  }
+
+  /** The PUBLISHes of one pump leave in one write instead of one segment each (TCP_NODELAY). */
+  #corkUntilNextTick(): void {
+    if (this.#corked) return
+    const stream = this.#client.stream
+    if (typeof stream?.cork !== 'function') return
+    this.#corked = true
+    stream.cork()
+    process.nextTick(() => {
+      this.#corked = false
+      stream.uncork()
+    })
   }
 
   #onPuback(record: OutboxRecord, err: Error | undefined): void {

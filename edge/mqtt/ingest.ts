@@ -376,6 +376,7 @@ export class MqttIngest implements EdgeMessaging {
   #generation = 0
   #closed = false
   #subscribedWaiters: (() => void)[] = []
+  #corked = false
 
   private constructor(config: MqttIngestConfig, deps: IngestDeps) {
     this.#core = new EventIngestor(config, deps)
@@ -505,6 +506,19 @@ export class MqttIngest implements EdgeMessaging {
     })
   }
 
+  /** The PUBACKs of one commit leave in one write instead of one segment each. */
+  #corkUntilNextTick(): void {
+    if (this.#corked) return
+    const stream = this.#client.stream
+    if (typeof stream?.cork !== 'function') return
+    this.#corked = true
+    stream.cork()
+    process.nextTick(() => {
+      this.#corked = false
+      stream.uncork()
+    })
+  }
+
   #onPublish(packet: IPublishPacket, callback: (err?: Error) => void): void {
     if (this.#closed) {
       callback(DEFER_ACK) // never acknowledge after close: the broker keeps it for next time
@@ -521,6 +535,7 @@ export class MqttIngest implements EdgeMessaging {
     const generation = this.#generation
     this.#core.submit(packet.topic, bytes, () => {
       if (generation === this.#generation && this.#client.connected) {
+        this.#corkUntilNextTick()
         this.#sendPacket({ cmd: 'puback', messageId }, undefined, undefined, true)
       }
     })
