@@ -83,7 +83,14 @@ export type PortConfigInput = Pick<PortConfig, 'port' | 'mac'> &
 export const defaultPortConfig: Readonly<Omit<PortConfig, 'port' | 'mac'>> = Object.freeze({
   role: 'bridge',
   // lldpad defaults R 3, RWD 20, RKA 20; RTE 14 as the spec digest recommends (§6.6).
-  evb: Object.freeze({ retries: 3, rte: 14, rwd: 20, rka: 20, groupId: true, reflectiveRelay: false }),
+  evb: Object.freeze({
+    retries: 3,
+    rte: 14,
+    rwd: 20,
+    rka: 20,
+    groupId: true,
+    reflectiveRelay: false,
+  }),
   lldp: Object.freeze({
     enabled: true,
     txIntervalUs: 30_000_000,
@@ -125,10 +132,14 @@ export function validatePortConfig(config: PortConfig): void {
     throw new Error(`Cannot use port config: mac "${config.mac}" is not a unicast MAC`)
   }
   if (config.role !== 'bridge' && config.role !== 'station') {
-    throw new Error(`Cannot use port config: role "${String(config.role)}" is not bridge or station`)
+    throw new Error(
+      `Cannot use port config: role "${String(config.role)}" is not bridge or station`,
+    )
   }
   if (config.ecpDestination !== 'ncb-group' && config.ecpDestination !== 'peer-unicast') {
-    throw new Error(`Cannot use port config: ecpDestination "${String(config.ecpDestination)}" is unknown`)
+    throw new Error(
+      `Cannot use port config: ecpDestination "${String(config.ecpDestination)}" is unknown`,
+    )
   }
   intIn('evb.retries', config.evb.retries, 0, 7)
   intIn('evb.rte', config.evb.rte, 0, 31)

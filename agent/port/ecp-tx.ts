@@ -84,9 +84,13 @@ export class EcpTx {
   /** Earliest time the next new ECPDU may leave (rule 6). */
   #holdUntilUs: Us = 0
 
-  constructor(
-    options: { ackTimerUs: Us; retries: number; pendingMax: number; ulpduMax?: number; minGapUs?: Us },
-  ) {
+  constructor(options: {
+    ackTimerUs: Us
+    retries: number
+    pendingMax: number
+    ulpduMax?: number
+    minGapUs?: Us
+  }) {
     this.ackTimerUs = options.ackTimerUs
     this.retries = options.retries
     this.pendingMax = options.pendingMax
@@ -226,7 +230,12 @@ export class EcpTx {
     }
     this.#sequence = nextSequence(this.#sequence)
     this.#holdUntilUs = nowUs + this.minGapUs
-    const out: Outstanding = { sequence: this.#sequence, managerId: first.managerId, items, sends: 0 }
+    const out: Outstanding = {
+      sequence: this.#sequence,
+      managerId: first.managerId,
+      items,
+      sends: 0,
+    }
     this.#outstanding = out
     this.#send(nowUs, out)
   }

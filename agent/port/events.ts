@@ -209,7 +209,12 @@ export type PortEvent =
       peer?: Mac
     }
   | { kind: 'ecp-tx-error'; atUs: Us; peer: Mac; sequence: number; tlvCount: number }
-  | { kind: 'counters'; atUs: Us; port: PortCounters; peers: { peer: Mac; counters: PeerCounters }[] }
+  | {
+      kind: 'counters'
+      atUs: Us
+      port: PortCounters
+      peers: { peer: Mac; counters: PeerCounters }[]
+    }
 
 export type PortEventKind = PortEvent['kind']
 

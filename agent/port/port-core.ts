@@ -24,8 +24,17 @@
 import { assert } from '../../shared/assert.ts'
 import { ECP_VERSION, EcpOperation, EcpSubtype, ETHERTYPE_ECP } from '../../shared/ecp/constants.ts'
 import { decodeEcpdu, encodeEcpdu } from '../../shared/ecp/codec.ts'
-import { decodeEthernetFrame, encodeEthernetFrame, ETHERTYPE_LLDP } from '../../shared/ethernet/frame.ts'
-import { isValidUnicastMac, macToBytes, NCB_GROUP_MAC, type Mac } from '../../shared/ethernet/mac.ts'
+import {
+  decodeEthernetFrame,
+  encodeEthernetFrame,
+  ETHERTYPE_LLDP,
+} from '../../shared/ethernet/frame.ts'
+import {
+  isValidUnicastMac,
+  macToBytes,
+  NCB_GROUP_MAC,
+  type Mac,
+} from '../../shared/ethernet/mac.ts'
 import { EvbMode, type EvbTlv } from '../../shared/evb/evb-tlv.ts'
 import { negotiateEvb, type EvbConfig } from '../../shared/evb/negotiate.ts'
 import type { ManagerId } from '../../shared/ids.ts'
@@ -38,13 +47,28 @@ import {
   PORT_ID_SUBTYPE_MAC,
 } from '../../shared/lldp/codec.ts'
 import type { Us } from '../../shared/time.ts'
-import { decodeVdpPduTolerant, encodeVdpPdu, vsiTlvLength, type InvalidVsiTlv } from '../../shared/vdp/codec.ts'
-import { FilterFormat, TYPE_BY_VSI_MODE, VdpError, type VsiMode } from '../../shared/vdp/constants.ts'
+import {
+  decodeVdpPduTolerant,
+  encodeVdpPdu,
+  vsiTlvLength,
+  type InvalidVsiTlv,
+} from '../../shared/vdp/codec.ts'
+import {
+  FilterFormat,
+  TYPE_BY_VSI_MODE,
+  VdpError,
+  type VsiMode,
+} from '../../shared/vdp/constants.ts'
 import type { FilterEntry, VdpPdu, VdpTlv, VsiId, VsiTlv } from '../../shared/vdp/types.ts'
 import { encodeStatus } from '../../shared/vdp/vsi-tlv.ts'
 import { DecodeError } from '../../shared/wire/errors.ts'
 import { Writer } from '../../shared/wire/writer.ts'
-import { resolvePortConfig, type PortConfig, type PortConfigInput, type PortRole } from './config.ts'
+import {
+  resolvePortConfig,
+  type PortConfig,
+  type PortConfigInput,
+  type PortRole,
+} from './config.ts'
 import { EcpRx } from './ecp-rx.ts'
 import { EcpTx, type EcpItem } from './ecp-tx.ts'
 import { LocalProtocolError, RemoteProtocolError } from './errors.ts'
@@ -145,7 +169,8 @@ function identityReplyTlv(bad: InvalidVsiTlv, keep: boolean): VdpTlv {
  * formats only when negotiated. Returns the VDP error code, 0 when valid.
  */
 export function filterError(tlv: VsiTlv, groupIdEnabled: boolean): number {
-  const grouped = tlv.filterFormat === FilterFormat.GroupVid || tlv.filterFormat === FilterFormat.GroupMacVid
+  const grouped =
+    tlv.filterFormat === FilterFormat.GroupVid || tlv.filterFormat === FilterFormat.GroupMacVid
   if (grouped && !groupIdEnabled) return VdpError.InvalidFormat
   let nullVids = 0
   for (const e of tlv.entries) {
@@ -195,7 +220,11 @@ export class PortCore {
   readonly #bridgeCtx: BridgeContext
   readonly #stationCtx: StationContext
 
-  constructor(input: PortConfigInput | PortConfig, resources: ResourceManager | undefined, startUs: Us = 0) {
+  constructor(
+    input: PortConfigInput | PortConfig,
+    resources: ResourceManager | undefined,
+    startUs: Us = 0,
+  ) {
     this.config = resolvePortConfig(input)
     assert(
       this.config.role !== 'bridge' || resources !== undefined,
@@ -214,7 +243,8 @@ export class PortCore {
     })
     this.#lldpFastRemaining = this.config.lldp.txFastCount
     if (this.config.lldp.enabled) this.#timers.set(LLDP_TX_TIMER, startUs)
-    if (this.config.countersIntervalUs > 0) this.#timers.set(COUNTERS_TIMER, startUs + this.config.countersIntervalUs)
+    if (this.config.countersIntervalUs > 0)
+      this.#timers.set(COUNTERS_TIMER, startUs + this.config.countersIntervalUs)
 
     const core = this
     const common = {
@@ -225,7 +255,9 @@ export class PortCore {
         core.#enqueueVdp(peer, managerId, tlv, owner),
       emit: (event: PortEvent) => core.#emit(event),
       setTimer: (key: string, atUs: Us | undefined) =>
-        atUs === undefined ? core.#timers.stop(VSI_TIMER + key) : core.#timers.set(VSI_TIMER + key, atUs),
+        atUs === undefined
+          ? core.#timers.stop(VSI_TIMER + key)
+          : core.#timers.set(VSI_TIMER + key, atUs),
     }
     this.#bridgeCtx = {
       ...common,
@@ -297,13 +329,19 @@ export class PortCore {
       case 'pre-associate':
       case 'pre-associate-rr':
         if (this.role !== 'station') {
-          throw new LocalProtocolError('wrong-role', `Cannot ${command.kind} on port ${this.config.port}: role is bridge`)
+          throw new LocalProtocolError(
+            'wrong-role',
+            `Cannot ${command.kind} on port ${this.config.port}: role is bridge`,
+          )
         }
         this.#stationRequestCommand(command)
         return
       default: {
         const never: never = command
-        throw new LocalProtocolError('bad-command', `Cannot run command: unknown kind ${String((never as { kind: unknown }).kind)}`)
+        throw new LocalProtocolError(
+          'bad-command',
+          `Cannot run command: unknown kind ${String((never as { kind: unknown }).kind)}`,
+        )
       }
     }
   }
@@ -350,7 +388,8 @@ export class PortCore {
   }
 
   peers(): PeerSnapshot[] {
-    const all = this.role === 'station' ? (this.#uplink ? [this.#uplink] : []) : [...this.#peers.values()]
+    const all =
+      this.role === 'station' ? (this.#uplink ? [this.#uplink] : []) : [...this.#peers.values()]
     return all.map((p) => ({
       peer: p.mac,
       counters: { ...p.counters },
@@ -435,7 +474,12 @@ export class PortCore {
     const { header } = pdu
     if (header.subtype !== EcpSubtype.Vdp) {
       // 43.3.1: lldpad drops other ULPs unacknowledged; so do we.
-      throw new RemoteProtocolError('unsupported-subtype', `Cannot handle ECPDU: subtype ${header.subtype} is not VDP`, VdpError.InvalidFormat, 14)
+      throw new RemoteProtocolError(
+        'unsupported-subtype',
+        `Cannot handle ECPDU: subtype ${header.subtype} is not VDP`,
+        VdpError.InvalidFormat,
+        14,
+      )
     }
     if (this.role === 'station' && !this.#fromBridge(source, header.operation, pdu.ulpdu)) {
       this.#counters.foreignFrames++
@@ -473,7 +517,9 @@ export class PortCore {
     if (operation === EcpOperation.Ack) return true
     try {
       const { pdu } = decodeVdpPduTolerant(ulpdu)
-      return pdu.tlvs.every((t) => t.kind !== 'vsi' || t.status.response || t.mode === 'de-associate')
+      return pdu.tlvs.every(
+        (t) => t.kind !== 'vsi' || t.status.response || t.mode === 'de-associate',
+      )
     } catch {
       // Undecodable: let the normal path count and report it.
       return true
@@ -493,7 +539,12 @@ export class PortCore {
         this.#counters.rejects++
       } else if (bad.identity.status.response && bad.identity.status.error !== 0) {
         const id = bad.identity
-        const pseudo: VsiTlv = { kind: 'vsi', ...id, filterFormat: id.filterFormat as FilterFormat, entries: [] }
+        const pseudo: VsiTlv = {
+          kind: 'vsi',
+          ...id,
+          filterFormat: id.filterFormat as FilterFormat,
+          entries: [],
+        }
         this.#guard(peer, () => this.#stationTlv(pdu.managerId, pseudo))
       }
     }
@@ -502,7 +553,9 @@ export class PortCore {
       this.#counters.rxVdpTlvs++
       peer.counters.rxVdpTlvs++
       this.#guard(peer, () =>
-        this.role === 'bridge' ? this.#bridgeTlv(peer, pdu.managerId, tlv) : this.#stationTlv(pdu.managerId, tlv),
+        this.role === 'bridge'
+          ? this.#bridgeTlv(peer, pdu.managerId, tlv)
+          : this.#stationTlv(pdu.managerId, tlv),
       )
     }
   }
@@ -524,7 +577,10 @@ export class PortCore {
     if (tlv.status.response) {
       // Every bridge state answers 'protocol-error' to a response (transitions.ts).
       vsi?.machine.fire('response-received')
-      throw new RemoteProtocolError('unexpected-response', 'Cannot take a VDP response on a bridge port: stations send requests')
+      throw new RemoteProtocolError(
+        'unexpected-response',
+        'Cannot take a VDP response on a bridge port: stations send requests',
+      )
     }
     if (tlv.mode === 'de-associate') {
       if (vsi === undefined) {
@@ -538,7 +594,13 @@ export class PortCore {
     }
     const error = filterError(tlv, this.#timing.groupIdEnabled)
     if (error !== 0) {
-      this.#bridgeReject(peer, managerId, tlv, { response: true, keep: vsi !== undefined, hard: false, error }, error === VdpError.InvalidFormat ? 'group-id-not-negotiated' : 'invalid-filter')
+      this.#bridgeReject(
+        peer,
+        managerId,
+        tlv,
+        { response: true, keep: vsi !== undefined, hard: false, error },
+        error === VdpError.InvalidFormat ? 'group-id-not-negotiated' : 'invalid-filter',
+      )
       return
     }
     if (vsi !== undefined) {
@@ -547,12 +609,18 @@ export class PortCore {
       return
     }
     if (this.#bridgeVsis.size >= this.config.vsiCountMax) {
-      this.#bridgeReject(peer, managerId, withMode(tlv, 'de-associate', tlv.status), {
-        response: true,
-        keep: false,
-        hard: false,
-        error: VdpError.InsufficientResources,
-      }, 'vsi-table-full')
+      this.#bridgeReject(
+        peer,
+        managerId,
+        withMode(tlv, 'de-associate', tlv.status),
+        {
+          response: true,
+          keep: false,
+          hard: false,
+          error: VdpError.InsufficientResources,
+        },
+        'vsi-table-full',
+      )
       return
     }
     const created = new BridgeVsi(key, peer.mac, managerId, tlv, this.#nowUs)
@@ -591,15 +659,27 @@ export class PortCore {
     const vsi = this.#stationVsis.get(vsiKey(undefined, tlv.vsiId))
     if (vsi === undefined) {
       // A late answer after the VSI ended, or another station's traffic on a shared segment.
-      throw new RemoteProtocolError('unknown-vsi', `Cannot match VDP TLV: VSI ${tlv.vsiId.id} is unknown`)
+      throw new RemoteProtocolError(
+        'unknown-vsi',
+        `Cannot match VDP TLV: VSI ${tlv.vsiId.id} is unknown`,
+      )
     }
     if (!tlv.status.response) {
       if (tlv.mode !== 'de-associate') {
-        throw new RemoteProtocolError('bad-request', `Cannot take a ${tlv.mode} request on a station port: only De-Associate`)
+        throw new RemoteProtocolError(
+          'bad-request',
+          `Cannot take a ${tlv.mode} request on a station port: only De-Associate`,
+        )
       }
       vsi.handleBridgeDeassociate(this.#stationCtx, this.#nowUs)
-    } else if (managerId !== vsi.managerId || !vsi.handleResponse(this.#stationCtx, this.#nowUs, tlv)) {
-      throw new RemoteProtocolError('unexpected-response', `Cannot match VDP response: VSI ${tlv.vsiId.id} is in ${vsi.state}`)
+    } else if (
+      managerId !== vsi.managerId ||
+      !vsi.handleResponse(this.#stationCtx, this.#nowUs, tlv)
+    ) {
+      throw new RemoteProtocolError(
+        'unexpected-response',
+        `Cannot match VDP response: VSI ${tlv.vsiId.id} is in ${vsi.state}`,
+      )
     }
     this.#reapStation(vsi)
   }
@@ -622,7 +702,10 @@ export class PortCore {
 
   #stationRequestCommand(command: VsiRequestCommand): void {
     if (command.entries.length === 0) {
-      throw new LocalProtocolError('bad-command', `Cannot ${command.kind} VSI ${command.vsiId.id}: no filter entries`)
+      throw new LocalProtocolError(
+        'bad-command',
+        `Cannot ${command.kind} VSI ${command.vsiId.id}: no filter entries`,
+      )
     }
     const tlv: VsiTlv = {
       kind: 'vsi',
@@ -646,12 +729,18 @@ export class PortCore {
       )
     }
     if (error !== 0) {
-      throw new LocalProtocolError('bad-command', `Cannot ${command.kind} VSI ${command.vsiId.id}: invalid VID, GroupID or MAC`)
+      throw new LocalProtocolError(
+        'bad-command',
+        `Cannot ${command.kind} VSI ${command.vsiId.id}: invalid VID, GroupID or MAC`,
+      )
     }
     const key = vsiKey(undefined, command.vsiId)
     let vsi = this.#stationVsis.get(key)
     if (vsi === undefined && this.#stationVsis.size >= this.config.vsiCountMax) {
-      throw new LocalProtocolError('vsi-table-full', `Cannot ${command.kind} VSI ${command.vsiId.id}: ${this.config.vsiCountMax} VSIs held`)
+      throw new LocalProtocolError(
+        'vsi-table-full',
+        `Cannot ${command.kind} VSI ${command.vsiId.id}: ${this.config.vsiCountMax} VSIs held`,
+      )
     }
     this.#checkUplinkRoom(command.kind, command.vsiId)
     const request: StationRequest = { managerId: command.managerId, tlv }
@@ -666,7 +755,10 @@ export class PortCore {
   #stationDeassociateCommand(command: DeassociateCommand): void {
     const vsi = this.#stationVsis.get(vsiKey(undefined, command.vsiId))
     if (vsi === undefined) {
-      throw new LocalProtocolError('unknown-vsi', `Cannot de-associate VSI ${command.vsiId.id}: not held on port ${this.config.port}`)
+      throw new LocalProtocolError(
+        'unknown-vsi',
+        `Cannot de-associate VSI ${command.vsiId.id}: not held on port ${this.config.port}`,
+      )
     }
     this.#checkUplinkRoom('de-associate', command.vsiId)
     const base = vsi.confirmed ?? vsi.request
@@ -678,7 +770,10 @@ export class PortCore {
   #checkUplinkRoom(what: string, vsiId: VsiId): void {
     const uplink = this.#uplinkPeer()
     if (uplink.tx.queued >= this.config.pendingEcpduMax) {
-      throw new LocalProtocolError('queue-full', `Cannot ${what} VSI ${vsiId.id}: ${uplink.tx.queued} TLVs wait for ECP`)
+      throw new LocalProtocolError(
+        'queue-full',
+        `Cannot ${what} VSI ${vsiId.id}: ${uplink.tx.queued} TLVs wait for ECP`,
+      )
     }
   }
 
@@ -688,14 +783,20 @@ export class PortCore {
       vsi = this.#bridgeVsis.get(vsiKey(command.peer, command.vsiId))
     } else {
       for (const v of this.#bridgeVsis.values()) {
-        if (v.request.vsiId.id === command.vsiId.id && v.request.vsiId.format === command.vsiId.format) {
+        if (
+          v.request.vsiId.id === command.vsiId.id &&
+          v.request.vsiId.format === command.vsiId.format
+        ) {
           vsi = v
           break
         }
       }
     }
     if (vsi === undefined || vsi.state !== 'WAITCMD') {
-      throw new LocalProtocolError('unknown-vsi', `Cannot de-associate VSI ${command.vsiId.id}: not held on port ${this.config.port}`)
+      throw new LocalProtocolError(
+        'unknown-vsi',
+        `Cannot de-associate VSI ${command.vsiId.id}: not held on port ${this.config.port}`,
+      )
     }
     vsi.handleLocalDeassociate(this.#bridgeCtx, this.#nowUs)
     this.#reapBridge(vsi)
@@ -709,12 +810,14 @@ export class PortCore {
       const key = name.slice(VSI_TIMER.length)
       if (this.role === 'bridge') {
         const vsi = this.#bridgeVsis.get(key)
-        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs) return
+        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs)
+          return
         vsi.handleTimeout(this.#bridgeCtx, this.#nowUs)
         this.#reapBridge(vsi)
       } else {
         const vsi = this.#stationVsis.get(key)
-        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs) return
+        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs)
+          return
         vsi.handleTimeout(this.#stationCtx, this.#nowUs)
         this.#reapStation(vsi)
       }
@@ -738,7 +841,11 @@ export class PortCore {
   // ECP output
 
   #allPeers(): Peer[] {
-    return this.role === 'station' ? (this.#uplink ? [this.#uplink] : []) : [...this.#peers.values()]
+    return this.role === 'station'
+      ? this.#uplink
+        ? [this.#uplink]
+        : []
+      : [...this.#peers.values()]
   }
 
   #newPeer(mac: Mac): Peer {
@@ -776,7 +883,12 @@ export class PortCore {
       const known = this.#peers.get(source)
       if (known === undefined) {
         if (this.#peers.size >= this.config.peerCountMax) {
-          throw new RemoteProtocolError('peer-table-full', `Cannot add peer ${source}: ${this.config.peerCountMax} peers held`, VdpError.InsufficientResources, 6)
+          throw new RemoteProtocolError(
+            'peer-table-full',
+            `Cannot add peer ${source}: ${this.config.peerCountMax} peers held`,
+            VdpError.InsufficientResources,
+            6,
+          )
         }
         peer = this.#newPeer(source)
         this.#peers.set(source, peer)
@@ -796,7 +908,12 @@ export class PortCore {
   }
 
   #destinationFor(peer: Peer | undefined): Mac {
-    if (this.config.ecpDestination === 'peer-unicast' && peer !== undefined && peer.mac !== NCB_GROUP_MAC) return peer.mac
+    if (
+      this.config.ecpDestination === 'peer-unicast' &&
+      peer !== undefined &&
+      peer.mac !== NCB_GROUP_MAC
+    )
+      return peer.mac
     return NCB_GROUP_MAC
   }
 
@@ -807,7 +924,10 @@ export class PortCore {
   }
 
   #enqueueRaw(peer: Peer, managerId: ManagerId, tlv: VdpTlv, owner: string | undefined): void {
-    const length = tlv.kind === 'vsi' ? vsiTlvLength(tlv) : 2 + (tlv.kind === 'unknown' ? tlv.body.length : 3 + tlv.data.length)
+    const length =
+      tlv.kind === 'vsi'
+        ? vsiTlvLength(tlv)
+        : 2 + (tlv.kind === 'unknown' ? tlv.body.length : 3 + tlv.data.length)
     const item: EcpItem = { managerId, tlv, length, owner }
     if (!peer.tx.enqueue(this.#nowUs, item)) {
       this.#counters.queueDrops++
@@ -820,9 +940,18 @@ export class PortCore {
   /** Turns the ECP machine's output into frames and failures into events. */
   #flushEcp(peer: Peer): void {
     for (let t = peer.tx.pollTransmission(); t !== undefined; t = peer.tx.pollTransmission()) {
-      const ulpdu = encodeVdpPdu({ managerId: t.managerId, tlvs: t.items.map((i) => i.tlv), endTlv: false })
+      const ulpdu = encodeVdpPdu({
+        managerId: t.managerId,
+        tlvs: t.items.map((i) => i.tlv),
+        endTlv: false,
+      })
       const payload = encodeEcpdu({
-        header: { version: ECP_VERSION, operation: EcpOperation.Request, subtype: EcpSubtype.Vdp, sequence: t.sequence },
+        header: {
+          version: ECP_VERSION,
+          operation: EcpOperation.Request,
+          subtype: EcpSubtype.Vdp,
+          sequence: t.sequence,
+        },
         ulpdu,
       })
       this.#transmit(this.#destinationFor(peer), ETHERTYPE_ECP, payload)
@@ -839,7 +968,13 @@ export class PortCore {
     for (let f = peer.tx.pollFailure(); f !== undefined; f = peer.tx.pollFailure()) {
       this.#counters.txErrors++
       peer.counters.txErrors++
-      this.#emit({ kind: 'ecp-tx-error', atUs: this.#nowUs, peer: peer.mac, sequence: f.sequence, tlvCount: f.items.length })
+      this.#emit({
+        kind: 'ecp-tx-error',
+        atUs: this.#nowUs,
+        peer: peer.mac,
+        sequence: f.sequence,
+        tlvCount: f.items.length,
+      })
       if (this.role === 'station') {
         for (const item of f.items) {
           const vsi = item.owner === undefined ? undefined : this.#stationVsis.get(item.owner)
@@ -857,7 +992,12 @@ export class PortCore {
 
   #sendAck(source: Mac, sequence: number): void {
     const payload = encodeEcpdu({
-      header: { version: ECP_VERSION, operation: EcpOperation.Ack, subtype: EcpSubtype.Vdp, sequence },
+      header: {
+        version: ECP_VERSION,
+        operation: EcpOperation.Ack,
+        subtype: EcpSubtype.Vdp,
+        sequence,
+      },
       ulpdu: new Uint8Array(0),
     })
     const destination = this.config.ecpDestination === 'peer-unicast' ? source : NCB_GROUP_MAC
@@ -870,7 +1010,9 @@ export class PortCore {
       this.#counters.transmitsDropped++
       return
     }
-    this.#transmits.push(encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload }))
+    this.#transmits.push(
+      encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload }),
+    )
     this.#counters.txFrames++
   }
 
@@ -927,7 +1069,8 @@ export class PortCore {
       }
       // 43.3.8: a lost peer restarts its receive machine.
       peer.rx.reset()
-      if (this.role === 'bridge' && !peer.tx.busy && !this.#hasBridgeVsisOf(source)) this.#peers.delete(source)
+      if (this.role === 'bridge' && !peer.tx.busy && !this.#hasBridgeVsisOf(source))
+        this.#peers.delete(source)
     }
     if (this.#lldpNeighbors.size === 0) this.#negotiate(source, undefined)
   }
@@ -955,7 +1098,13 @@ export class PortCore {
     if (tlvChanged && this.config.lldp.enabled) this.#timers.set(LLDP_TX_TIMER, this.#nowUs)
   }
 
-  #timingFrom(o: { retries: number; rte: number; rwd: number; rka: number; groupIdEnabled: boolean }): OperationalTiming {
+  #timingFrom(o: {
+    retries: number
+    rte: number
+    rwd: number
+    rka: number
+    groupIdEnabled: boolean
+  }): OperationalTiming {
     return {
       retries: o.retries,
       rte: o.rte,

@@ -35,7 +35,8 @@ export const reinitKeepAliveUs = (rka: number): Us => usFromExponentUs(rka)
  * Worst case ECP delivery time of one ULPDU: (2R + 1) · ackTimer (41.5.5.9 and 41.5.5.13 both
  * add this term).
  */
-export const ecpWorstCaseUs = (retries: number, rte: number): Us => (2 * retries + 1) * ackTimerUs(rte)
+export const ecpWorstCaseUs = (retries: number, rte: number): Us =>
+  (2 * retries + 1) * ackTimerUs(rte)
 
 /**
  * respWaitDelay (station): 1.5 · (resourceWaitDelay + (2R + 1) · ackTimer) (802.1Qbg-2012

@@ -66,10 +66,7 @@ export type TransitionReason =
   | 'port-reset'
 
 export type Cell<S extends string> =
-  | { readonly to: S; readonly reason: TransitionReason }
-  | 'ignore'
-  | 'protocol-error'
-  | 'impossible'
+  { readonly to: S; readonly reason: TransitionReason } | 'ignore' | 'protocol-error' | 'impossible'
 
 export type TransitionTable<S extends string, E extends string> = Readonly<
   Record<S, Readonly<Record<E, Cell<S>>>>
@@ -218,10 +215,9 @@ const stationRow = (
 }
 
 /** Responses that arrive while nothing waits for them: duplicates or a confused bridge. */
-const unexpectedResponses = Object.fromEntries(RESPONSES.map((e) => [e, 'protocol-error'])) as Record<
-  (typeof RESPONSES)[number],
-  Cell<StationState>
->
+const unexpectedResponses = Object.fromEntries(
+  RESPONSES.map((e) => [e, 'protocol-error']),
+) as Record<(typeof RESPONSES)[number], Cell<StationState>>
 
 export const STATION_TRANSITIONS: TransitionTable<StationState, StationEvent> = {
   INIT: stationRow({ 'local-change': go('STATION_PROC', 'command-received') }),
@@ -268,7 +264,12 @@ export const STATION_TRANSITIONS: TransitionTable<StationState, StationEvent> = 
 // ---------------------------------------------------------------------------------------------
 // ECP transmit, per peer (802.1Qbg-2012 43.3.7; openlldp ECP22_TX_*)
 
-export const ECP_TX_STATES = ['WAIT_FOR_REQUEST', 'TRANSMIT_ECPDU', 'WAIT_FOR_ACK', 'ERROR'] as const
+export const ECP_TX_STATES = [
+  'WAIT_FOR_REQUEST',
+  'TRANSMIT_ECPDU',
+  'WAIT_FOR_ACK',
+  'ERROR',
+] as const
 export type EcpTxState = (typeof ECP_TX_STATES)[number]
 
 export const ECP_TX_EVENTS = [
@@ -383,7 +384,10 @@ export class StateMachine<S extends string, E extends string> {
    */
   fire(event: E): Cell<S> {
     const cell = this.table[this.#state][event]
-    assert(cell !== 'impossible', `Cannot handle event ${event}: impossible in state ${this.#state}`)
+    assert(
+      cell !== 'impossible',
+      `Cannot handle event ${event}: impossible in state ${this.#state}`,
+    )
     if (typeof cell === 'object') this.changeState(cell.to, cell.reason)
     return cell
   }
@@ -394,7 +398,10 @@ export class StateMachine<S extends string, E extends string> {
       isLegalSuccessor(this.table, this.#state, next),
       `Cannot change state to ${next}: not a successor of ${this.#state}`,
     )
-    assert(++this.#steps <= this.stepsMax, `Cannot settle machine: more than ${this.stepsMax} steps`)
+    assert(
+      ++this.#steps <= this.stepsMax,
+      `Cannot settle machine: more than ${this.stepsMax} steps`,
+    )
     this.#state = next
     this.#reason = reason
   }

@@ -29,7 +29,12 @@ import type { VsiMode } from '../../shared/vdp/constants.ts'
 import type { VsiTlv } from '../../shared/vdp/types.ts'
 import { INITIATOR_BY_REASON, type DeassociateReason } from './events.ts'
 import type { ResourceManager } from './resources.ts'
-import { BRIDGE_TRANSITIONS, StateMachine, type BridgeState, type TransitionReason } from './transitions.ts'
+import {
+  BRIDGE_TRANSITIONS,
+  StateMachine,
+  type BridgeState,
+  type TransitionReason,
+} from './transitions.ts'
 import {
   isPreAssociate,
   migrationOf,
@@ -84,7 +89,10 @@ export class BridgeVsi {
 
   /** A station request (Pre-Associate, Pre-Associate-RR or Associate) for this VSI. */
   handleRequest(ctx: BridgeContext, nowUs: Us, managerId: ManagerId, tlv: VsiTlv): void {
-    assert(tlv.mode !== 'de-associate', 'Cannot process De-Associate as a request: use handleDeassociate')
+    assert(
+      tlv.mode !== 'de-associate',
+      'Cannot process De-Associate as a request: use handleDeassociate',
+    )
     this.machine.beginInput()
     this.lastSeenUs = nowUs
     if (this.machine.state === 'INIT') {
@@ -94,15 +102,27 @@ export class BridgeVsi {
       this.#process(ctx, nowUs)
       return
     }
-    assert(this.machine.state === 'WAITCMD', `Cannot take a request: VSI is in ${this.machine.state}`)
+    assert(
+      this.machine.state === 'WAITCMD',
+      `Cannot take a request: VSI is in ${this.machine.state}`,
+    )
     const confirmed = this.confirmed
     assert(confirmed !== undefined, 'Cannot be in WAITCMD without a confirmed TLV')
     this.request = tlv
-    if (tlv.mode === confirmed.mode && managerId === this.managerId && requestMatchesConfirmed(tlv, confirmed)) {
+    if (
+      tlv.mode === confirmed.mode &&
+      managerId === this.managerId &&
+      requestMatchesConfirmed(tlv, confirmed)
+    ) {
       // 41.5.5: same mode as confirmed → ALIVE: answer from the stored state.
       this.machine.fire('request-same-mode')
       ctx.counters.keepalivesRx++
-      ctx.send(this.peer, this.managerId, withMode(confirmed, confirmed.mode, RESPONSE_OK), this.key)
+      ctx.send(
+        this.peer,
+        this.managerId,
+        withMode(confirmed, confirmed.mode, RESPONSE_OK),
+        this.key,
+      )
       this.machine.fire('reply-sent')
       this.#armKeepAlive(ctx, nowUs)
       return
@@ -162,7 +182,13 @@ export class BridgeVsi {
     const decision = ctx.resources.request(
       previous === undefined
         ? { port: ctx.port, station: this.peer, managerId: this.managerId, tlv: request }
-        : { port: ctx.port, station: this.peer, managerId: this.managerId, tlv: request, current: previous },
+        : {
+            port: ctx.port,
+            station: this.peer,
+            managerId: this.managerId,
+            tlv: request,
+            current: previous,
+          },
       nowUs,
     )
     switch (decision.outcome) {
@@ -186,7 +212,12 @@ export class BridgeVsi {
       case 'keep': {
         this.machine.fire('resources-keep')
         ctx.counters.rejects++
-        const status = { response: true, keep: true, hard: false, error: decision.error & 0x0f } as const
+        const status = {
+          response: true,
+          keep: true,
+          hard: false,
+          error: decision.error & 0x0f,
+        } as const
         ctx.send(this.peer, this.managerId, withMode(request, request.mode, status), this.key)
         ctx.emit({
           kind: 'vsi-rejected',
@@ -212,7 +243,12 @@ export class BridgeVsi {
         this.machine.fire('resources-refused')
         ctx.counters.rejects++
         // lldpad: a refused request is answered with a De-Associate TLV, 0x40 | error [| Hard].
-        const status = { response: true, keep: false, hard: decision.hard, error: decision.error & 0x0f } as const
+        const status = {
+          response: true,
+          keep: false,
+          hard: decision.hard,
+          error: decision.error & 0x0f,
+        } as const
         ctx.send(this.peer, this.managerId, withMode(request, 'de-associate', status), this.key)
         ctx.emit({
           kind: 'vsi-rejected',
@@ -264,7 +300,15 @@ export class BridgeVsi {
       const rr = confirmed.mode === 'pre-associate-rr'
       ctx.emit(
         previousMode === 'associate'
-          ? { kind: 'vsi-deactivated', atUs: nowUs, role: 'bridge', vsi, rr, initiator: 'station', transition }
+          ? {
+              kind: 'vsi-deactivated',
+              atUs: nowUs,
+              role: 'bridge',
+              vsi,
+              rr,
+              initiator: 'station',
+              transition,
+            }
           : { kind: 'vsi-pre-associated', atUs: nowUs, role: 'bridge', vsi, rr, transition },
       )
     }

@@ -29,8 +29,21 @@ import type { Us } from '../../shared/time.ts'
 import type { VsiMode } from '../../shared/vdp/constants.ts'
 import type { RequestStatus, VsiTlv } from '../../shared/vdp/types.ts'
 import { INITIATOR_BY_REASON, type DeassociateReason } from './events.ts'
-import { StateMachine, STATION_TRANSITIONS, type StationEvent, type StationState, type TransitionReason } from './transitions.ts'
-import { isPreAssociate, migrationOf, responseMatchesRequest, vsiRef, withMode, type VsiContext } from './vsi.ts'
+import {
+  StateMachine,
+  STATION_TRANSITIONS,
+  type StationEvent,
+  type StationState,
+  type TransitionReason,
+} from './transitions.ts'
+import {
+  isPreAssociate,
+  migrationOf,
+  responseMatchesRequest,
+  vsiRef,
+  withMode,
+  type VsiContext,
+} from './vsi.ts'
 
 export interface StationContext extends VsiContext {
   readonly respWaitDelayUs: Us
@@ -233,7 +246,12 @@ export class StationVsi {
       kind: 'vsi-de-associated',
       atUs: nowUs,
       role: 'station',
-      vsi: vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, shown, migrationOf(this.hints)),
+      vsi: vsiRef(
+        ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac),
+        this.managerId,
+        shown,
+        migrationOf(this.hints),
+      ),
       reason,
       initiator: INITIATOR_BY_REASON[reason],
       transition,
@@ -252,7 +270,8 @@ export class StationVsi {
       if (!sameKey(this.request, tlv)) return 'response-mismatch'
       return status.keep && this.confirmed !== undefined ? 'response-keep' : 'response-error'
     }
-    if (tlv.mode === 'de-associate') return sameKey(this.request, tlv) ? 'response-de-associate' : 'response-mismatch'
+    if (tlv.mode === 'de-associate')
+      return sameKey(this.request, tlv) ? 'response-de-associate' : 'response-mismatch'
     // A success of another kind cannot answer a De-Associate.
     if (this.request.mode === 'de-associate') return 'response-mismatch'
     if (!responseMatchesRequest(this.request, tlv)) return 'response-mismatch'
@@ -269,14 +288,21 @@ export class StationVsi {
       ...tlv,
       entries: tlv.entries.map((e, i) => {
         const c = confirmed.entries[i]!
-        return e.vid === 0 && e.mac === c.mac && e.groupId === c.groupId ? { ...e, vid: c.vid, ps: c.ps, pcp: c.pcp } : e
+        return e.vid === 0 && e.mac === c.mac && e.groupId === c.groupId
+          ? { ...e, vid: c.vid, ps: c.ps, pcp: c.pcp }
+          : e
       }),
     }
   }
 
   #emitConfirmed(ctx: StationContext, nowUs: Us, previousMode: VsiMode | undefined): void {
     const confirmed = this.confirmed!
-    const vsi = vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, confirmed, migrationOf(this.hints))
+    const vsi = vsiRef(
+      ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac),
+      this.managerId,
+      confirmed,
+      migrationOf(this.hints),
+    )
     const transition = this.machine.reason!
     if (confirmed.mode === 'associate') {
       ctx.emit({ kind: 'vsi-associated', atUs: nowUs, role: 'station', vsi, transition })
@@ -284,7 +310,15 @@ export class StationVsi {
       const rr = confirmed.mode === 'pre-associate-rr'
       ctx.emit(
         previousMode === 'associate'
-          ? { kind: 'vsi-deactivated', atUs: nowUs, role: 'station', vsi, rr, initiator: 'station', transition }
+          ? {
+              kind: 'vsi-deactivated',
+              atUs: nowUs,
+              role: 'station',
+              vsi,
+              rr,
+              initiator: 'station',
+              transition,
+            }
           : { kind: 'vsi-pre-associated', atUs: nowUs, role: 'station', vsi, rr, transition },
       )
     }
@@ -298,7 +332,12 @@ export class StationVsi {
       kind: 'vsi-rejected',
       atUs: nowUs,
       role: 'station',
-      vsi: vsiRef(ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac), this.managerId, this.request, migrationOf(this.hints)),
+      vsi: vsiRef(
+        ctx.bridgeMac ?? ('00:00:00:00:00:00' as Mac),
+        this.managerId,
+        this.request,
+        migrationOf(this.hints),
+      ),
       requested: this.request.mode,
       error: status.error,
       keep: status.keep,
@@ -315,5 +354,9 @@ function requestStatusOf(tlv: VsiTlv): RequestStatus {
 }
 
 function sameKey(a: VsiTlv, b: VsiTlv): boolean {
-  return a.vsiId.format === b.vsiId.format && a.vsiId.id === b.vsiId.id && a.filterFormat === b.filterFormat
+  return (
+    a.vsiId.format === b.vsiId.format &&
+    a.vsiId.id === b.vsiId.id &&
+    a.filterFormat === b.filterFormat
+  )
 }

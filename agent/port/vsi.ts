@@ -42,7 +42,12 @@ export function migrationOf(status: VsiTlv['status']): VsiRef['migration'] {
 /**
  * @param migration the hint of the request behind this state (a response carries none).
  */
-export function vsiRef(peer: Mac, managerId: ManagerId, tlv: VsiTlv, migration: VsiRef['migration'] = migrationOf(tlv.status)): VsiRef {
+export function vsiRef(
+  peer: Mac,
+  managerId: ManagerId,
+  tlv: VsiTlv,
+  migration: VsiRef['migration'] = migrationOf(tlv.status),
+): VsiRef {
   return {
     peer,
     managerId,
@@ -55,7 +60,8 @@ export function vsiRef(peer: Mac, managerId: ManagerId, tlv: VsiTlv, migration: 
   }
 }
 
-const sameIdentity = (a: FilterEntry, b: FilterEntry): boolean => a.mac === b.mac && a.groupId === b.groupId
+const sameIdentity = (a: FilterEntry, b: FilterEntry): boolean =>
+  a.mac === b.mac && a.groupId === b.groupId
 
 /**
  * 41.2.9 / lldpad `cmp_fdata1`: a response matches its request when the entry count is equal,
@@ -85,7 +91,8 @@ export function responseMatchesRequest(request: VsiTlv, response: VsiTlv): boole
  * (a keep-alive carries the assigned VIDs; VID 0 still means "any").
  */
 export function requestMatchesConfirmed(request: VsiTlv, confirmed: VsiTlv): boolean {
-  if (request.typeId !== confirmed.typeId || request.typeVersion !== confirmed.typeVersion) return false
+  if (request.typeId !== confirmed.typeId || request.typeVersion !== confirmed.typeVersion)
+    return false
   if (request.filterFormat !== confirmed.filterFormat) return false
   if (request.entries.length !== confirmed.entries.length) return false
   for (let i = 0; i < request.entries.length; i++) {
@@ -102,7 +109,13 @@ export const isPreAssociate = (mode: VsiMode | undefined): boolean =>
 
 /** A TLV with a new mode/status, keeping everything else (entries copied). */
 export function withMode(tlv: VsiTlv, mode: VsiMode, status: VsiTlv['status']): VsiTlv {
-  return { ...tlv, mode, status, vsiId: { ...tlv.vsiId }, entries: tlv.entries.map((e) => ({ ...e })) }
+  return {
+    ...tlv,
+    mode,
+    status,
+    vsiId: { ...tlv.vsiId },
+    entries: tlv.entries.map((e) => ({ ...e })),
+  }
 }
 
 export const RESPONSE_OK: VsiTlv['status'] = { response: true, keep: false, hard: false, error: 0 }

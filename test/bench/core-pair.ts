@@ -59,11 +59,13 @@ function burst(vsis: number, rounds: number, print = true): void {
     pair.settle(10_000_000)
     for (let n = 1; n <= vsis; n++) pair.command(pair.station, associate(n))
     pair.settle(10_000_000)
-    for (let n = 1; n <= vsis; n++) pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(n) })
+    for (let n = 1; n <= vsis; n++)
+      pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(n) })
     pair.settle(10_000_000)
   }
   const wall = process.hrtime.bigint() - t0
-  if (pair.bridge.vsiCount !== 0 || rm.requests !== 2 * vsis * rounds) throw new Error('Cannot trust the run: VSIs left over')
+  if (pair.bridge.vsiCount !== 0 || rm.requests !== 2 * vsis * rounds)
+    throw new Error('Cannot trust the run: VSIs left over')
   if (print) report(`burst ${vsis} VSIs x ${rounds} rounds`, 3 * vsis * rounds, wall, bridgeNs())
 }
 

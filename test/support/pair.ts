@@ -148,7 +148,8 @@ interface Flight {
 }
 
 export const BRIDGE_MAC = '02:00:00:00:0b:01' as Mac
-export const stationMac = (i: number): Mac => `02:00:00:00:5a:${(i + 1).toString(16).padStart(2, '0')}` as Mac
+export const stationMac = (i: number): Mac =>
+  `02:00:00:00:5a:${(i + 1).toString(16).padStart(2, '0')}` as Mac
 
 export class BridgeStationPair {
   nowUs: Us
@@ -209,7 +210,10 @@ export class BridgeStationPair {
   }
 
   /** Events of one kind, typed. */
-  eventsOf<K extends PortEvent['kind']>(core: PortCore, kind: K): Extract<PortEvent, { kind: K }>[] {
+  eventsOf<K extends PortEvent['kind']>(
+    core: PortCore,
+    kind: K,
+  ): Extract<PortEvent, { kind: K }>[] {
     return this.events(core).filter((e): e is Extract<PortEvent, { kind: K }> => e.kind === kind)
   }
 
@@ -275,12 +279,18 @@ export class BridgeStationPair {
       if (done()) return
       if (!this.step()) break
     }
-    if (!done()) throw new Error(`Cannot reach the condition in ${stepsMax} steps at ${this.nowUs} us\n${this.dumpFrames(40)}`)
+    if (!done())
+      throw new Error(
+        `Cannot reach the condition in ${stepsMax} steps at ${this.nowUs} us\n${this.dumpFrames(40)}`,
+      )
   }
 
   /** Steps until no frame is in flight and no core has ECP work or a VSI awaiting a response. */
   settle(stepsMax = 200_000): void {
-    this.driveUntil(() => this.#flights.length === 0 && this.cores.every((c) => !c.hasPendingWork()), stepsMax)
+    this.driveUntil(
+      () => this.#flights.length === 0 && this.cores.every((c) => !c.hasPendingWork()),
+      stepsMax,
+    )
   }
 
   /** Runs every delivery and deadline up to `targetUs`, then sets the clock to it. */
@@ -305,7 +315,8 @@ export class BridgeStationPair {
   }
 
   #drain(core: PortCore): void {
-    for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) this.#events.get(core)!.push(e)
+    for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent())
+      this.#events.get(core)!.push(e)
     for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) this.#send(core, f)
   }
 
@@ -317,7 +328,14 @@ export class BridgeStationPair {
       if (to === from) continue
       const rec = (fate: FrameRecord['fate'], atUs: Us) => {
         if (this.recordFrames) {
-          this.frames.push({ sentUs: this.nowUs, atUs, from: this.#names.get(from)!, to: this.#names.get(to)!, bytes, fate })
+          this.frames.push({
+            sentUs: this.nowUs,
+            atUs,
+            from: this.#names.get(from)!,
+            to: this.#names.get(to)!,
+            bytes,
+            fate,
+          })
         }
       }
       if (dropped || this.dropIf?.(bytes, from, to) === true) {
@@ -372,7 +390,10 @@ export class BridgeStationPair {
   dumpFrames(count = 100): string {
     return this.frames
       .slice(-count)
-      .map((r) => `${r.atUs.toString().padStart(12)} ${r.from}>${r.to} ${r.fate.padEnd(10)} ${describeFrame(r.bytes)}`)
+      .map(
+        (r) =>
+          `${r.atUs.toString().padStart(12)} ${r.from}>${r.to} ${r.fate.padEnd(10)} ${describeFrame(r.bytes)}`,
+      )
       .join('\n')
   }
 }
@@ -381,12 +402,17 @@ export class BridgeStationPair {
 export function describeFrame(bytes: Uint8Array): string {
   try {
     const f = decodeEthernetFrame(bytes)
-    if (f.ethertype !== ETHERTYPE_ECP) return `${f.source}>${f.destination} 0x${f.ethertype.toString(16)} len ${bytes.length}`
+    if (f.ethertype !== ETHERTYPE_ECP)
+      return `${f.source}>${f.destination} 0x${f.ethertype.toString(16)} len ${bytes.length}`
     const e = decodeEcpdu(f.payload)
     if (e.header.operation === 1) return `${f.source} ECP ACK seq ${e.header.sequence}`
     const { pdu } = decodeVdpPduTolerant(e.ulpdu)
     const tlvs = pdu.tlvs
-      .map((t) => (t.kind === 'vsi' ? `${t.mode}${t.status.response ? `/rsp${t.status.error}` : ''}:${t.vsiId.id.slice(-4)}` : t.kind))
+      .map((t) =>
+        t.kind === 'vsi'
+          ? `${t.mode}${t.status.response ? `/rsp${t.status.error}` : ''}:${t.vsiId.id.slice(-4)}`
+          : t.kind,
+      )
       .join(',')
     return `${f.source} ECP REQ seq ${e.header.sequence} [${tlvs}]`
   } catch (err) {

@@ -44,7 +44,12 @@ export interface DecodedFrame {
 
 export function decodeFrame(bytes: Uint8Array): DecodedFrame {
   const f = decodeEthernetFrame(bytes)
-  const out: DecodedFrame = { destination: f.destination, source: f.source, ethertype: f.ethertype, bytes }
+  const out: DecodedFrame = {
+    destination: f.destination,
+    source: f.source,
+    ethertype: f.ethertype,
+    bytes,
+  }
   if (f.ethertype === ETHERTYPE_ECP) {
     const e = decodeEcpdu(f.payload)
     out.ecp = e.header
@@ -70,13 +75,23 @@ export function matchesShape(value: unknown, shape: unknown): boolean {
   if (shape === undefined) return true
   if (shape === null || typeof shape !== 'object') return Object.is(value, shape)
   if (shape instanceof Uint8Array) {
-    return value instanceof Uint8Array && value.length === shape.length && value.every((b, i) => b === shape[i])
+    return (
+      value instanceof Uint8Array &&
+      value.length === shape.length &&
+      value.every((b, i) => b === shape[i])
+    )
   }
   if (Array.isArray(shape)) {
-    return Array.isArray(value) && value.length === shape.length && shape.every((s, i) => matchesShape(value[i], s))
+    return (
+      Array.isArray(value) &&
+      value.length === shape.length &&
+      shape.every((s, i) => matchesShape(value[i], s))
+    )
   }
   if (value === null || typeof value !== 'object') return false
-  return Object.entries(shape).every(([k, s]) => matchesShape((value as Record<string, unknown>)[k], s))
+  return Object.entries(shape).every(([k, s]) =>
+    matchesShape((value as Record<string, unknown>)[k], s),
+  )
 }
 
 type Action =
@@ -129,7 +144,10 @@ export class At {
 export const at = (atUs: Us): At => new At(atUs)
 
 /** Runs the rows in time order (stable for equal times) against `core`. */
-export function runScenario(core: PortCore, chains: (At | Row)[]): { transmitted: DecodedFrame[]; events: PortEvent[] } {
+export function runScenario(
+  core: PortCore,
+  chains: (At | Row)[],
+): { transmitted: DecodedFrame[]; events: PortEvent[] } {
   const rows = chains.flatMap((c) => (c instanceof At ? c.rows : [c]))
   const sorted = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.atUs - b.r.atUs || a.i - b.i)
   const frames: DecodedFrame[] = []
@@ -176,7 +194,9 @@ export function runScenario(core: PortCore, chains: (At | Row)[]): { transmitted
         const f = frames.shift()
         expect(f, `${where}: expected a transmitted frame ${a.note}`).toBeDefined()
         if (!matchesShape(f, a.shape)) {
-          expect.fail(`${where}: frame ${a.note} does not match\n got ${JSON.stringify(summary(f!))}\n want ${JSON.stringify(a.shape)}`)
+          expect.fail(
+            `${where}: frame ${a.note} does not match\n got ${JSON.stringify(summary(f!))}\n want ${JSON.stringify(a.shape)}`,
+          )
         }
         break
       }
@@ -185,12 +205,18 @@ export function runScenario(core: PortCore, chains: (At | Row)[]): { transmitted
         break
       case 'expect-event': {
         const i = events.findIndex((e) => matchesShape(e, a.shape))
-        if (i < 0) expect.fail(`${where}: no event matches ${JSON.stringify(a.shape)}\n have ${JSON.stringify(events)}`)
+        if (i < 0)
+          expect.fail(
+            `${where}: no event matches ${JSON.stringify(a.shape)}\n have ${JSON.stringify(events)}`,
+          )
         events.splice(i, 1)
         break
       }
       case 'expect-no-event':
-        expect(events.filter((e) => e.kind === a.eventKind), `${where}: expected no ${a.eventKind}`).toEqual([])
+        expect(
+          events.filter((e) => e.kind === a.eventKind),
+          `${where}: expected no ${a.eventKind}`,
+        ).toEqual([])
         break
       case 'check':
         a.fn(core)
@@ -207,7 +233,11 @@ function summary(f: DecodedFrame): unknown {
     ecp: f.ecp,
     vdp: f.vdp && {
       managerId: f.vdp.managerId,
-      tlvs: f.vdp.tlvs.map((t) => (t.kind === 'vsi' ? { mode: t.mode, status: t.status, vsiId: t.vsiId.id, entries: t.entries } : t)),
+      tlvs: f.vdp.tlvs.map((t) =>
+        t.kind === 'vsi'
+          ? { mode: t.mode, status: t.status, vsiId: t.vsiId.id, entries: t.entries }
+          : t,
+      ),
     },
   }
 }
@@ -225,7 +255,9 @@ export function ecpFrame(options: {
 }): Uint8Array {
   const ulpdu =
     options.ulpdu ??
-    (options.vdp === undefined ? new Uint8Array(0) : encodeVdpPdu({ ...options.vdp, endTlv: false }))
+    (options.vdp === undefined
+      ? new Uint8Array(0)
+      : encodeVdpPdu({ ...options.vdp, endTlv: false }))
   const payload = encodeEcpdu({
     header: {
       version: ECP_VERSION,

@@ -10,7 +10,10 @@ import type { VsiRequestCommand } from '../../../agent/port/port-core.ts'
 export const MGR: ManagerId = managerIdFromText('vdplab')
 
 export function vsiIdOf(n: number): VsiId {
-  return { format: VsiIdFormat.Uuid, id: ('5644504c41424000' + n.toString(16).padStart(16, '0')) as VsiId['id'] }
+  return {
+    format: VsiIdFormat.Uuid,
+    id: ('5644504c41424000' + n.toString(16).padStart(16, '0')) as VsiId['id'],
+  }
 }
 
 export const vmMac = (n: number): Mac =>
@@ -23,7 +26,12 @@ export function macVidEntry(n: number, vid = 0): FilterEntry {
 export function command(
   kind: VsiRequestCommand['kind'],
   n: number,
-  options: { entries?: FilterEntry[]; filterFormat?: FilterFormat; typeId?: number; managerId?: ManagerId } = {},
+  options: {
+    entries?: FilterEntry[]
+    filterFormat?: FilterFormat
+    typeId?: number
+    managerId?: ManagerId
+  } = {},
 ): VsiRequestCommand {
   return {
     kind,
@@ -36,17 +44,28 @@ export function command(
   }
 }
 
-export const associate = (n: number, o?: Parameters<typeof command>[2]) => command('associate', n, o)
-export const preAssociate = (n: number, o?: Parameters<typeof command>[2]) => command('pre-associate', n, o)
+export const associate = (n: number, o?: Parameters<typeof command>[2]) =>
+  command('associate', n, o)
+export const preAssociate = (n: number, o?: Parameters<typeof command>[2]) =>
+  command('pre-associate', n, o)
 
-export function groupCommand(kind: VsiRequestCommand['kind'], n: number, groupId: number): VsiRequestCommand {
+export function groupCommand(
+  kind: VsiRequestCommand['kind'],
+  n: number,
+  groupId: number,
+): VsiRequestCommand {
   return command(kind, n, {
     filterFormat: FilterFormat.GroupMacVid,
     entries: [{ vid: 0, ps: false, pcp: 0, mac: vmMac(n), groupId }],
   })
 }
 
-export function requestTlv(mode: VsiMode, n: number, entries: FilterEntry[] = [macVidEntry(n)], typeId = 5): VsiTlv {
+export function requestTlv(
+  mode: VsiMode,
+  n: number,
+  entries: FilterEntry[] = [macVidEntry(n)],
+  typeId = 5,
+): VsiTlv {
   return {
     kind: 'vsi',
     mode,

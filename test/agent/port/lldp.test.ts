@@ -22,18 +22,27 @@ const BRIDGE = parseMac('02:76:64:70:00:02')
 const LLDPAD_EVB = { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: true }
 
 function bridge(): PortCore {
-  return new PortCore({ port: portName('sw0'), mac: BRIDGE, role: 'bridge', countersIntervalUs: 0, evb: LLDPAD_EVB }, new FakeResourceManager(), 0)
+  return new PortCore(
+    { port: portName('sw0'), mac: BRIDGE, role: 'bridge', countersIntervalUs: 0, evb: LLDPAD_EVB },
+    new FakeResourceManager(),
+    0,
+  )
 }
 
 function station(): PortCore {
-  return new PortCore({ port: portName('h0'), mac: STATION, role: 'station', countersIntervalUs: 0, evb: LLDPAD_EVB }, undefined, 0)
+  return new PortCore(
+    { port: portName('h0'), mac: STATION, role: 'station', countersIntervalUs: 0, evb: LLDPAD_EVB },
+    undefined,
+    0,
+  )
 }
 
 function run(core: PortCore, untilUs: number): { atUs: number; bytes: Uint8Array }[] {
   const out: { atUs: number; bytes: Uint8Array }[] = []
   for (let d = core.nextDeadlineUs(); d !== undefined && d <= untilUs; d = core.nextDeadlineUs()) {
     core.handleTimeout(d)
-    for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) out.push({ atUs: d, bytes: f })
+    for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit())
+      out.push({ atUs: d, bytes: f })
   }
   return out
 }
@@ -43,15 +52,26 @@ function captured(index: number): Uint8Array {
   const bytes = readCapture('lldpad-evb-lldp')[index]!.data
   const f = decodeFrame(bytes)
   const pdu = decodeLldpdu(bytes.subarray(14))
-  return encodeEthernetFrame({ destination: f.destination, source: f.source, ethertype: f.ethertype, payload: encodeLldpdu(pdu) })
+  return encodeEthernetFrame({
+    destination: f.destination,
+    source: f.source,
+    ethertype: f.ethertype,
+    payload: encodeLldpdu(pdu),
+  })
 }
 
 describe('LLDP NCB agent', () => {
   it('sends 4 LLDPDUs 1 s apart at start, then one every 30 s', () => {
     const frames = run(bridge(), 64_000_000)
-    expect(frames.map((f) => f.atUs)).toEqual([0, 1_000_000, 2_000_000, 3_000_000, 33_000_000, 63_000_000])
+    expect(frames.map((f) => f.atUs)).toEqual([
+      0, 1_000_000, 2_000_000, 3_000_000, 33_000_000, 63_000_000,
+    ])
     const f = decodeFrame(frames[0]!.bytes)
-    expect(f).toMatchObject({ destination: NCB_GROUP_MAC, source: BRIDGE, ethertype: ETHERTYPE_LLDP })
+    expect(f).toMatchObject({
+      destination: NCB_GROUP_MAC,
+      source: BRIDGE,
+      ethertype: ETHERTYPE_LLDP,
+    })
     const pdu = decodeLldpdu(frames[0]!.bytes.subarray(14))
     expect(pdu).toMatchObject({ chassisId: { subtype: 4 }, portId: { subtype: 3 }, ttlS: 120 })
     expect([...pdu.chassisId.value]).toEqual([2, 0x76, 0x64, 0x70, 0, 2])
@@ -63,7 +83,9 @@ describe('LLDP NCB agent', () => {
 
   it('station: answers the bridge TLV at once with the bytes lldpad sent (records 0 -> 2)', () => {
     const core = station()
-    expect(decodeLldpdu(run(core, 0)[0]!.bytes.subarray(14)).tlvs[0]!.body.slice(4)).toEqual(Uint8Array.from([0x00, 0x0f, 0x68, 0x94, 0x14]))
+    expect(decodeLldpdu(run(core, 0)[0]!.bytes.subarray(14)).tlvs[0]!.body.slice(4)).toEqual(
+      Uint8Array.from([0x00, 0x0f, 0x68, 0x94, 0x14]),
+    )
     core.handleFrame(500_000, readCapture('lldpad-evb-lldp')[0]!.data)
     expect(run(core, 500_000).map((f) => f.bytes)).toEqual([captured(2)])
     expect(core.operational()).toMatchObject({ groupIdEnabled: true })
@@ -105,7 +127,11 @@ describe('LLDP NCB agent', () => {
 describe('PortConfig', () => {
   it('fills defaults and validates', () => {
     const c = resolvePortConfig({ port: portName('eth0'), mac: STATION })
-    expect(c).toMatchObject({ role: 'bridge', evb: { retries: 3, rwd: 20, rka: 20 }, ecpDestination: 'ncb-group' })
+    expect(c).toMatchObject({
+      role: 'bridge',
+      evb: { retries: 3, rwd: 20, rka: 20 },
+      ecpDestination: 'ncb-group',
+    })
     expect(() => validatePortConfig(c)).not.toThrow()
   })
 
@@ -117,6 +143,8 @@ describe('PortConfig', () => {
     [{ role: 'switch' }, /role/],
     [{ lldp: { txHold: 0 } }, /lldp.txHold/],
   ])('rejects %o', (patch, message) => {
-    expect(() => resolvePortConfig({ port: portName('eth0'), mac: STATION, ...(patch as object) })).toThrow(message)
+    expect(() =>
+      resolvePortConfig({ port: portName('eth0'), mac: STATION, ...(patch as object) }),
+    ).toThrow(message)
   })
 })

@@ -18,14 +18,18 @@ import { decodeFrame, type DecodedFrame } from '../../support/scenario.ts'
 const STATION = parseMac('02:76:64:70:00:01')
 const BRIDGE = parseMac('02:76:64:70:00:02')
 
-function replay(core: PortCore, names: string[]): { out: DecodedFrame[]; events: PortEvent[]; requests: VsiTlv[] } {
+function replay(
+  core: PortCore,
+  names: string[],
+): { out: DecodedFrame[]; events: PortEvent[]; requests: VsiTlv[] } {
   const out: DecodedFrame[] = []
   const events: PortEvent[] = []
   const requests: VsiTlv[] = []
   let baseUs = 0
   let nowUs = 0
   const drain = () => {
-    for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) out.push(decodeFrame(f))
+    for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit())
+      out.push(decodeFrame(f))
     for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) events.push(e)
   }
   for (const name of names) {
@@ -42,7 +46,8 @@ function replay(core: PortCore, names: string[]): { out: DecodedFrame[]; events:
       }
       nowUs = Math.max(nowUs, atUs)
       const frame = decodeFrame(r.data)
-      if (frame.vdp !== undefined) for (const t of frame.vdp.tlvs) if (t.kind === 'vsi') requests.push(t)
+      if (frame.vdp !== undefined)
+        for (const t of frame.vdp.tlvs) if (t.kind === 'vsi') requests.push(t)
       core.handleFrame(nowUs, r.data)
       drain()
     }
@@ -55,7 +60,13 @@ describe('our bridge core against lldpad station traffic', () => {
   it('answers the captured associations and keep-alives as lldpad expects', () => {
     const rm = new FakeResourceManager()
     const core = new PortCore(
-      { port: portName('sw0'), mac: BRIDGE, role: 'bridge', countersIntervalUs: 0, evb: { retries: 3, rte: 8, rwd: 20, rka: 20 } },
+      {
+        port: portName('sw0'),
+        mac: BRIDGE,
+        role: 'bridge',
+        countersIntervalUs: 0,
+        evb: { retries: 3, rte: 8, rwd: 20, rka: 20 },
+      },
       rm,
       0,
     )
@@ -74,7 +85,9 @@ describe('our bridge core against lldpad station traffic', () => {
     expect(core.counters().txRetransmits).toBeLessThanOrEqual(2)
 
     const seen = new Set<number>()
-    const firstSends = responses.filter((f) => !seen.has(f.ecp!.sequence) && seen.add(f.ecp!.sequence) !== undefined)
+    const firstSends = responses.filter(
+      (f) => !seen.has(f.ecp!.sequence) && seen.add(f.ecp!.sequence) !== undefined,
+    )
     const answered = firstSends.flatMap((f) => f.vdp!.tlvs as VsiTlv[])
     expect(answered.length).toBe(requests.length)
     for (const [i, req] of requests.entries()) {
@@ -83,7 +96,9 @@ describe('our bridge core against lldpad station traffic', () => {
       expect(rsp.status).toEqual({ response: true, keep: false, hard: false, error: 0 })
       expect(rsp.vsiId).toEqual(req.vsiId)
       expect(rsp.filterFormat).toBe(req.filterFormat)
-      expect(rsp.entries.map((e) => ({ ...e, vid: 0 }))).toEqual(req.entries.map((e) => ({ ...e, vid: 0 })))
+      expect(rsp.entries.map((e) => ({ ...e, vid: 0 }))).toEqual(
+        req.entries.map((e) => ({ ...e, vid: 0 })),
+      )
       for (const [j, e] of req.entries.entries()) {
         if (e.vid !== 0) expect(rsp.entries[j]!.vid).toBe(e.vid)
         else expect(rsp.entries[j]!.vid).toBeGreaterThanOrEqual(100)
@@ -98,16 +113,26 @@ describe('our bridge core against lldpad station traffic', () => {
   it('deletes the VSIs the lldpad station de-associates (no stray De-Associate later)', () => {
     const rm = new FakeResourceManager()
     const core = new PortCore(
-      { port: portName('sw0'), mac: BRIDGE, role: 'bridge', countersIntervalUs: 0, evb: { retries: 3, rte: 8, rwd: 20, rka: 20 } },
+      {
+        port: portName('sw0'),
+        mac: BRIDGE,
+        role: 'bridge',
+        countersIntervalUs: 0,
+        evb: { retries: 3, rte: 8, rwd: 20, rka: 20 },
+      },
       rm,
       0,
     )
     const { out, events } = replay(core, ['lldpad-evb-lldp', 'lldpad-assoc', 'lldpad-deassoc'])
     const deassociated = events.filter((e) => e.kind === 'vsi-de-associated')
-    expect(deassociated.map((e) => (e.kind === 'vsi-de-associated' ? e.reason : ''))).toEqual(Array(7).fill('station-request'))
+    expect(deassociated.map((e) => (e.kind === 'vsi-de-associated' ? e.reason : ''))).toEqual(
+      Array(7).fill('station-request'),
+    )
     expect(core.vsiSnapshot()).toEqual([])
     expect(rm.held.size).toBe(0)
-    const unsolicited = out.flatMap((f) => (f.vdp?.tlvs ?? []) as VsiTlv[]).filter((t) => !t.status.response)
+    const unsolicited = out
+      .flatMap((f) => (f.vdp?.tlvs ?? []) as VsiTlv[])
+      .filter((t) => !t.status.response)
     expect(unsolicited).toEqual([])
   })
 })

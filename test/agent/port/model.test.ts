@@ -25,7 +25,9 @@ function table(core: PortCore): Record<string, string> {
 }
 
 function vids(core: PortCore): Record<string, string> {
-  return Object.fromEntries(core.vsiSnapshot().map((v) => [v.vsi.vsiId.id, v.vsi.entries.map((e) => e.vid).join(',')]))
+  return Object.fromEntries(
+    core.vsiSnapshot().map((v) => [v.vsi.vsiId.id, v.vsi.entries.map((e) => e.vid).join(',')]),
+  )
 }
 
 function agree(model: Model, real: Real): void {
@@ -34,7 +36,8 @@ function agree(model: Model, real: Real): void {
   expect(table(pair.station), pair.dumpFrames(30)).toEqual(want)
   expect(table(pair.bridge), pair.dumpFrames(30)).toEqual(want)
   expect(vids(pair.bridge)).toEqual(vids(pair.station))
-  for (const v of pair.station.vsiSnapshot()) expect(v.vsi.entries[0]!.vid).toBeGreaterThanOrEqual(100)
+  for (const v of pair.station.vsiSnapshot())
+    expect(v.vsi.entries[0]!.vid).toBeGreaterThanOrEqual(100)
 }
 
 class RequestCommand implements fc.Command<Model, Real> {
@@ -104,13 +107,17 @@ const allCommands = [
 describe('PortCore pair against a model of VSI modes', () => {
   it('keeps station, bridge and model in agreement under any command sequence', () => {
     fc.assert(
-      fc.property(fc.commands(allCommands, { maxCommands: 40 }), fc.integer({ min: 1, max: 1000 }), (cmds, seed) => {
-        const setup = () => ({
-          model: { modes: new Map<number, Mode>() },
-          real: { pair: new BridgeStationPair({ seed, delayUs: { min: 10, max: 300 } }) },
-        })
-        fc.modelRun(setup, cmds)
-      }),
+      fc.property(
+        fc.commands(allCommands, { maxCommands: 40 }),
+        fc.integer({ min: 1, max: 1000 }),
+        (cmds, seed) => {
+          const setup = () => ({
+            model: { modes: new Map<number, Mode>() },
+            real: { pair: new BridgeStationPair({ seed, delayUs: { min: 10, max: 300 } }) },
+          })
+          fc.modelRun(setup, cmds)
+        },
+      ),
       { numRuns: 150 },
     )
   })

@@ -29,7 +29,9 @@ describe('PortCore pair', () => {
     const sent = new Set(pair.frames.map((f) => f.bytes)).size
     const pcap = decodePcap(pair.pcap())
     expect(pcap.records).toHaveLength(sent)
-    expect(pcap.records.map((r) => r.timeUs)).toEqual([...pcap.records.map((r) => r.timeUs)].sort((a, b) => a - b))
+    expect(pcap.records.map((r) => r.timeUs)).toEqual(
+      [...pcap.records.map((r) => r.timeUs)].sort((a, b) => a - b),
+    )
     expect(pair.dumpFrames()).toMatch(/ECP REQ seq 1 \[associate:0001\]/)
     expect(pair.dumpFrames()).toMatch(/ECP ACK seq 1/)
   })

@@ -4,7 +4,12 @@ import { ETHERTYPE_ECP } from '../../../shared/ecp/constants.ts'
 import { decodeEthernetFrame } from '../../../shared/ethernet/frame.ts'
 import { VdpError } from '../../../shared/vdp/constants.ts'
 import type { PortCore } from '../../../agent/port/port-core.ts'
-import { BridgeStationPair, BRIDGE_MAC, FakeResourceManager, stationMac } from '../../support/pair.ts'
+import {
+  BridgeStationPair,
+  BRIDGE_MAC,
+  FakeResourceManager,
+  stationMac,
+} from '../../support/pair.ts'
 import { decodeFrame } from '../../support/scenario.ts'
 import { associate, groupCommand, preAssociate, vsiIdOf } from './fixtures.ts'
 
@@ -15,24 +20,51 @@ const isEcpRequest = (bytes: Uint8Array): boolean => {
 
 /** Steps until both ends heard each other's EVB TLV. */
 function negotiated(pair: BridgeStationPair): void {
-  pair.driveUntil(() => pair.cores.every((c) => pair.eventsOf(c, 'evb-negotiated').length > 0 || c.operational().groupIdEnabled))
+  pair.driveUntil(() =>
+    pair.cores.every(
+      (c) => pair.eventsOf(c, 'evb-negotiated').length > 0 || c.operational().groupIdEnabled,
+    ),
+  )
   pair.settle()
 }
 
 const modes = (core: PortCore) =>
-  Object.fromEntries(core.vsiSnapshot().map((v) => [v.vsi.vsiId.id, `${v.confirmedMode}:${v.vsi.entries.map((e) => e.vid).join(',')}`]))
+  Object.fromEntries(
+    core
+      .vsiSnapshot()
+      .map((v) => [
+        v.vsi.vsiId.id,
+        `${v.confirmedMode}:${v.vsi.entries.map((e) => e.vid).join(',')}`,
+      ]),
+  )
 
 describe('BridgeStationPair', () => {
   it('negotiates R/RTE/RWD/RKA as the max of both ends and GroupID as BGID and SGID', () => {
-    const pair = new BridgeStationPair({ bridge: { evb: { rte: 8, rka: 22 } }, station: { evb: { rte: 10, rka: 20, retries: 5 } } })
+    const pair = new BridgeStationPair({
+      bridge: { evb: { rte: 8, rka: 22 } },
+      station: { evb: { rte: 10, rka: 20, retries: 5 } },
+    })
     expect(pair.station.operational().groupIdEnabled).toBe(false)
     negotiated(pair)
     for (const core of pair.cores) {
-      expect(core.operational()).toMatchObject({ rte: 10, rka: 22, retries: 5, groupIdEnabled: true, ackTimerUs: 10_240 })
+      expect(core.operational()).toMatchObject({
+        rte: 10,
+        rka: 22,
+        retries: 5,
+        groupIdEnabled: true,
+        ackTimerUs: 10_240,
+      })
     }
-    expect(pair.eventsOf(pair.bridge, 'peer-up')[0]).toMatchObject({ peer: stationMac(0), via: 'lldp' })
+    expect(pair.eventsOf(pair.bridge, 'peer-up')[0]).toMatchObject({
+      peer: stationMac(0),
+      via: 'lldp',
+    })
     expect(pair.eventsOf(pair.station, 'peer-up')[0]).toMatchObject({ peer: BRIDGE_MAC })
-    expect(pair.bridge.evbTlv()).toMatchObject({ bridge: { bgid: true }, station: { sgid: true }, rte: 10 })
+    expect(pair.bridge.evbTlv()).toMatchObject({
+      bridge: { bgid: true },
+      station: { sgid: true },
+      rte: 10,
+    })
   })
 
   it('refuses GroupID formats locally before the bridge advertised BGID', () => {
@@ -65,7 +97,10 @@ describe('BridgeStationPair', () => {
     expect(pair.eventsOf(pair.bridge, 'vsi-pre-associated')[0]!.vsi.entries[0]!.vid).toBe(100)
     pair.command(pair.station, associate(1))
     const sent = pair.frames.filter((f) => f.from === 'station0' && isEcpRequest(f.bytes)).at(-1)!
-    expect(decodeFrame(sent.bytes).vdp!.tlvs[0]).toMatchObject({ mode: 'associate', entries: [{ vid: 100 }] })
+    expect(decodeFrame(sent.bytes).vdp!.tlvs[0]).toMatchObject({
+      mode: 'associate',
+      entries: [{ vid: 100 }],
+    })
     pair.settle()
     expect(pair.eventsOf(pair.station, 'vsi-associated')).toHaveLength(1)
     expect(pair.eventsOf(pair.bridge, 'vsi-associated')).toHaveLength(1)
@@ -142,13 +177,21 @@ describe('BridgeStationPair', () => {
     pair.command(pair.station, associate(1, { typeId: 66 }))
     pair.command(pair.station, associate(2))
     pair.settle()
-    expect(pair.eventsOf(pair.station, 'vsi-rejected')).toMatchObject([{ error: 2, keep: false, vsi: { vsiId: vsiIdOf(1) } }])
-    expect(pair.eventsOf(pair.station, 'vsi-de-associated')).toMatchObject([{ reason: 'rejected', vsi: { vsiId: vsiIdOf(1) } }])
+    expect(pair.eventsOf(pair.station, 'vsi-rejected')).toMatchObject([
+      { error: 2, keep: false, vsi: { vsiId: vsiIdOf(1) } },
+    ])
+    expect(pair.eventsOf(pair.station, 'vsi-de-associated')).toMatchObject([
+      { reason: 'rejected', vsi: { vsiId: vsiIdOf(1) } },
+    ])
     expect(pair.eventsOf(pair.bridge, 'vsi-rejected')).toMatchObject([{ error: 2 }])
     rm.rules.set(5, { outcome: 'keep', error: VdpError.OtherFailure })
     pair.command(pair.station, preAssociate(2))
     pair.settle()
-    expect(pair.eventsOf(pair.station, 'vsi-rejected')[1]).toMatchObject({ error: 4, keep: true, requested: 'pre-associate' })
+    expect(pair.eventsOf(pair.station, 'vsi-rejected')[1]).toMatchObject({
+      error: 4,
+      keep: true,
+      requested: 'pre-associate',
+    })
     expect(modes(pair.station)).toEqual({ [vsiIdOf(2).id]: 'associate:100' })
     expect(modes(pair.bridge)).toEqual(modes(pair.station))
   })
@@ -160,8 +203,12 @@ describe('BridgeStationPair', () => {
     pair.settle()
     pair.command(pair.bridge, { kind: 'de-associate', vsiId: vsiIdOf(1) })
     pair.settle()
-    expect(pair.eventsOf(pair.bridge, 'vsi-de-associated')).toMatchObject([{ reason: 'local-command' }])
-    expect(pair.eventsOf(pair.station, 'vsi-de-associated')).toMatchObject([{ reason: 'bridge-request', vsi: { vsiId: vsiIdOf(1) } }])
+    expect(pair.eventsOf(pair.bridge, 'vsi-de-associated')).toMatchObject([
+      { reason: 'local-command' },
+    ])
+    expect(pair.eventsOf(pair.station, 'vsi-de-associated')).toMatchObject([
+      { reason: 'bridge-request', vsi: { vsiId: vsiIdOf(1) } },
+    ])
     expect(Object.keys(modes(pair.station))).toEqual([vsiIdOf(2).id])
     expect(modes(pair.bridge)).toEqual(modes(pair.station))
   })
@@ -173,10 +220,15 @@ describe('BridgeStationPair', () => {
     pair.settle()
     pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(1) })
     const sent = pair.frames.filter((f) => f.from === 'station0' && isEcpRequest(f.bytes)).at(-1)!
-    expect(decodeFrame(sent.bytes).vdp!.tlvs[0]).toMatchObject({ mode: 'de-associate', entries: [{ vid: 100 }] })
+    expect(decodeFrame(sent.bytes).vdp!.tlvs[0]).toMatchObject({
+      mode: 'de-associate',
+      entries: [{ vid: 100 }],
+    })
     pair.settle()
     for (const core of pair.cores) {
-      expect(pair.eventsOf(core, 'vsi-de-associated')).toMatchObject([{ reason: 'station-request' }])
+      expect(pair.eventsOf(core, 'vsi-de-associated')).toMatchObject([
+        { reason: 'station-request' },
+      ])
       expect(core.vsiSnapshot()).toEqual([])
     }
     expect(rm.held.size).toBe(0)
@@ -198,7 +250,8 @@ describe('BridgeStationPair', () => {
     expect(pair.bridge.vsiSnapshot()[0]!.vsi.migration).toBe('from')
     pair.command(pair.bridge, { kind: 'de-associate', vsiId: vsiIdOf(1) })
     pair.settle()
-    for (const core of pair.cores) expect(pair.eventsOf(core, 'vsi-de-associated')[0]!.initiator).toBe('bridge')
+    for (const core of pair.cores)
+      expect(pair.eventsOf(core, 'vsi-de-associated')[0]!.initiator).toBe('bridge')
   })
 
   it('retransmits a lost ECPDU after ackTimer and still associates', () => {
@@ -223,8 +276,12 @@ describe('BridgeStationPair', () => {
     pair.command(pair.station, associate(1))
     pair.settle()
     const r = pair.station.operational().retries
-    expect(pair.frames.filter((f) => f.from === 'station0' && isEcpRequest(f.bytes))).toHaveLength(1 + r)
-    expect(pair.eventsOf(pair.station, 'ecp-tx-error')).toMatchObject([{ sequence: 1, tlvCount: 1 }])
+    expect(pair.frames.filter((f) => f.from === 'station0' && isEcpRequest(f.bytes))).toHaveLength(
+      1 + r,
+    )
+    expect(pair.eventsOf(pair.station, 'ecp-tx-error')).toMatchObject([
+      { sequence: 1, tlvCount: 1 },
+    ])
     expect(pair.eventsOf(pair.station, 'vsi-de-associated')).toMatchObject([{ reason: 'tx-error' }])
     expect(pair.bridge.vsiSnapshot()).toEqual([])
   })
@@ -263,11 +320,23 @@ describe('BridgeStationPair', () => {
     pair.stations.forEach((s, i) => pair.command(s, associate(i + 1)))
     pair.command(pair.stations[2]!, preAssociate(1))
     pair.settle()
-    const peers = pair.bridge.vsiSnapshot().map((v) => `${v.vsi.peer}/${v.vsi.vsiId.id.slice(-1)}/${v.confirmedMode}`)
+    const peers = pair.bridge
+      .vsiSnapshot()
+      .map((v) => `${v.vsi.peer}/${v.vsi.vsiId.id.slice(-1)}/${v.confirmedMode}`)
     expect(peers.sort()).toEqual(
-      [`${stationMac(0)}/1/associate`, `${stationMac(1)}/2/associate`, `${stationMac(2)}/3/associate`, `${stationMac(2)}/1/pre-associate`].sort(),
+      [
+        `${stationMac(0)}/1/associate`,
+        `${stationMac(1)}/2/associate`,
+        `${stationMac(2)}/3/associate`,
+        `${stationMac(2)}/1/pre-associate`,
+      ].sort(),
     )
-    expect(pair.bridge.peers().map((p) => p.peer).sort()).toEqual([stationMac(0), stationMac(1), stationMac(2)])
+    expect(
+      pair.bridge
+        .peers()
+        .map((p) => p.peer)
+        .sort(),
+    ).toEqual([stationMac(0), stationMac(1), stationMac(2)])
     expect(pair.eventsOf(pair.bridge, 'peer-up')).toHaveLength(3)
     for (const [i, s] of pair.stations.entries()) {
       expect(pair.eventsOf(s, 'frame-dropped')).toEqual([])
@@ -281,7 +350,9 @@ describe('BridgeStationPair', () => {
     expect(pair.bridge.operational().groupIdEnabled).toBe(true)
     pair.dropIf = (_bytes, from) => from === pair.station
     pair.driveUntil(() => pair.eventsOf(pair.bridge, 'peer-down').length > 0)
-    expect(pair.eventsOf(pair.bridge, 'peer-down')).toMatchObject([{ peer: stationMac(0), reason: 'lldp-ttl-expired' }])
+    expect(pair.eventsOf(pair.bridge, 'peer-down')).toMatchObject([
+      { peer: stationMac(0), reason: 'lldp-ttl-expired' },
+    ])
     // Back to the local EVB values: GroupID formats off again.
     expect(pair.bridge.operational().groupIdEnabled).toBe(false)
   })
@@ -297,10 +368,13 @@ describe('BridgeStationPair', () => {
     })
     pair.recordFrames = false
     negotiated(pair)
-    for (let n = 1; n <= 1000; n++) pair.command(pair.station, n % 3 === 0 ? preAssociate(n) : associate(n))
+    for (let n = 1; n <= 1000; n++)
+      pair.command(pair.station, n % 3 === 0 ? preAssociate(n) : associate(n))
     pair.settle()
-    for (let n = 1; n <= 1000; n += 4) pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(n) })
-    for (let n = 2; n <= 1000; n += 4) pair.command(pair.station, n % 3 === 0 ? associate(n) : preAssociate(n))
+    for (let n = 1; n <= 1000; n += 4)
+      pair.command(pair.station, { kind: 'de-associate', vsiId: vsiIdOf(n) })
+    for (let n = 2; n <= 1000; n += 4)
+      pair.command(pair.station, n % 3 === 0 ? associate(n) : preAssociate(n))
     pair.settle()
     // Let keep-alives run and orphans (answers lost for good) time out on the bridge.
     pair.advanceBy(2 * pair.bridge.operational().toutKeepAliveUs)
@@ -309,8 +383,12 @@ describe('BridgeStationPair', () => {
     const bridge = modes(pair.bridge)
     expect(bridge).toEqual(station)
     expect(Object.keys(station).length).toBeGreaterThan(700)
-    expect(pair.bridge.counters().rxDuplicates + pair.station.counters().rxDuplicates).toBeGreaterThan(0)
-    expect(pair.station.counters().txRetransmits + pair.bridge.counters().txRetransmits).toBeGreaterThan(0)
+    expect(
+      pair.bridge.counters().rxDuplicates + pair.station.counters().rxDuplicates,
+    ).toBeGreaterThan(0)
+    expect(
+      pair.station.counters().txRetransmits + pair.bridge.counters().txRetransmits,
+    ).toBeGreaterThan(0)
     // Resources held by the manager match the VSIs the bridge holds.
     expect(rm.held.size).toBe(Object.keys(bridge).length)
   })

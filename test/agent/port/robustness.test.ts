@@ -17,8 +17,16 @@ import type { VsiMode } from '../../../shared/vdp/constants.ts'
 import type { VsiTlv } from '../../../shared/vdp/types.ts'
 
 const cores = () => [
-  new PortCore({ port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0 }, new FakeResourceManager(), 0),
-  new PortCore({ port: portName('h0'), mac: stationMac(0), role: 'station', countersIntervalUs: 0 }, undefined, 0),
+  new PortCore(
+    { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0 },
+    new FakeResourceManager(),
+    0,
+  ),
+  new PortCore(
+    { port: portName('h0'), mac: stationMac(0), role: 'station', countersIntervalUs: 0 },
+    undefined,
+    0,
+  ),
 ]
 
 function drain(core: PortCore): PortEvent[] {
@@ -61,72 +69,143 @@ describe('PortCore.handleFrame() with hostile input', () => {
   })
 
   it('never throws on single-byte mutations of a valid request', () => {
-    const valid = ecpFrame({ source: stationMac(3), destination: NCB_GROUP_MAC, sequence: 1, vdp: { managerId: MGR, tlvs: [requestTlv('associate', 1)] } })
+    const valid = ecpFrame({
+      source: stationMac(3),
+      destination: NCB_GROUP_MAC,
+      sequence: 1,
+      vdp: { managerId: MGR, tlvs: [requestTlv('associate', 1)] },
+    })
     fc.assert(
-      fc.property(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: valid.length }), (at, value, cut) => {
-        const bytes = valid.slice(0, Math.max(cut, at + 1))
-        bytes[at] = value
-        for (const core of cores()) {
-          expect(() => core.handleFrame(1, bytes)).not.toThrow()
-          drain(core)
-        }
-      }),
+      fc.property(
+        fc.nat({ max: valid.length - 1 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.nat({ max: valid.length }),
+        (at, value, cut) => {
+          const bytes = valid.slice(0, Math.max(cut, at + 1))
+          bytes[at] = value
+          for (const core of cores()) {
+            expect(() => core.handleFrame(1, bytes)).not.toThrow()
+            drain(core)
+          }
+        },
+      ),
       { numRuns: 1000 },
     )
   })
 
   it('reports a truncated ECPDU as frame-dropped with the decoder code and offset', () => {
     const [bridge] = cores()
-    const frame = ecpFrame({ source: stationMac(3), sequence: 1, vdp: { managerId: MGR, tlvs: [requestTlv('associate', 1)] } })
+    const frame = ecpFrame({
+      source: stationMac(3),
+      sequence: 1,
+      vdp: { managerId: MGR, tlvs: [requestTlv('associate', 1)] },
+    })
     bridge!.handleFrame(5, frame.slice(0, 40))
     const events = drain(bridge!)
-    expect(events).toContainEqual(expect.objectContaining({ kind: 'frame-dropped', code: 'truncated', atUs: 5 }))
+    expect(events).toContainEqual(
+      expect.objectContaining({ kind: 'frame-dropped', code: 'truncated', atUs: 5 }),
+    )
     expect(bridge!.counters().decodeErrors).toBe(1)
     expect(bridge!.vsiSnapshot()).toEqual([])
   })
 
   it('bounds the peer table and reports the overflow', () => {
     const bridge = new PortCore(
-      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0, peerCountMax: 2, lldp: { enabled: false } },
+      {
+        port: portName('sw0'),
+        mac: BRIDGE_MAC,
+        role: 'bridge',
+        countersIntervalUs: 0,
+        peerCountMax: 2,
+        lldp: { enabled: false },
+      },
       new FakeResourceManager(),
       0,
     )
     for (let i = 0; i < 3; i++) {
-      bridge.handleFrame(i, ecpFrame({ source: stationMac(i), sequence: 1, vdp: { managerId: MGR, tlvs: [requestTlv('associate', i + 1)] } }))
+      bridge.handleFrame(
+        i,
+        ecpFrame({
+          source: stationMac(i),
+          sequence: 1,
+          vdp: { managerId: MGR, tlvs: [requestTlv('associate', i + 1)] },
+        }),
+      )
     }
     expect(bridge.peers()).toHaveLength(2)
     expect(bridge.vsiCount).toBe(2)
-    expect(drain(bridge)).toContainEqual(expect.objectContaining({ kind: 'frame-dropped', code: 'peer-table-full' }))
+    expect(drain(bridge)).toContainEqual(
+      expect.objectContaining({ kind: 'frame-dropped', code: 'peer-table-full' }),
+    )
   })
 
   it('bounds the VSI table and answers insufficient resources beyond it', () => {
     const bridge = new PortCore(
-      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', countersIntervalUs: 0, vsiCountMax: 2, lldp: { enabled: false } },
+      {
+        port: portName('sw0'),
+        mac: BRIDGE_MAC,
+        role: 'bridge',
+        countersIntervalUs: 0,
+        vsiCountMax: 2,
+        lldp: { enabled: false },
+      },
       new FakeResourceManager(),
       0,
     )
-    bridge.handleFrame(0, ecpFrame({ source: stationMac(0), sequence: 1, vdp: { managerId: MGR, tlvs: [1, 2, 3].map((n) => requestTlv('associate', n)) } }))
+    bridge.handleFrame(
+      0,
+      ecpFrame({
+        source: stationMac(0),
+        sequence: 1,
+        vdp: { managerId: MGR, tlvs: [1, 2, 3].map((n) => requestTlv('associate', n)) },
+      }),
+    )
     expect(bridge.vsiCount).toBe(2)
-    expect(drain(bridge).filter((e) => e.kind === 'vsi-rejected')).toMatchObject([{ error: 2, keep: false }])
+    expect(drain(bridge).filter((e) => e.kind === 'vsi-rejected')).toMatchObject([
+      { error: 2, keep: false },
+    ])
   })
 })
 
 describe('PortCore under random sequences of well-formed but arbitrary VDP traffic', () => {
   const status = fc.oneof(
-    fc.record({ response: fc.constant(false as const), migratingFrom: fc.boolean(), migratingTo: fc.boolean() }),
-    fc.record({ response: fc.constant(true as const), keep: fc.boolean(), hard: fc.boolean(), error: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({
+      response: fc.constant(false as const),
+      migratingFrom: fc.boolean(),
+      migratingTo: fc.boolean(),
+    }),
+    fc.record({
+      response: fc.constant(true as const),
+      keep: fc.boolean(),
+      hard: fc.boolean(),
+      error: fc.integer({ min: 0, max: 5 }),
+    }),
   )
   const tlv = fc.record({
-    mode: fc.constantFrom('pre-associate', 'pre-associate-rr', 'associate', 'de-associate') as fc.Arbitrary<VsiMode>,
+    mode: fc.constantFrom(
+      'pre-associate',
+      'pre-associate-rr',
+      'associate',
+      'de-associate',
+    ) as fc.Arbitrary<VsiMode>,
     n: fc.integer({ min: 1, max: 3 }),
     vid: fc.constantFrom(0, 1, 100, 101, 4094, 4095),
     status,
     typeId: fc.constantFrom(5, 66),
   })
   const step = fc.oneof(
-    fc.record({ kind: fc.constant('frame' as const), seq: fc.integer({ min: 0, max: 4 }), ack: fc.boolean(), tlvs: fc.array(tlv, { minLength: 1, maxLength: 3 }) }),
+    fc.record({
+      kind: fc.constant('frame' as const),
+      seq: fc.integer({ min: 0, max: 4 }),
+      ack: fc.boolean(),
+      tlvs: fc.array(tlv, { minLength: 1, maxLength: 3 }),
+    }),
     fc.record({ kind: fc.constant('time' as const), us: fc.integer({ min: 0, max: 20_000_000 }) }),
-    fc.record({ kind: fc.constant('command' as const), mode: fc.constantFrom('associate', 'pre-associate', 'de-associate'), n: fc.integer({ min: 1, max: 3 }) }),
+    fc.record({
+      kind: fc.constant('command' as const),
+      mode: fc.constantFrom('associate', 'pre-associate', 'de-associate'),
+      n: fc.integer({ min: 1, max: 3 }),
+    }),
   )
 
   it('never throws anything but LocalProtocolError from commands', () => {
@@ -138,18 +217,38 @@ describe('PortCore under random sequences of well-formed but arbitrary VDP traff
           for (const s of steps) {
             if (s.kind === 'time') {
               nowUs += s.us
-              for (let d = core.nextDeadlineUs(); d !== undefined && d <= nowUs; d = core.nextDeadlineUs()) core.handleTimeout(d)
+              for (
+                let d = core.nextDeadlineUs();
+                d !== undefined && d <= nowUs;
+                d = core.nextDeadlineUs()
+              )
+                core.handleTimeout(d)
             } else if (s.kind === 'frame') {
               const tlvs: VsiTlv[] = s.tlvs.map((t) => ({
-                ...requestTlv(t.mode, t.n, [{ vid: t.vid, ps: false, pcp: 0, mac: `02:76:64:71:00:0${t.n}` as Mac }], t.typeId),
+                ...requestTlv(
+                  t.mode,
+                  t.n,
+                  [{ vid: t.vid, ps: false, pcp: 0, mac: `02:76:64:71:00:0${t.n}` as Mac }],
+                  t.typeId,
+                ),
                 status: t.status,
               }))
-              core.handleFrame(nowUs, ecpFrame({ source: peer, sequence: s.seq, ack: s.ack, vdp: { managerId: MGR, tlvs } }))
+              core.handleFrame(
+                nowUs,
+                ecpFrame({
+                  source: peer,
+                  sequence: s.seq,
+                  ack: s.ack,
+                  vdp: { managerId: MGR, tlvs },
+                }),
+              )
             } else {
               try {
                 core.handleCommand(
                   nowUs,
-                  s.mode === 'de-associate' ? { kind: 'de-associate', vsiId: vsiIdOf(s.n) } : { ...associate(s.n), kind: s.mode as 'associate' },
+                  s.mode === 'de-associate'
+                    ? { kind: 'de-associate', vsiId: vsiIdOf(s.n) }
+                    : { ...associate(s.n), kind: s.mode as 'associate' },
                 )
               } catch (e) {
                 expect(e).toBeInstanceOf(LocalProtocolError)

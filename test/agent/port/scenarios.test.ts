@@ -5,10 +5,23 @@ import { VdpError } from '../../../shared/vdp/constants.ts'
 import type { FilterEntry, VsiTlv } from '../../../shared/vdp/types.ts'
 import { Writer } from '../../../shared/wire/writer.ts'
 import { PortCore } from '../../../agent/port/port-core.ts'
-import { ackTimerUs, reinitKeepAliveUs, respWaitDelayUs, toutKeepAliveUs } from '../../../agent/port/timers.ts'
+import {
+  ackTimerUs,
+  reinitKeepAliveUs,
+  respWaitDelayUs,
+  toutKeepAliveUs,
+} from '../../../agent/port/timers.ts'
 import { BRIDGE_MAC, FakeResourceManager, stationMac } from '../../support/pair.ts'
 import { at, ecpFrame, runScenario } from '../../support/scenario.ts'
-import { associate, command, macVidEntry, MGR, preAssociate, requestTlv, vsiIdOf } from './fixtures.ts'
+import {
+  associate,
+  command,
+  macVidEntry,
+  MGR,
+  preAssociate,
+  requestTlv,
+  vsiIdOf,
+} from './fixtures.ts'
 
 const EVB = { retries: 3, rte: 8, rwd: 20, rka: 20 }
 const ACK_US = ackTimerUs(EVB.rte)
@@ -20,21 +33,40 @@ const STATION = stationMac(0)
 const quiet = { lldp: { enabled: false }, countersIntervalUs: 0, evb: EVB } as const
 
 function stationCore(): PortCore {
-  return new PortCore({ port: portName('h0'), mac: STATION, role: 'station', ...quiet }, undefined, 0)
+  return new PortCore(
+    { port: portName('h0'), mac: STATION, role: 'station', ...quiet },
+    undefined,
+    0,
+  )
 }
 
 function bridgeCore(resources = new FakeResourceManager()): PortCore {
-  return new PortCore({ port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', ...quiet }, resources, 0)
+  return new PortCore(
+    { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', ...quiet },
+    resources,
+    0,
+  )
 }
 
 const fromStation = (sequence: number, tlvs: VsiTlv[], managerId = MGR) =>
   ecpFrame({ source: STATION, sequence, vdp: { managerId, tlvs } })
 const ackFromStation = (sequence: number) => ecpFrame({ source: STATION, sequence, ack: true })
-const fromBridge = (sequence: number, tlvs: VsiTlv[]) => ecpFrame({ source: BRIDGE_MAC, sequence, vdp: { managerId: MGR, tlvs } })
+const fromBridge = (sequence: number, tlvs: VsiTlv[]) =>
+  ecpFrame({ source: BRIDGE_MAC, sequence, vdp: { managerId: MGR, tlvs } })
 const ackFromBridge = (sequence: number) => ecpFrame({ source: BRIDGE_MAC, sequence, ack: true })
 
-function response(request: VsiTlv, entries: FilterEntry[], status: Partial<{ keep: boolean; hard: boolean; error: number }> = {}, mode = request.mode): VsiTlv {
-  return { ...request, mode, entries, status: { response: true, keep: false, hard: false, error: 0, ...status } }
+function response(
+  request: VsiTlv,
+  entries: FilterEntry[],
+  status: Partial<{ keep: boolean; hard: boolean; error: number }> = {},
+  mode = request.mode,
+): VsiTlv {
+  return {
+    ...request,
+    mode,
+    entries,
+    status: { response: true, keep: false, hard: false, error: 0, ...status },
+  }
 }
 
 describe('timer formulas', () => {
@@ -52,7 +84,11 @@ describe('ECP transmit (station core)', () => {
   it('resends an unacknowledged ECPDU retriesMax times with the same bytes, then reports tx-error', () => {
     const { transmitted } = runScenario(stationCore(), [
       at(0).command(associate(1)),
-      at(0).expectTransmit({ destination: NCB_GROUP_MAC, ecp: { operation: 0, sequence: 1 }, vdp: { tlvs: [{ mode: 'associate' }] } }),
+      at(0).expectTransmit({
+        destination: NCB_GROUP_MAC,
+        ecp: { operation: 0, sequence: 1 },
+        vdp: { tlvs: [{ mode: 'associate' }] },
+      }),
       at(ACK_US - 1).expectNoTransmit(),
       at(ACK_US).expectTransmit({ ecp: { sequence: 1 } }, 'retry 1'),
       at(2 * ACK_US).expectTransmit({ ecp: { sequence: 1 } }, 'retry 2'),
@@ -78,7 +114,10 @@ describe('ECP transmit (station core)', () => {
       at(0).expectTransmit({ ecp: { sequence: 1 }, vdp: { tlvs: [{ vsiId: vsiIdOf(1) }] } }),
       at(0).expectNoTransmit(),
       at(100).frame(ackFromBridge(1)),
-      at(100).expectTransmit({ ecp: { sequence: 2 }, vdp: { managerId: MGR, tlvs: [{ vsiId: vsiIdOf(2) }, { vsiId: vsiIdOf(3) }] } }),
+      at(100).expectTransmit({
+        ecp: { sequence: 2 },
+        vdp: { managerId: MGR, tlvs: [{ vsiId: vsiIdOf(2) }, { vsiId: vsiIdOf(3) }] },
+      }),
       at(150).frame(ackFromBridge(2)),
       at(150).expectNoTransmit(),
     ])
@@ -86,7 +125,9 @@ describe('ECP transmit (station core)', () => {
 
   it('ignores an ACK with another sequence number', () => {
     runScenario(stationCore(), [
-      at(0).command(associate(1)).expectTransmit({ ecp: { sequence: 1 } }),
+      at(0)
+        .command(associate(1))
+        .expectTransmit({ ecp: { sequence: 1 } }),
       at(10).frame(ackFromBridge(9)).expectNoTransmit(),
       at(ACK_US).expectTransmit({ ecp: { sequence: 1 } }, 'still unacknowledged'),
     ])
@@ -136,7 +177,14 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(7, [assoc1])),
       at(0).expectTransmit({ ecp: { operation: 1, sequence: 7 } }, 'ACK'),
-      at(0).expectTransmit({ ecp: { operation: 0, sequence: 1 }, vdp: { tlvs: [{ mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] }] } }),
+      at(0).expectTransmit({
+        ecp: { operation: 0, sequence: 1 },
+        vdp: {
+          tlvs: [
+            { mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] },
+          ],
+        },
+      }),
       at(10).frame(fromStation(7, [assoc1])),
       at(10).expectTransmit({ ecp: { operation: 1, sequence: 7 } }, 'ACK of the duplicate'),
       at(10).expectNoTransmit(),
@@ -157,23 +205,39 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     const keepAlive = requestTlv('associate', 1, [macVidEntry(1, 100)])
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [assoc1])),
-      at(0).expectEvent({ kind: 'vsi-associated', role: 'bridge', vsi: { entries: [{ vid: 100 }] } }),
+      at(0).expectEvent({
+        kind: 'vsi-associated',
+        role: 'bridge',
+        vsi: { entries: [{ vid: 100 }] },
+      }),
       at(50).frame(ackFromStation(1)),
       at(50).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
       at(50).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
       at(REINIT_US).frame(fromStation(2, [keepAlive])),
       at(REINIT_US).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
-      at(REINIT_US).expectTransmit({ vdp: { tlvs: [{ mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] }] } }),
+      at(REINIT_US).expectTransmit({
+        vdp: {
+          tlvs: [
+            { mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] },
+          ],
+        },
+      }),
       at(REINIT_US).expectNoEvent('vsi-associated'),
       at(REINIT_US + 50).frame(ackFromStation(2)),
       at(REINIT_US + 50).check((core) => {
         expect(rm.requests).toBe(1)
         expect(core.counters().keepalivesRx).toBe(1)
-        expect(core.vsiSnapshot()[0]).toMatchObject({ state: 'WAITCMD', confirmedMode: 'associate', deadlineUs: REINIT_US + TOUT_KA_US })
+        expect(core.vsiSnapshot()[0]).toMatchObject({
+          state: 'WAITCMD',
+          confirmedMode: 'associate',
+          deadlineUs: REINIT_US + TOUT_KA_US,
+        })
       }),
       // The keep-alive moved the supervision deadline.
       at(REINIT_US + TOUT_KA_US - 1).expectNoTransmit(),
-      at(REINIT_US + TOUT_KA_US).expectTransmit({ vdp: { tlvs: [{ mode: 'de-associate', status: { response: false } }] } }),
+      at(REINIT_US + TOUT_KA_US).expectTransmit({
+        vdp: { tlvs: [{ mode: 'de-associate', status: { response: false } }] },
+      }),
     ])
   })
 
@@ -187,9 +251,22 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(TOUT_KA_US - 1).expectNoTransmit(),
       at(TOUT_KA_US).expectTransmit({
         ecp: { operation: 0, sequence: 2 },
-        vdp: { tlvs: [{ mode: 'de-associate', status: { response: false, migratingFrom: false, migratingTo: false }, vsiId: vsiIdOf(1), entries: [{ vid: 100 }] }] },
+        vdp: {
+          tlvs: [
+            {
+              mode: 'de-associate',
+              status: { response: false, migratingFrom: false, migratingTo: false },
+              vsiId: vsiIdOf(1),
+              entries: [{ vid: 100 }],
+            },
+          ],
+        },
       }),
-      at(TOUT_KA_US).expectEvent({ kind: 'vsi-de-associated', reason: 'keepalive-timeout', transition: 'keepalive-timeout' }),
+      at(TOUT_KA_US).expectEvent({
+        kind: 'vsi-de-associated',
+        reason: 'keepalive-timeout',
+        transition: 'keepalive-timeout',
+      }),
       at(TOUT_KA_US).check((core) => {
         expect(core.vsiSnapshot()).toEqual([])
         expect(rm.log).toContain(`release ${vsiIdOf(1).id} keepalive-timeout`)
@@ -208,7 +285,14 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(100).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
       at(100).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
       at(100).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
-      at(100).expectTransmit({ ecp: { sequence: 2 }, vdp: { tlvs: [{ mode: 'de-associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] }] } }),
+      at(100).expectTransmit({
+        ecp: { sequence: 2 },
+        vdp: {
+          tlvs: [
+            { mode: 'de-associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] },
+          ],
+        },
+      }),
       at(100).check((core) => {
         expect(core.vsiSnapshot()).toEqual([])
         expect(rm.held.size).toBe(0)
@@ -224,7 +308,18 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [requestTlv('de-associate', 9, [macVidEntry(9, 300)])])),
       at(0).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
-      at(0).expectTransmit({ vdp: { tlvs: [{ mode: 'de-associate', status: { response: true, error: 0 }, vsiId: vsiIdOf(9), entries: [{ vid: 300 }] }] } }),
+      at(0).expectTransmit({
+        vdp: {
+          tlvs: [
+            {
+              mode: 'de-associate',
+              status: { response: true, error: 0 },
+              vsiId: vsiIdOf(9),
+              entries: [{ vid: 300 }],
+            },
+          ],
+        },
+      }),
       at(0).expectNoEvent('vsi-de-associated'),
       at(0).check((core) => {
         expect(core.vsiSnapshot()).toEqual([])
@@ -240,7 +335,13 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     body.u24(5)
     body.u8(1)
     body.u8(5)
-    body.bytes(Uint8Array.from(vsiIdOf(4).id.match(/../g)!.map((h) => parseInt(h, 16))))
+    body.bytes(
+      Uint8Array.from(
+        vsiIdOf(4)
+          .id.match(/../g)!
+          .map((h) => parseInt(h, 16)),
+      ),
+    )
     body.u8(2)
     body.u16(0)
     const ulpdu = new Writer(18 + 27)
@@ -254,7 +355,15 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(0).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
       at(0).expectTransmit({
         ecp: { operation: 0 },
-        vdpInvalid: [{ identity: { mode: 'associate', vsiId: vsiIdOf(4), status: { response: true, keep: false, error: VdpError.InvalidFormat } } }],
+        vdpInvalid: [
+          {
+            identity: {
+              mode: 'associate',
+              vsiId: vsiIdOf(4),
+              status: { response: true, keep: false, error: VdpError.InvalidFormat },
+            },
+          },
+        ],
       }),
       at(0).check((core) => expect(core.vsiSnapshot()).toEqual([])),
     ])
@@ -267,12 +376,30 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [requestTlv('associate', 1, [macVidEntry(1)], 66)])),
       at(0).expectTransmit({ ecp: { operation: 1 } }),
-      at(0).expectTransmit({ vdp: { tlvs: [{ mode: 'de-associate', status: { response: true, keep: false, hard: true, error: 2 } }] } }),
-      at(0).expectEvent({ kind: 'vsi-rejected', requested: 'associate', error: 2, hard: true, keep: false }),
+      at(0).expectTransmit({
+        vdp: {
+          tlvs: [
+            { mode: 'de-associate', status: { response: true, keep: false, hard: true, error: 2 } },
+          ],
+        },
+      }),
+      at(0).expectEvent({
+        kind: 'vsi-rejected',
+        requested: 'associate',
+        error: 2,
+        hard: true,
+        keep: false,
+      }),
       at(10).frame(ackFromStation(1)),
       at(20).frame(fromStation(2, [requestTlv('associate', 2, [macVidEntry(2)], 67)])),
       at(20).expectTransmit({ ecp: { operation: 1 } }),
-      at(20).expectTransmit({ vdp: { tlvs: [{ mode: 'associate', status: { response: true, keep: true, hard: false, error: 4 } }] } }),
+      at(20).expectTransmit({
+        vdp: {
+          tlvs: [
+            { mode: 'associate', status: { response: true, keep: true, hard: false, error: 4 } },
+          ],
+        },
+      }),
       at(20).expectEvent({ kind: 'vsi-rejected', requested: 'associate', error: 4, keep: true }),
       at(20).check((core) => expect(core.vsiSnapshot()).toEqual([])),
     ])
@@ -283,10 +410,22 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [assoc1])),
       at(10).frame(ackFromStation(1)),
-      at(20).check(() => rm.rules.set(5, { outcome: 'keep', error: VdpError.UnableToContactVsiManager })),
+      at(20).check(() =>
+        rm.rules.set(5, { outcome: 'keep', error: VdpError.UnableToContactVsiManager }),
+      ),
       at(20).frame(fromStation(2, [requestTlv('pre-associate', 1, [macVidEntry(1, 100)])])),
-      at(20).expectEvent({ kind: 'vsi-rejected', requested: 'pre-associate', error: 3, keep: true }),
-      at(20).check((core) => expect(core.vsiSnapshot()[0]).toMatchObject({ state: 'WAITCMD', confirmedMode: 'associate' })),
+      at(20).expectEvent({
+        kind: 'vsi-rejected',
+        requested: 'pre-associate',
+        error: 3,
+        keep: true,
+      }),
+      at(20).check((core) =>
+        expect(core.vsiSnapshot()[0]).toMatchObject({
+          state: 'WAITCMD',
+          confirmedMode: 'associate',
+        }),
+      ),
     ])
   })
 
@@ -297,7 +436,12 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(20).frame(fromStation(2, [requestTlv('pre-associate', 1, [macVidEntry(1, 100)])])),
       at(20).expectEvent({ kind: 'vsi-associated' }),
       at(20).expectEvent({ kind: 'vsi-deactivated', rr: false, vsi: { entries: [{ vid: 100 }] } }),
-      at(20).check((core) => expect(core.vsiSnapshot()[0]).toMatchObject({ state: 'WAITCMD', confirmedMode: 'pre-associate' })),
+      at(20).check((core) =>
+        expect(core.vsiSnapshot()[0]).toMatchObject({
+          state: 'WAITCMD',
+          confirmedMode: 'pre-associate',
+        }),
+      ),
     ])
   })
 
@@ -305,7 +449,16 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(bridgeCore(), [
       at(0).frame(fromStation(1, [requestTlv('associate', 1, [macVidEntry(1, 1)])])),
       at(0).expectTransmit({ ecp: { operation: 1 } }),
-      at(0).expectTransmit({ vdp: { tlvs: [{ mode: 'associate', status: { response: true, error: VdpError.InvalidVidGroupIdOrMac } }] } }),
+      at(0).expectTransmit({
+        vdp: {
+          tlvs: [
+            {
+              mode: 'associate',
+              status: { response: true, error: VdpError.InvalidVidGroupIdOrMac },
+            },
+          ],
+        },
+      }),
       at(0).check((core) => expect(core.vsiSnapshot()).toEqual([])),
     ])
   })
@@ -319,7 +472,10 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(20).expectEvent({ kind: 'vsi-de-associated', reason: 'local-command' }),
       at(20).expectTransmit({ ecp: { operation: 1 } }),
       at(20).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
-      at(20).expectTransmit({ ecp: { sequence: 2 }, vdp: { tlvs: [{ mode: 'de-associate', status: { response: false } }] } }),
+      at(20).expectTransmit({
+        ecp: { sequence: 2 },
+        vdp: { tlvs: [{ mode: 'de-associate', status: { response: false } }] },
+      }),
       at(20).check((core) => {
         expect(core.vsiSnapshot()).toEqual([])
         expect(rm.log).toContain(`release ${vsiIdOf(1).id} local-command`)
@@ -346,12 +502,18 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(300).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
       at(300).expectTransmit({ ecp: { operation: 1, sequence: 3 } }),
       at(2999).expectNoTransmit(),
-      at(3000).expectTransmit({ ecp: { operation: 0, sequence: 2 }, vdp: { tlvs: [{ vsiId: vsiIdOf(2) }, { vsiId: vsiIdOf(3) }] } }),
+      at(3000).expectTransmit({
+        ecp: { operation: 0, sequence: 2 },
+        vdp: { tlvs: [{ vsiId: vsiIdOf(2) }, { vsiId: vsiIdOf(3) }] },
+      }),
     ])
   })
 
   it('maps a GroupID to one VID for every VSI of that group', () => {
-    const group = (n: number) => requestTlv('associate', n, [{ vid: 0, ps: false, pcp: 0, mac: macVidEntry(n).mac!, groupId: 7001 }])
+    const group = (n: number) =>
+      requestTlv('associate', n, [
+        { vid: 0, ps: false, pcp: 0, mac: macVidEntry(n).mac!, groupId: 7001 },
+      ])
     const g1 = { ...group(1), filterFormat: 4 as const }
     const g2 = { ...group(2), filterFormat: 4 as const }
     runScenario(bridgeCore(), [
@@ -370,15 +532,30 @@ describe('VDP station (station core)', () => {
   it('stores the assigned VID and re-sends the TLV with it and the same hints every reinitKeepAlive', () => {
     runScenario(stationCore(), [
       at(0).command({ ...associate(1), hints: { migratingTo: true } }),
-      at(0).expectTransmit({ ecp: { sequence: 1 }, vdp: { tlvs: [{ status: { response: false, migratingTo: true }, entries: [{ vid: 0 }] }] } }),
+      at(0).expectTransmit({
+        ecp: { sequence: 1 },
+        vdp: { tlvs: [{ status: { response: false, migratingTo: true }, entries: [{ vid: 0 }] }] },
+      }),
       at(50).frame(ackFromBridge(1)),
       at(60).frame(fromBridge(1, [response(assoc1, [macVidEntry(1, 100)])])),
       at(60).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
-      at(60).expectEvent({ kind: 'vsi-associated', role: 'station', vsi: { entries: [{ vid: 100 }] } }),
+      at(60).expectEvent({
+        kind: 'vsi-associated',
+        role: 'station',
+        vsi: { entries: [{ vid: 100 }] },
+      }),
       at(60 + REINIT_US - 1).expectNoTransmit(),
       at(60 + REINIT_US).expectTransmit({
         ecp: { sequence: 2 },
-        vdp: { tlvs: [{ mode: 'associate', status: { response: false, migratingTo: true, migratingFrom: false }, entries: [{ vid: 100, mac: macVidEntry(1).mac! }] }] },
+        vdp: {
+          tlvs: [
+            {
+              mode: 'associate',
+              status: { response: false, migratingTo: true, migratingFrom: false },
+              entries: [{ vid: 100, mac: macVidEntry(1).mac! }],
+            },
+          ],
+        },
       }),
       at(60 + REINIT_US).check((core) => expect(core.counters().keepalivesTx).toBe(1)),
     ])
@@ -405,7 +582,11 @@ describe('VDP station (station core)', () => {
       at(1000).frame(fromBridge(2, [deassoc])),
       at(1000).expectTransmit({ ecp: { operation: 1, sequence: 2 } }, 'only the ACK'),
       at(1000).expectNoTransmit(),
-      at(1000).expectEvent({ kind: 'vsi-de-associated', reason: 'bridge-request', transition: 'deassoc-from-bridge' }),
+      at(1000).expectEvent({
+        kind: 'vsi-de-associated',
+        reason: 'bridge-request',
+        transition: 'deassoc-from-bridge',
+      }),
       at(1000).check((core) => expect(core.vsiSnapshot()).toEqual([])),
     ])
   })
@@ -430,15 +611,37 @@ describe('VDP station (station core)', () => {
       at(100).command(preAssociate(1)),
       at(100).expectTransmit({ ecp: { sequence: 1 } }),
       at(100).expectTransmit({ ecp: { operation: 1 } }),
-      at(100).expectTransmit({ ecp: { sequence: 2 }, vdp: { tlvs: [{ mode: 'pre-associate', entries: [{ vid: 100 }] }] } }),
+      at(100).expectTransmit({
+        ecp: { sequence: 2 },
+        vdp: { tlvs: [{ mode: 'pre-associate', entries: [{ vid: 100 }] }] },
+      }),
       at(150).frame(ackFromBridge(2)),
-      at(160).frame(fromBridge(2, [response(pre1, [macVidEntry(1, 100)], { keep: true, error: 3 })])),
-      at(160).expectEvent({ kind: 'vsi-rejected', requested: 'pre-associate', keep: true, error: 3 }),
-      at(160).check((core) => expect(core.vsiSnapshot()[0]).toMatchObject({ state: 'WAIT_SYSCMD', confirmedMode: 'associate' })),
+      at(160).frame(
+        fromBridge(2, [response(pre1, [macVidEntry(1, 100)], { keep: true, error: 3 })]),
+      ),
+      at(160).expectEvent({
+        kind: 'vsi-rejected',
+        requested: 'pre-associate',
+        keep: true,
+        error: 3,
+      }),
+      at(160).check((core) =>
+        expect(core.vsiSnapshot()[0]).toMatchObject({
+          state: 'WAIT_SYSCMD',
+          confirmedMode: 'associate',
+        }),
+      ),
       at(160 + REINIT_US).expectTransmit({ ecp: { operation: 1 } }),
-      at(160 + REINIT_US).expectTransmit({ vdp: { tlvs: [{ mode: 'associate', entries: [{ vid: 100 }] }] } }, 'keep-alive of the kept mode'),
+      at(160 + REINIT_US).expectTransmit(
+        { vdp: { tlvs: [{ mode: 'associate', entries: [{ vid: 100 }] }] } },
+        'keep-alive of the kept mode',
+      ),
       at(200 + REINIT_US).frame(ackFromBridge(3)),
-      at(210 + REINIT_US).frame(fromBridge(3, [response(assoc1, [macVidEntry(1, 100)], { hard: true, error: 2 }, 'de-associate')])),
+      at(210 + REINIT_US).frame(
+        fromBridge(3, [
+          response(assoc1, [macVidEntry(1, 100)], { hard: true, error: 2 }, 'de-associate'),
+        ]),
+      ),
       at(210 + REINIT_US).expectEvent({ kind: 'vsi-rejected', error: 2, hard: true, keep: false }),
       at(210 + REINIT_US).expectEvent({ kind: 'vsi-de-associated', reason: 'rejected' }),
       at(210 + REINIT_US).check((core) => expect(core.vsiSnapshot()).toEqual([])),
@@ -454,9 +657,16 @@ describe('VDP station (station core)', () => {
       at(50).frame(ackFromBridge(1)),
       at(60).frame(fromBridge(1, [response(assoc1, [macVidEntry(1, 100)])])),
       at(60).expectTransmit({ ecp: { operation: 1 } }),
-      at(60).expectTransmit({ ecp: { sequence: 2 }, vdp: { tlvs: [{ mode: 'de-associate', entries: [{ vid: 100 }] }] } }),
+      at(60).expectTransmit({
+        ecp: { sequence: 2 },
+        vdp: { tlvs: [{ mode: 'de-associate', entries: [{ vid: 100 }] }] },
+      }),
       at(70).frame(ackFromBridge(2)),
-      at(80).frame(fromBridge(2, [response(requestTlv('de-associate', 1, [macVidEntry(1, 100)]), [macVidEntry(1, 100)])])),
+      at(80).frame(
+        fromBridge(2, [
+          response(requestTlv('de-associate', 1, [macVidEntry(1, 100)]), [macVidEntry(1, 100)]),
+        ]),
+      ),
       at(80).expectEvent({ kind: 'vsi-de-associated', reason: 'station-request' }),
       at(80).check((core) => expect(core.vsiSnapshot()).toEqual([])),
     ])
@@ -470,11 +680,13 @@ describe('VDP station (station core)', () => {
     expect(() => core.handleCommand(0, command('associate', 3, { entries: [] }))).toThrow(
       expect.objectContaining({ code: 'bad-command' }),
     )
-    expect(() => core.handleCommand(0, command('associate', 3, { entries: [macVidEntry(3, 1)] }))).toThrow(
-      expect.objectContaining({ code: 'bad-command' }),
-    )
+    expect(() =>
+      core.handleCommand(0, command('associate', 3, { entries: [macVidEntry(3, 1)] })),
+    ).toThrow(expect.objectContaining({ code: 'bad-command' }))
     expect(core.pollTransmit()).toBeUndefined()
     expect(core.vsiSnapshot()).toEqual([])
-    expect(() => bridgeCore().handleCommand(0, associate(1))).toThrow(expect.objectContaining({ code: 'wrong-role' }))
+    expect(() => bridgeCore().handleCommand(0, associate(1))).toThrow(
+      expect.objectContaining({ code: 'wrong-role' }),
+    )
   })
 })

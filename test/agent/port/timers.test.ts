@@ -1,19 +1,31 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ackTimerUs, reinitKeepAliveUs, resourceWaitDelayUs, respWaitDelayUs, TimerTable, toutKeepAliveUs } from '../../../agent/port/timers.ts'
+import {
+  ackTimerUs,
+  reinitKeepAliveUs,
+  resourceWaitDelayUs,
+  respWaitDelayUs,
+  TimerTable,
+  toutKeepAliveUs,
+} from '../../../agent/port/timers.ts'
 
 describe('timer formulas', () => {
   it('are integers in µs for every exponent and retry count', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 31 }), fc.integer({ min: 0, max: 31 }), (retries, rte, e) => {
-        expect(ackTimerUs(rte)).toBe(10 * 2 ** rte)
-        expect(resourceWaitDelayUs(e)).toBe(10 * 2 ** e)
-        expect(reinitKeepAliveUs(e)).toBe(10 * 2 ** e)
-        const resp = respWaitDelayUs({ retries, rte, rwd: e })
-        expect(Number.isInteger(resp)).toBe(true)
-        expect(resp).toBe(1.5 * (10 * 2 ** e + (2 * retries + 1) * 10 * 2 ** rte))
-        expect(toutKeepAliveUs({ retries, rte, rka: e })).toBe(resp)
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 0, max: 31 }),
+        fc.integer({ min: 0, max: 31 }),
+        (retries, rte, e) => {
+          expect(ackTimerUs(rte)).toBe(10 * 2 ** rte)
+          expect(resourceWaitDelayUs(e)).toBe(10 * 2 ** e)
+          expect(reinitKeepAliveUs(e)).toBe(10 * 2 ** e)
+          const resp = respWaitDelayUs({ retries, rte, rwd: e })
+          expect(Number.isInteger(resp)).toBe(true)
+          expect(resp).toBe(1.5 * (10 * 2 ** e + (2 * retries + 1) * 10 * 2 ** rte))
+          expect(toutKeepAliveUs({ retries, rte, rka: e })).toBe(resp)
+        },
+      ),
     )
   })
 })
@@ -21,7 +33,11 @@ describe('timer formulas', () => {
 describe('TimerTable', () => {
   it('agrees with a naive map under random set/stop/pop sequences', () => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('set' as const), name: fc.integer({ min: 0, max: 20 }), atUs: fc.integer({ min: 0, max: 1000 }) }),
+      fc.record({
+        kind: fc.constant('set' as const),
+        name: fc.integer({ min: 0, max: 20 }),
+        atUs: fc.integer({ min: 0, max: 1000 }),
+      }),
       fc.record({ kind: fc.constant('stop' as const), name: fc.integer({ min: 0, max: 20 }) }),
       fc.record({ kind: fc.constant('pop' as const), nowUs: fc.integer({ min: 0, max: 1000 }) }),
     )
@@ -43,7 +59,10 @@ describe('TimerTable', () => {
             expect(new Set(popped)).toEqual(new Set(due.map(([n]) => n)))
             for (const [n] of due) naive.delete(n)
           }
-          const min = [...naive.values()].reduce<number | undefined>((m, v) => (m === undefined || v < m ? v : m), undefined)
+          const min = [...naive.values()].reduce<number | undefined>(
+            (m, v) => (m === undefined || v < m ? v : m),
+            undefined,
+          )
           expect(table.nextUs()).toBe(min)
           expect(table.size).toBe(naive.size)
         }

@@ -30,10 +30,38 @@ interface Machine {
 }
 
 const machines: Machine[] = [
-  { name: 'bridge', table: BRIDGE_TRANSITIONS, states: BRIDGE_STATES, events: BRIDGE_EVENTS, initial: 'INIT', terminal: ['END'] },
-  { name: 'station', table: STATION_TRANSITIONS, states: STATION_STATES, events: STATION_EVENTS, initial: 'INIT', terminal: ['END'] },
-  { name: 'ecp-tx', table: ECP_TX_TRANSITIONS, states: ECP_TX_STATES, events: ECP_TX_EVENTS, initial: 'WAIT_FOR_REQUEST', terminal: [] },
-  { name: 'ecp-rx', table: ECP_RX_TRANSITIONS, states: ECP_RX_STATES, events: ECP_RX_EVENTS, initial: 'RX_FIRST', terminal: [] },
+  {
+    name: 'bridge',
+    table: BRIDGE_TRANSITIONS,
+    states: BRIDGE_STATES,
+    events: BRIDGE_EVENTS,
+    initial: 'INIT',
+    terminal: ['END'],
+  },
+  {
+    name: 'station',
+    table: STATION_TRANSITIONS,
+    states: STATION_STATES,
+    events: STATION_EVENTS,
+    initial: 'INIT',
+    terminal: ['END'],
+  },
+  {
+    name: 'ecp-tx',
+    table: ECP_TX_TRANSITIONS,
+    states: ECP_TX_STATES,
+    events: ECP_TX_EVENTS,
+    initial: 'WAIT_FOR_REQUEST',
+    terminal: [],
+  },
+  {
+    name: 'ecp-rx',
+    table: ECP_RX_TRANSITIONS,
+    states: ECP_RX_STATES,
+    events: ECP_RX_EVENTS,
+    initial: 'RX_FIRST',
+    terminal: [],
+  },
 ]
 
 const KEBAB = /^[a-z]+(-[a-z0-9]+)*$/
@@ -91,7 +119,10 @@ describe.each(machines)('transition table of the $name machine', (m) => {
       if (m.terminal.length === 0) {
         expect(reachable(m, s).has(m.initial), `${s} returns to ${m.initial}`).toBe(true)
       } else {
-        expect(m.terminal.some((t) => reachable(m, s).has(t)), `${s} can end`).toBe(true)
+        expect(
+          m.terminal.some((t) => reachable(m, s).has(t)),
+          `${s} can end`,
+        ).toBe(true)
       }
     }
   })
@@ -112,7 +143,9 @@ describe.each(machines)('transition table of the $name machine', (m) => {
 
   it('renders a mermaid diagram with one line per transition cell', () => {
     const text = mermaid(m.table)
-    const transitions = m.states.flatMap((s) => m.events.filter((e) => typeof m.table[s]![e] === 'object'))
+    const transitions = m.states.flatMap((s) =>
+      m.events.filter((e) => typeof m.table[s]![e] === 'object'),
+    )
     expect(text.split('\n').slice(1)).toHaveLength(transitions.length)
     expect(text.startsWith('stateDiagram-v2')).toBe(true)
   })
@@ -129,9 +162,25 @@ describe('StateMachine', () => {
   })
 
   it('names the bridge states as the standard does (lldpad VDP22_BR_*)', () => {
-    expect(BRIDGE_STATES).toEqual(['INIT', 'PROCESS', 'SEND', 'KEEP', 'DEASSOC', 'WAITCMD', 'ALIVE', 'DEASSOCIATED', 'END'])
-    expect(BRIDGE_TRANSITIONS.WAITCMD['request-same-mode']).toEqual({ to: 'ALIVE', reason: 'keepalive-received' })
-    expect(STATION_TRANSITIONS.WAIT_SYSCMD['keepalive-due']).toEqual({ to: 'TXMIT_KA', reason: 'keepalive-due' })
+    expect(BRIDGE_STATES).toEqual([
+      'INIT',
+      'PROCESS',
+      'SEND',
+      'KEEP',
+      'DEASSOC',
+      'WAITCMD',
+      'ALIVE',
+      'DEASSOCIATED',
+      'END',
+    ])
+    expect(BRIDGE_TRANSITIONS.WAITCMD['request-same-mode']).toEqual({
+      to: 'ALIVE',
+      reason: 'keepalive-received',
+    })
+    expect(STATION_TRANSITIONS.WAIT_SYSCMD['keepalive-due']).toEqual({
+      to: 'TXMIT_KA',
+      reason: 'keepalive-due',
+    })
   })
 })
 
