@@ -672,6 +672,30 @@ describe('VDP station (station core)', () => {
     ])
   })
 
+  it('starts a pending command afresh when the request in flight ends the VSI', () => {
+    runScenario(stationCore(), [
+      at(0)
+        .command(associate(1))
+        .expectTransmit({ ecp: { sequence: 1 } }),
+      at(10).command(preAssociate(1)).expectNoTransmit(),
+      at(50).frame(ackFromBridge(1)),
+      at(60)
+        .frame(fromBridge(1, [response(assoc1, [macVidEntry(1)], { error: 2 }, 'de-associate')]))
+        .expectEvent({ kind: 'vsi-rejected', requested: 'associate', error: 2 })
+        .expectEvent({ kind: 'vsi-de-associated', reason: 'rejected' })
+        .expectTransmit({ ecp: { operation: 1, sequence: 1 } })
+        .expectTransmit({
+          ecp: { sequence: 2 },
+          vdp: { tlvs: [{ mode: 'pre-associate', entries: [{ vid: 0 }] }] },
+        })
+        .check((core) =>
+          expect(core.vsiSnapshot()).toMatchObject([
+            { state: 'PROCWAIT', pendingMode: 'pre-associate' },
+          ]),
+        ),
+    ])
+  })
+
   it('refuses illegal local commands with LocalProtocolError and changes nothing', () => {
     const core = stationCore()
     expect(() => core.handleCommand(0, { kind: 'de-associate', vsiId: vsiIdOf(3) })).toThrow(
