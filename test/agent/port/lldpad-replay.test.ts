@@ -136,3 +136,96 @@ describe('our bridge core against lldpad station traffic', () => {
     expect(unsolicited).toEqual([])
   })
 })
+
+describe('our station core against captured bridge traffic', () => {
+  /**
+   * The lldpad station's requests in the capture become commands for our station at the same
+   * times; the bridge's frames are fed back. Our station must put on the wire exactly the ECP
+   * frames lldpad's station did (requests with the stored VIDs, ACKs), and end in the states
+   * the bridge decided: VID 100, GroupID 7001 -> VID 101, a reject, de-associations.
+   */
+  it('sends byte for byte what the lldpad station sent to an independent bridge (pybridge-vid)', () => {
+    const core = new PortCore(
+      {
+        port: portName('h0'),
+        mac: STATION,
+        role: 'station',
+        countersIntervalUs: 0,
+        evb: { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: true },
+      },
+      undefined,
+      0,
+    )
+    const records = readCapture('pybridge-vid')
+    const t0 = records[0]!.timeUs
+    const ours: Uint8Array[] = []
+    const events: PortEvent[] = []
+    const drain = () => {
+      for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) {
+        if (decodeFrame(f).ecp !== undefined) ours.push(f)
+      }
+      for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) events.push(e)
+    }
+    const theirs: Uint8Array[] = []
+    let nowUs = 0
+    for (const r of records) {
+      const atUs = r.timeUs - t0
+      for (let d = core.nextDeadlineUs(); d !== undefined && d <= atUs; d = core.nextDeadlineUs()) {
+        nowUs = Math.max(nowUs, d)
+        core.handleTimeout(nowUs)
+        drain()
+      }
+      nowUs = Math.max(nowUs, atUs)
+      const frame = decodeFrame(r.data)
+      if (frame.source === STATION) {
+        if (frame.ecp === undefined) continue
+        theirs.push(r.data)
+        const tlv = frame.vdp?.tlvs[0]
+        if (frame.ecp.operation === 0 && tlv?.kind === 'vsi') {
+          core.handleCommand(
+            nowUs,
+            tlv.mode === 'de-associate'
+              ? { kind: 'de-associate', vsiId: tlv.vsiId }
+              : {
+                  kind: tlv.mode,
+                  managerId: frame.vdp!.managerId,
+                  typeId: tlv.typeId,
+                  typeVersion: tlv.typeVersion,
+                  vsiId: tlv.vsiId,
+                  filterFormat: tlv.filterFormat,
+                  // As vdptool gives them: VID 0 where the bridge is to choose.
+                  entries: tlv.entries,
+                },
+          )
+          drain()
+        }
+      } else {
+        core.handleFrame(nowUs, r.data)
+        drain()
+      }
+    }
+    const strip = (b: Uint8Array) => Array.from(b.length > 60 ? b : b.subarray(0, 18))
+    // 5 requests and 6 ACKs (of the 5 responses and the unsolicited De-Associate).
+    expect(theirs).toHaveLength(11)
+    expect(ours.map(strip)).toEqual(theirs.map(strip))
+    const summary = events
+      .filter((e) => e.kind.startsWith('vsi-'))
+      .map((e) =>
+        'vsi' in e
+          ? `${e.kind} ${e.vsi.vsiId.id.slice(-2)} ${e.vsi.entries.map((x) => x.vid).join(',')}` +
+            ('reason' in e ? ` ${e.reason}` : '') +
+            ('error' in e ? ` error ${e.error}` : '')
+          : e.kind,
+      )
+    expect(summary).toEqual([
+      'vsi-associated 11 100',
+      'vsi-associated 12 101',
+      'vsi-rejected 13 0 error 2',
+      'vsi-de-associated 13 0 rejected',
+      'vsi-de-associated 11 100 station-request',
+      'vsi-associated 14 102',
+      'vsi-de-associated 14 102 bridge-request',
+    ])
+    expect(core.vsiSnapshot().map((v) => v.vsi.vsiId.id.slice(-2))).toEqual(['12'])
+  })
+})
