@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_vsi ON events (vsi_id, cursor) WHERE vsi_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_switch ON events (switch_id, cursor);
 CREATE TABLE IF NOT EXISTS vsis (
-  vsi_id TEXT PRIMARY KEY, state TEXT NOT NULL, vni INTEGER, due_at INTEGER, record TEXT NOT NULL
+  vsi_id TEXT PRIMARY KEY, state TEXT NOT NULL, vni INTEGER, due_at INTEGER, record TEXT NOT NULL,
+  ix TEXT -- the MACs, IPs and places last written to the index tables (JSON)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vsis_vni ON vsis (vni, vsi_id);
 CREATE INDEX IF NOT EXISTS vsis_due ON vsis (due_at) WHERE due_at IS NOT NULL;
@@ -94,6 +95,8 @@ export class SqliteFleetStore extends BaseFleetStore {
     this.db.pragma(`mmap_size = ${1024 * 1024 * (options.mmapSizeMb ?? 2048)}`)
     this.db.pragma('foreign_keys = OFF')
     this.db.exec(SCHEMA)
+    const columns = this.db.prepare('PRAGMA table_info(vsis)').all() as { name: string }[]
+    if (!columns.some((c) => c.name === 'ix')) this.db.exec('ALTER TABLE vsis ADD COLUMN ix TEXT')
     const db = this.db
     this.s = {
       hasEvent: db.prepare('SELECT 1 FROM events WHERE switch_id = ? AND boot_id = ? AND seq = ?').pluck(),
@@ -102,12 +105,11 @@ export class SqliteFleetStore extends BaseFleetStore {
       ),
       loadVsi: db.prepare('SELECT record FROM vsis WHERE vsi_id = ?').pluck(),
       upsertVsi: db.prepare(
-        'INSERT INTO vsis (vsi_id, state, vni, due_at, record) VALUES (?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (vsi_id) DO UPDATE SET state = excluded.state, vni = excluded.vni, due_at = excluded.due_at, record = excluded.record',
+        'INSERT INTO vsis (vsi_id, state, vni, due_at, record, ix) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (vsi_id) DO UPDATE SET state = excluded.state, vni = excluded.vni, due_at = excluded.due_at, ' +
+          'record = excluded.record, ix = excluded.ix',
       ),
-      macsOf: db.prepare('SELECT mac FROM vsi_macs WHERE vsi_id = ?').pluck(),
-      ipsOf: db.prepare('SELECT ip FROM vsi_ips WHERE vsi_id = ?').pluck(),
-      placesOf: db.prepare('SELECT switch_id, port FROM vsi_places WHERE vsi_id = ?').raw(),
+      indexOf: db.prepare('SELECT ix FROM vsis WHERE vsi_id = ?').raw(),
       delMacs: db.prepare('DELETE FROM vsi_macs WHERE vsi_id = ?'),
       delIps: db.prepare('DELETE FROM vsi_ips WHERE vsi_id = ?'),
       delPlaces: db.prepare('DELETE FROM vsi_places WHERE vsi_id = ?'),
@@ -180,24 +182,31 @@ export class SqliteFleetStore extends BaseFleetStore {
 
   protected saveVsi(record: VsiRecord, ix: VsiIndex): void {
     const id = record.vsiId
-    this.s.upsertVsi.run(id, ix.state, ix.vni ?? null, ix.dueAt ?? null, JSON.stringify(record))
-    // Rewrite an index only when it changed: most events (keep-alives, re-associations)
-    // leave MACs, IPs and places as they were.
-    const macs = this.s.macsOf.all(id) as string[]
-    if (!sameSet(macs, ix.macs)) {
-      this.s.delMacs.run(id)
-      for (const m of ix.macs) this.s.insMac.run(m, id)
-    }
-    const ips = this.s.ipsOf.all(id) as string[]
-    if (!sameSet(ips, ix.ips)) {
-      this.s.delIps.run(id)
-      for (const ip of ix.ips) this.s.insIp.run(ip, id)
-    }
-    const places = (this.s.placesOf.all(id) as [string, string][]).map(([a, b]) => `${a}\u0000${b}`)
-    const wanted = ix.places.map(([a, b]) => `${a}\u0000${b}`)
-    if (!sameSet(places, wanted)) {
-      this.s.delPlaces.run(id)
-      for (const [sw, port] of ix.places) this.s.insPlace.run(sw, port, id)
+    const wanted: IndexKeys = [
+      [...ix.macs].sort(),
+      [...ix.ips].sort(),
+      ix.places.map(([sw, port]) => `${sw}\u0000${port}`).sort(),
+    ]
+    const wantedText = JSON.stringify(wanted)
+    const row = this.s.indexOf.get(id) as [string | null] | undefined
+    this.s.upsertVsi.run(id, ix.state, ix.vni ?? null, ix.dueAt ?? null, JSON.stringify(record), wantedText)
+    // Rewrite an index table only when its part changed: most events (keep-alives,
+    // re-associations) leave MACs, IPs and places as they were.
+    if (row?.[0] !== wantedText) {
+      const prior: IndexKeys | undefined = row === undefined ? [[], [], []] : row[0] === null ? undefined : JSON.parse(row[0])
+      const changed = (i: 0 | 1 | 2) => prior === undefined || JSON.stringify(prior[i]) !== JSON.stringify(wanted[i])
+      if (changed(0)) {
+        if (row) this.s.delMacs.run(id)
+        for (const m of ix.macs) this.s.insMac.run(m, id)
+      }
+      if (changed(1)) {
+        if (row) this.s.delIps.run(id)
+        for (const ip of ix.ips) this.s.insIp.run(ip, id)
+      }
+      if (changed(2)) {
+        if (row) this.s.delPlaces.run(id)
+        for (const [sw, port] of ix.places) this.s.insPlace.run(sw, port, id)
+      }
     }
     for (const m of record.migrations) this.s.upsertMigration.run(id, m.ordinal, m.startedAt, JSON.stringify(m))
   }
@@ -351,8 +360,5 @@ export class SqliteFleetStore extends BaseFleetStore {
   }
 }
 
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  const s = new Set(a)
-  return b.every((x) => s.has(x))
-}
+/** Sorted MACs, IPs and `switch\0port` places, as kept in `vsis.ix`. */
+type IndexKeys = [string[], string[], string[]]
