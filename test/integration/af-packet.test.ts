@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NetnsLab, NsChildError, exec, requireRoot, type NsChild } from '../support/netns.ts'
+import { NetnsLab, NsChildError, exec, listNamespaces, requireRoot, type NsChild } from '../support/netns.ts'
 
 const LINK_CHILD = fileURLToPath(new URL('../support/ns-child-link.ts', import.meta.url))
 
@@ -342,6 +342,39 @@ describe('tshark on a veth end', () => {
     expect(decoded.stdout).toContain('Edge Control Protocol')
     expect(decoded.stdout).toContain('eth:ethertype:ecp21')
     expect(readFileSync(pcap).length).toBeGreaterThan(71)
+  })
+})
+
+describe('netns lab helpers', () => {
+  it('run commands and Node functions inside a namespace, and clean up idempotently', async () => {
+    const lab = await NetnsLab.create('afpns')
+    try {
+      const ns = await lab.addNamespace('x')
+      const other = await lab.addNamespace('y')
+      const ifX = lab.ifname('x')
+      const ifY = lab.ifname('y')
+      expect(ifX.length).toBeLessThanOrEqual(15)
+      expect(ifX.startsWith('afpns')).toBe(true)
+      await lab.addVethPair({ ns, ifname: ifX, mac: MAC_A }, { ns: other, ifname: ifY, mac: MAC_B })
+      const link = await lab.exec(ns, 'ip', ['-o', 'link', 'show', ifX])
+      expect(link.stdout).toContain(MAC_A)
+      expect(link.stdout).toContain('state UP')
+      const v6 = await lab.exec(ns, 'sysctl', ['-n', `net.ipv6.conf.${ifX}.disable_ipv6`])
+      expect(v6.stdout.trim()).toBe('1')
+      const netnsModule = fileURLToPath(new URL('../support/netns.ts', import.meta.url))
+      expect(await lab.runNode<string[]>(ns, netnsModule, 'listInterfaces')).toEqual([ifX, 'lo'].sort())
+      expect(await listNamespaces(lab.prefix)).toEqual(expect.arrayContaining([ns, other]))
+    } finally {
+      await lab.cleanup()
+      await lab.cleanup()
+    }
+    expect(await listNamespaces(lab.prefix)).toEqual([])
+  })
+
+  it('rejects interface names longer than 15 characters', async () => {
+    const lab = await NetnsLab.create('afpns')
+    expect(() => lab.ifname('toolongsuffix')).toThrow(/^Cannot use interface name "afpns\w{4}toolongsuffix": needs 1\.\.15 characters/)
+    await lab.cleanup()
   })
 })
 

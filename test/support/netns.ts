@@ -25,6 +25,7 @@
  * @module
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -466,10 +467,26 @@ export class NetnsLab {
   }
 }
 
+/**
+ * Interfaces of the caller's network namespace (from /sys/class/net, which `ip netns exec`
+ * remounts for the namespace). Handy with `runNode` to check where code runs.
+ */
+export function listInterfaces(): string[] {
+  return readdirSync('/sys/class/net').sort()
+}
+
+/** Namespaces whose names start with `prefix`. */
+export async function listNamespaces(prefix = ''): Promise<string[]> {
+  const list = await exec('ip', ['netns', 'list'], { allowFailure: true })
+  return list.stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((ns) => ns !== '' && ns.startsWith(prefix))
+}
+
 /** Kills what still runs in `ns` (by pid) and deletes it; no error when it does not exist. */
 export async function deleteNamespace(ns: string): Promise<void> {
-  const list = await exec('ip', ['netns', 'list'], { allowFailure: true })
-  if (!list.stdout.split('\n').some((line) => line.split(' ')[0] === ns)) return
+  if (!(await listNamespaces(ns)).includes(ns)) return
   for (let round = 0; round < 3; round++) {
     const pids = (await exec('ip', ['netns', 'pids', ns], { allowFailure: true })).stdout.split(/\s+/).filter((p) => /^\d+$/.test(p))
     if (pids.length === 0) break
