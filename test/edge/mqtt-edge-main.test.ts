@@ -2,7 +2,7 @@
  * `vdp-edge` (edge/main.ts, bin/vdp-edge.mjs): flags, the CLI's help/version/hash-password,
  * and a whole edge on ephemeral loopback ports fed by a real agent uplink.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -105,6 +105,36 @@ describe('bin/vdp-edge.mjs', () => {
     expect(r.status).toBe(0)
     expect(r.stdout.trim()).toMatch(/^scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/)
   })
+})
+
+describe('vdp-edge process', () => {
+  it('vdp-edge starts with embedded defaults on given ports and exits 0 on SIGTERM', async () => {
+    const dir = tempDir()
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/vdp-edge.mjs'), '--http', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--db', join(dir, 'fleet.sqlite')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    let log = ''
+    const started = await new Promise<{ http: string; mqtt: string }>((resolveStarted, reject) => {
+      const timer = setTimeout(() => reject(new Error(`vdp-edge did not start: ${log}`)), 20_000)
+      child.stderr!.on('data', (d: Buffer) => {
+        log += d.toString()
+        for (const line of log.split('\n')) {
+          if (!line.includes('vdp-edge started')) continue
+          clearTimeout(timer)
+          resolveStarted(JSON.parse(line) as { http: string; mqtt: string })
+        }
+      })
+    })
+    expect(started.mqtt).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/)
+    const health = (await (await fetch(`http://${started.http}/healthz`)).json()) as { status: string }
+    expect(health.status).toBe('ok')
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    expect(log).toContain('vdp-edge stopped')
+  }, 30_000)
 })
 
 describe('startEdge', () => {
