@@ -197,28 +197,30 @@ export function applyVsiEvent(
 
 function startMigrations(record: VsiRecord, dest: VsiPlace, sources: VsiPlace[]): MigrationRecord[] {
   const started: MigrationRecord[] = []
-  const destIndicated = dest.migration === 'to' || dest.migrationId !== undefined
   let candidates = sources
-  if (candidates.length === 0 && destIndicated) {
+  if (candidates.length === 0 && (dest.migration === 'to' || dest.migrationId !== undefined)) {
     // No overlap, but the station says this is a migration: link it to the last place left.
     const previous = latestPlace(record.places.filter((p) => !samePlace(p, dest)))
-    candidates = previous ? [previous] : []
+    candidates = previous && previous.time <= dest.time ? [previous] : []
   }
-  for (const src of candidates) {
-    const overlapped = sources.includes(src)
+  for (const other of candidates) {
+    // Events of different switches arrive in any order: the older place is the source.
+    const [from, to] = other.time <= dest.time ? [other, dest] : [dest, other]
+    const overlapped = sources.includes(other)
+    if (record.migrations.some((m) => m.state === 'in-progress' && samePlace(m.from, from) && samePlace(m.to, to))) continue
     const ordinal = record.migrationCount + 1
     record.migrationCount = ordinal
-    const migrationId = dest.migrationId ?? (src.migration === 'from' ? src.migrationId : undefined) ?? `${record.vsiId}-${ordinal}`
+    const fromId = from.migration === 'from' ? from.migrationId : undefined
     const m: MigrationRecord = {
-      migrationId,
+      migrationId: to.migrationId ?? fromId ?? `${record.vsiId}-${ordinal}`,
       ordinal,
-      from: placeKeyOf(src),
-      to: placeKeyOf(dest),
-      startedAt: dest.time,
+      from: placeKeyOf(from),
+      to: placeKeyOf(to),
+      startedAt: to.since,
       state: overlapped ? 'in-progress' : 'completed',
       overlapped,
-      indicated: destIndicated || src.migration === 'from',
-      ...(dest.state === 'associated' ? { associatedAt: dest.time } : {}),
+      indicated: to.migration === 'to' || to.migrationId !== undefined || from.migration === 'from',
+      ...(to.state === 'associated' ? { associatedAt: to === dest ? dest.time : to.since } : {}),
       ...(overlapped ? {} : { endedAt: dest.time }),
     }
     record.migrations.push(m)

@@ -112,6 +112,14 @@ describe('migration reconstruction', () => {
     expect(restart.migrations).toEqual([])
   })
 
+  it('orients a move by event time when the source’s associate arrives after the destination’s', () => {
+    const r = applyAll([vsiEvent({ seq: 1, ...dst, time: T0 + 100 }), vsiEvent({ seq: 1, ...src, time: T0 })])
+    expect(r.migrations).toEqual([
+      expect.objectContaining({ from: expect.objectContaining({ switchId: 'tor1' }), to: expect.objectContaining({ switchId: 'tor2' }), state: 'in-progress', associatedAt: T0 + 100 }),
+    ])
+    expect(vsiView(r, noBoots).current?.switchId).toBe('tor2')
+  })
+
   it('aborts a move whose destination lets go first', () => {
     const r = applyAll([
       vsiEvent({ seq: 1, ...src, time: T0 }),
