@@ -205,6 +205,7 @@ export type PortEvent =
       atUs: Us
       /** A `DecodeErrorCode` or a `RemoteProtocolErrorCode`. */
       code: string
+      /** Byte offset of the fault from the start of the Ethernet frame (0 when not known). */
       offset: number
       peer?: Mac
     }

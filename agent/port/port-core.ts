@@ -22,7 +22,13 @@
  * @module
  */
 import { assert } from '../../shared/assert.ts'
-import { ECP_VERSION, EcpOperation, EcpSubtype, ETHERTYPE_ECP } from '../../shared/ecp/constants.ts'
+import {
+  ECP_HEADER_LENGTH,
+  ECP_VERSION,
+  EcpOperation,
+  EcpSubtype,
+  ETHERTYPE_ECP,
+} from '../../shared/ecp/constants.ts'
 import { decodeEcpdu, encodeEcpdu } from '../../shared/ecp/codec.ts'
 import {
   decodeEthernetFrame,
@@ -164,6 +170,16 @@ function identityReplyTlv(bad: InvalidVsiTlv, keep: boolean): VdpTlv {
   return { kind: 'unknown', type: TYPE_BY_VSI_MODE[id.mode], body: w.toBytes() }
 }
 
+/** Runs a decoder on a slice of the frame; a `DecodeError` gets its offset from the frame start. */
+function rebased<T>(base: number, decode: () => T): T {
+  try {
+    return decode()
+  } catch (e) {
+    if (!(e instanceof DecodeError) || base === 0) throw e
+    throw new DecodeError(e.code, base + e.offset, e.message, e.statusHint)
+  }
+}
+
 /**
  * 41.2.9 and lldpad `filter_ok`: VID 0 or 2..4094, unicast non-zero MACs, GroupID ≠ 0, GroupID
  * formats only when negotiated. Returns the VDP error code, 0 when valid.
@@ -198,6 +214,8 @@ export class PortCore {
   readonly #timers = new TimerTable<TimerName>()
   readonly #counters = zeroPortCounters()
   #nowUs: Us
+  /** Offset of the current frame's payload (after the Ethernet header and any tag). */
+  #payloadOffset = 0
   #transmits: Uint8Array[] = []
   #transmitHead = 0
   #events: PortEvent[] = []
@@ -460,6 +478,7 @@ export class PortCore {
 
   #frame(bytes: Uint8Array): void {
     const frame = decodeEthernetFrame(bytes)
+    this.#payloadOffset = bytes.length - frame.payload.length
     if (frame.source === this.config.mac) return
     if (frame.destination !== NCB_GROUP_MAC && frame.destination !== this.config.mac) return
     if (frame.ethertype === ETHERTYPE_ECP) {
@@ -470,7 +489,9 @@ export class PortCore {
   }
 
   #ecpFrame(source: Mac, payload: Uint8Array): void {
-    const pdu = decodeEcpdu(payload)
+    const pdu = rebased(this.#payloadOffset, () => decodeEcpdu(payload))
+    // Offsets in events count from the start of the frame.
+    const ulpduOffset = this.#payloadOffset + ECP_HEADER_LENGTH
     const { header } = pdu
     if (header.subtype !== EcpSubtype.Vdp) {
       // 43.3.1: lldpad drops other ULPs unacknowledged; so do we.
@@ -502,8 +523,8 @@ export class PortCore {
       peer.counters.rxDuplicates++
       return
     }
-    const { pdu: vdp, invalid } = decodeVdpPduTolerant(pdu.ulpdu)
-    this.#vdpPdu(peer, vdp, invalid)
+    const { pdu: vdp, invalid } = rebased(ulpduOffset, () => decodeVdpPduTolerant(pdu.ulpdu))
+    this.#vdpPdu(peer, vdp, invalid, ulpduOffset)
   }
 
   /**
@@ -526,10 +547,10 @@ export class PortCore {
     }
   }
 
-  #vdpPdu(peer: Peer, pdu: VdpPdu, invalid: InvalidVsiTlv[]): void {
+  #vdpPdu(peer: Peer, pdu: VdpPdu, invalid: InvalidVsiTlv[], ulpduOffset: number): void {
     for (const bad of invalid) {
       this.#counters.decodeErrors++
-      this.#drop(bad.error.code, bad.error.offset)
+      this.#drop(bad.error.code, ulpduOffset + bad.error.offset)
       if (bad.identity === undefined) continue
       if (this.role === 'bridge') {
         if (bad.identity.status.response) continue
@@ -1040,13 +1061,13 @@ export class PortCore {
   }
 
   #lldpFrame(source: Mac, payload: Uint8Array): void {
-    const pdu = decodeLldpdu(payload)
+    const pdu = rebased(this.#payloadOffset, () => decodeLldpdu(payload))
     this.#counters.rxLldpdus++
     if (pdu.ttlS === 0) {
       this.#lldpNeighborGone(source, 'lldp-shutdown')
       return
     }
-    const evb = findEvbTlv(pdu)
+    const evb = rebased(this.#payloadOffset, () => findEvbTlv(pdu))
     // Only the other role's TLV negotiates (a bridge listens to stations and vice versa).
     const wanted = this.role === 'bridge' ? EvbMode.Station : EvbMode.Bridge
     if (evb === undefined || evb.mode !== wanted) return

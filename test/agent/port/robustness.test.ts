@@ -102,8 +102,9 @@ describe('PortCore.handleFrame() with hostile input', () => {
     })
     bridge!.handleFrame(5, frame.slice(0, 40))
     const events = drain(bridge!)
+    // The Associate TLV header sits at frame offset 14 + 4 + 18 = 36; its length overruns.
     expect(events).toContainEqual(
-      expect.objectContaining({ kind: 'frame-dropped', code: 'truncated', atUs: 5 }),
+      expect.objectContaining({ kind: 'frame-dropped', code: 'truncated', atUs: 5, offset: 36 }),
     )
     expect(bridge!.counters().decodeErrors).toBe(1)
     expect(bridge!.vsiSnapshot()).toEqual([])
