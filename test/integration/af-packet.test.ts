@@ -6,10 +6,11 @@
  * Lab: afp-<id>-a ── veth <p>a <──> <p>b ── afp-<id>-b, plus a bridge lab for the
  * bridge-port case. All names start with "afp"; everything is deleted in afterAll.
  */
-import { readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NetnsLab, NsChildError, exec, listNamespaces, requireRoot, type NsChild } from '../support/netns.ts'
 
@@ -342,6 +343,42 @@ describe('tshark on a veth end', () => {
     expect(decoded.stdout).toContain('Edge Control Protocol')
     expect(decoded.stdout).toContain('eth:ethertype:ecp21')
     expect(readFileSync(pcap).length).toBeGreaterThan(71)
+  })
+})
+
+describe('AF_PACKET link from an esbuild bundle', () => {
+  let lab: NetnsLab
+  const dir = mkdtempSync(join(tmpdir(), 'afp-bundle-'))
+
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true })
+    await lab?.cleanup()
+  })
+
+  it('loads af_packet.node from beside the bundle', async () => {
+    lab = await NetnsLab.create('afpbun')
+    const ns = await lab.addNamespace('a')
+    const other = await lab.addNamespace('b')
+    const ifA = lab.ifname('a')
+    await lab.addVethPair({ ns, ifname: ifA, mac: MAC_A }, { ns: other, ifname: lab.ifname('b') })
+    const entry = join(dir, 'entry.ts')
+    const transport = fileURLToPath(new URL('../../agent/transport/af-packet.ts', import.meta.url))
+    writeFileSync(
+      entry,
+      `import { loadAfPacketAddon, openAfPacketLink } from ${JSON.stringify(transport)}
+const link = openAfPacketLink(process.argv[2])
+console.log(JSON.stringify({ mac: link.mac, path: loadAfPacketAddon().path }))
+link.close()
+`,
+    )
+    const bundle = join(dir, 'dist', 'agent.mjs')
+    await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'silent' })
+    copyFileSync(
+      fileURLToPath(new URL(`../../prebuilds/linux-${process.arch}/af_packet.node`, import.meta.url)),
+      join(dir, 'dist', 'af_packet.node'),
+    )
+    const r = await lab.exec(ns, process.execPath, [bundle, ifA])
+    expect(JSON.parse(r.stdout)).toEqual({ mac: MAC_A, path: join(dir, 'dist', 'af_packet.node') })
   })
 })
 

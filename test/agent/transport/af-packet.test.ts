@@ -1,8 +1,9 @@
 // Loader and argument checks of the raw-socket link that need neither root nor a namespace
 // (the socket itself is covered by test/integration/af-packet.test.ts).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   afPacketAddonCandidates,
@@ -93,5 +94,19 @@ describe('openAfPacketLink argument errors (before any socket is made)', () => {
     if (!isLinux) return expect(e.code).toBe('ENOTSUP')
     expect(e.code).toBe('EINVAL')
     expect(e.message).toBe('Cannot open raw socket on lo: 9 multicast groups exceed the limit of 8')
+  })
+})
+
+describe('committed prebuilt addons', () => {
+  // ELF e_machine (offset 18, little-endian): what `file` reports as x86-64 / ARM aarch64.
+  const machineOf = (path: string): number => readFileSync(path).readUInt16LE(18)
+  const prebuilt = (target: string): string =>
+    fileURLToPath(new URL(`../../../prebuilds/${target}/af_packet.node`, import.meta.url))
+
+  it('has an x86-64 and an aarch64 shared object', () => {
+    expect(readFileSync(prebuilt('linux-x64')).subarray(0, 4).toString('latin1')).toBe('\x7fELF')
+    expect(machineOf(prebuilt('linux-x64'))).toBe(0x3e)
+    expect(readFileSync(prebuilt('linux-arm64')).subarray(0, 4).toString('latin1')).toBe('\x7fELF')
+    expect(machineOf(prebuilt('linux-arm64'))).toBe(0xb7)
   })
 })
