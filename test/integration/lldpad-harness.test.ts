@@ -5,7 +5,15 @@
  */
 import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { keepAliveTimings, formatFilter, parseEvbTlv, runIn, type VsiSpec } from '../support/lldpad.ts'
+import {
+  formatFilter,
+  keepAliveTimings,
+  parseEvbTlv,
+  parseLoggedVsiEvents,
+  runIn,
+  vsiEventFromLog,
+  type VsiSpec,
+} from '../support/lldpad.ts'
 import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
 import { readCapture } from '../support/captures.ts'
 import { analyzeWire, measureWire, summarize } from '../support/wire-timing.ts'
@@ -35,6 +43,23 @@ describe('vdptool argument builder', () => {
     expect(formatFilter({ vid: 0, mac: '02:76:64:71:00:0A', groupId: 7002 })).toBe('0-02:76:64:71:00:0a-7002')
     expect(formatFilter({ vid: 100, ps: true, pcp: 3 })).toBe(String(0x8000 | (3 << 12) | 100))
     expect(() => formatFilter({ vid: 4096 })).toThrow(RangeError)
+  })
+
+  it('decodes lldpad\'s logged VSI events with the exact outcome number', () => {
+    // a line from a -V7 station log: the bridge dropped the VSI (keep-alive timeout bit)
+    const line =
+      '08:58:52.187651 vdp22_sendevent:tlab-h0 vsi:0x7ffd164ce260(0x56), len:159 msg:009b04mode0007deassoc' +
+      '06mgrid20006vdplab06typeid0001509typeidver0001104uuid00245644504c-4142-4000-8000-000000000001' +
+      '05hints000325606filter00130-02:76:64:71:00:01'
+    const [logged] = parseLoggedVsiEvents(`${line}\n`, 'tlab-h0')
+    expect(logged).toEqual({
+      time: '08:58:52.187651', mode: 'deassoc', mgrid2: 'vdplab', typeId: 5, typeVersion: 1,
+      uuid: '5644504c-4142-4000-8000-000000000001', hints: 256, filters: ['0-02:76:64:71:00:01'],
+    })
+    expect(vsiEventFromLog(logged!).outcome).toEqual({
+      hints: 256, status: 0, keepAliveTimeout: true, ackTimeout: false, txError: false, success: false,
+    })
+    expect(parseLoggedVsiEvents(line, 'other-if')).toEqual([])
   })
 
   it('parses lldptool EVB printouts, including the empty status "(00)"', () => {
@@ -188,6 +213,24 @@ describe('lldpad station + lldpad bridge', () => {
       [lab.uuid(7), ASSOCIATE, R_BIT, [300]],
     ])
     expect(timing.bridgeAck.count).toBe(1)
+  })
+
+  it('gives each -W caller its own VSI\'s response even when vdptool prints another one (gotcha 6)', async () => {
+    const sources: string[] = []
+    for (let i = 0; i < 5; i++) {
+      // an Associate without -W races the -W one: vdptool -W often prints the other VSI's event
+      const [other, mine] = await Promise.all([
+        lab.vdptool.associate(vsi(lab, 0x100 + i, [{ vid: 0, mac: lab.vsiMac(0x100 + i) }])),
+        lab.vdptool.associate(vsi(lab, 0x200 + i, [{ vid: 0, mac: lab.vsiMac(0x200 + i) }]), { wait: true }),
+      ])
+      expect(other.kind).toBe('sent')
+      expect(mine.kind).toBe('response')
+      if (mine.kind !== 'response') continue
+      expect(mine.event).toMatchObject({ uuid: lab.uuid(0x200 + i), mode: 'assoc', outcome: { hints: 0 } })
+      if (mine.source === 'lldpad-log') expect(mine.foreignEvent?.uuid).toBe(lab.uuid(0x100 + i))
+      sources.push(mine.source)
+    }
+    expect(sources).toHaveLength(5)
   })
 
   it('de-associates: response mode deassoc, the VSI leaves the station table', async () => {

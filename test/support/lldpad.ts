@@ -532,7 +532,20 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
     dir,
     configPath,
     logPath,
-    vdptool: new VdpTool(netns, ifname),
+    vdptool: new VdpTool(netns, ifname, {
+      offset: logOffset,
+      waitForEvent: async (uuid, fromOffset, timeoutMs) => {
+        const wanted = normalizeUuid(uuid)
+        const find = (text: string): LoggedVsiEvent | undefined =>
+          parseLoggedVsiEvents(text, ifname).find((e) => normalizeUuid(e.uuid) === wanted)
+        if (timeoutMs <= 0) return find(readLogFrom(fromOffset))
+        try {
+          return await pollLog(`VSI event for ${uuid}`, fromOffset, timeoutMs, find)
+        } catch {
+          return undefined
+        }
+      },
+    }),
     lldptool,
     evbLocal,
     evbNeighbor,
@@ -704,8 +717,17 @@ interface VdpCommandCommon {
 
 export type VdpCommandResult = VdpCommandCommon &
   (
-    /** `-W`: the bridge's answer for this VSI (mode `deassoc` when the VSI ended). */
-    | { readonly kind: 'response'; readonly event: VsiEvent }
+    /**
+     * `-W`: the bridge's answer for this VSI (mode `deassoc` when the VSI ended). `source`
+     * `lldpad-log`: vdptool printed another VSI's event (`foreignEvent`, gotcha 6) and this
+     * VSI's event was taken from lldpad's log instead (its `outcome.hints` is then exact).
+     */
+    | {
+        readonly kind: 'response'
+        readonly event: VsiEvent
+        readonly source: 'vdptool' | 'lldpad-log'
+        readonly foreignEvent?: VsiEvent
+      }
     /** No `-W`: the request was queued, no event awaited. */
     | { readonly kind: 'sent' }
     /** vdptool/lldpad refused the command locally (`FAILED: ...`); nothing was sent. */
@@ -719,6 +741,42 @@ export type VdpCommandResult = VdpCommandCommon &
 export interface VdpCommandOptions {
   /** `-W`: wait (at most 5 s) for the bridge's response and parse it. */
   readonly wait?: boolean
+  /**
+   * With `wait`, when vdptool prints another VSI's event or none (gotcha 6), look for this
+   * VSI's event in lldpad's log for up to this long (default 5000 ms; 0 = don't). Only for a
+   * VdpTool that knows the log (`LldpadHandle.vdptool`).
+   */
+  readonly logFallbackMs?: number
+}
+
+/** Where a {@link VdpTool} finds lldpad's logged VSI events (gotcha 6 fallback). */
+export interface VsiEventLog {
+  offset(): number
+  waitForEvent(uuid: string, fromOffset: number, timeoutMs: number): Promise<LoggedVsiEvent | undefined>
+}
+
+/** A logged VSI event as a {@link VsiEvent}, with the exact outcome. */
+export function vsiEventFromLog(e: LoggedVsiEvent, expectedFormat?: FilterFormat): VsiEvent {
+  const status = e.hints & 0xff
+  const bits = e.hints >> 8
+  const bridgeError = Object.entries(BRIDGE_ERRORS).find(([, code]) => code === status)?.[0]
+  return {
+    mode: e.mode,
+    mgrid2: e.mgrid2,
+    typeId: e.typeId,
+    typeVersion: e.typeVersion,
+    uuid: e.uuid,
+    filters: e.filters.map((f) => parseFilter(f, expectedFormat)),
+    outcome: {
+      hints: e.hints,
+      status,
+      ...(bridgeError === undefined ? {} : { bridgeError }),
+      keepAliveTimeout: (bits & 1) !== 0,
+      ackTimeout: (bits & 2) !== 0,
+      txError: (bits & 4) !== 0,
+      success: e.hints === 0,
+    },
+  }
 }
 
 const VID_MAX = 0xfff
@@ -907,6 +965,8 @@ export class VdpTool {
   constructor(
     readonly netns: string,
     readonly ifname: string,
+    /** lldpad's log, for the gotcha-6 fallback (see {@link VdpCommandOptions.logFallbackMs}). */
+    readonly eventLog?: VsiEventLog,
   ) {}
 
   associate(vsi: VsiSpec, options: VdpCommandOptions = {}): Promise<VdpCommandResult> {
@@ -933,6 +993,7 @@ export class VdpTool {
 
   async command(mode: VdpMode, vsi: VsiSpec, options: VdpCommandOptions = {}): Promise<VdpCommandResult> {
     const args = this.commandArgs(mode, vsi, options)
+    const logOffset = this.eventLog?.offset()
     const r = await runIn(this.netns, 'vdptool', args, { timeoutMs: 15_000 })
     const common: VdpCommandCommon = { args, stdout: r.stdout, exitCode: r.code, elapsedMs: r.elapsedMs }
     const format = filterFormatOf(vsi.filters[0] as VdpFilter)
@@ -947,7 +1008,20 @@ export class VdpTool {
       return { ...common, kind: 'refused', reason: `vdptool exited with ${String(r.code)}: ${(r.stdout + r.stderr).trim()}` }
     }
     if (options.wait !== true) return { ...common, kind: 'sent' }
-    if (mine !== undefined) return { ...common, kind: 'response', event: mine }
+    if (mine !== undefined) return { ...common, kind: 'response', event: mine, source: 'vdptool' }
+    const fallbackMs = options.logFallbackMs ?? 5000
+    if (this.eventLog !== undefined && logOffset !== undefined && fallbackMs > 0) {
+      const logged = await this.eventLog.waitForEvent(uuid, logOffset, events[0] === undefined ? 0 : fallbackMs)
+      if (logged !== undefined) {
+        return {
+          ...common,
+          kind: 'response',
+          event: vsiEventFromLog(logged, format),
+          source: 'lldpad-log',
+          ...(events[0] === undefined ? {} : { foreignEvent: events[0] }),
+        }
+      }
+    }
     if (events[0] !== undefined) return { ...common, kind: 'foreign-event', event: events[0] }
     return { ...common, kind: 'no-event' }
   }
