@@ -86,6 +86,12 @@ describe('AF_PACKET link on a veth pair', () => {
     expect(await throughAtoB([ECP_ACK_TAGGED])).toEqual([hexFrame(ECP_ACK_TAGGED)])
   })
 
+  it('delivers an 802.1ad (S-tag) ECP frame and a double-tagged one with their tags', async () => {
+    const sTagged = '0180c2000000027664700002' + '88a80064' + '894014010001'
+    const qinq = '0180c2000000027664700002' + '88a80064' + '810000c8' + '894014010001'
+    expect(await throughAtoB([sTagged, qinq])).toEqual([sTagged, qinq])
+  })
+
   it('delivers an 18-byte frame (an ECP ACK, shorter than the Ethernet minimum)', async () => {
     const got = await throughAtoB([ECP_ACK_18])
     expect(got).toEqual([hexFrame(ECP_ACK_18)])
