@@ -26,6 +26,7 @@ export type ApiErrorCode =
   | 'unsupported-version'
   | 'schema'
   | 'too-large'
+  | 'unavailable'
   | 'internal'
 
 /** An HTTPException with a stable code the client can switch on. */

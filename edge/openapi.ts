@@ -58,7 +58,7 @@ export const openApiDocument = {
       },
     },
     responses: Object.fromEntries(
-      [400, 401, 403, 404, 409, 413, 415, 422].map((c) => [`Error${c}`, { description: `Error ${c}`, content: jsonContent(ref('Error')) }]),
+      [400, 401, 403, 404, 409, 413, 415, 422, 503].map((c) => [`Error${c}`, { description: `Error ${c}`, content: jsonContent(ref('Error')) }]),
     ),
     schemas: {
       Error: {
@@ -357,7 +357,7 @@ export const openApiDocument = {
             reason: { type: 'string' },
           },
         }),
-        responses: { '202': ok('Published', { type: 'object', properties: { commands: { type: 'array', items: ref('Command') } } }), ...errors(400, 401, 403, 404, 415) },
+        responses: { '202': ok('Published', { type: 'object', properties: { commands: { type: 'array', items: ref('Command') } } }), ...errors(400, 401, 403, 404, 415, 503) },
       },
     },
     '/api/v1/commands/disconnect-vn': {
@@ -369,7 +369,7 @@ export const openApiDocument = {
           required: ['switchId', 'port'],
           properties: { switchId: { type: 'string' }, port: { type: 'string' }, vni: { type: 'integer' }, vn: { type: 'string' }, reason: { type: 'string' } },
         }),
-        responses: { '202': ok('Published'), ...errors(400, 401, 403, 404, 415) },
+        responses: { '202': ok('Published'), ...errors(400, 401, 403, 404, 415, 503) },
       },
     },
     '/api/v1/ingest/events': {

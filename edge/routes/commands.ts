@@ -41,7 +41,12 @@ export function commandsRoutes(deps: RouteDeps) {
       store.recordCommand({ command, origin: 'operator' })
       bump(deps.metrics.commandsIssued, `${command.kind}|operator`)
       deps.logger.info('command issued', { commandId: command.commandId, kind: command.kind, switchId: command.switchId, token })
-      await deps.publish.command(command)
+      try {
+        await deps.publish.command(command)
+      } catch (err) {
+        deps.logger.warn('command publish failed', { commandId: command.commandId, error: err instanceof Error ? err.message : String(err) })
+        throw new ApiError(503, 'unavailable', `Cannot publish command ${command.commandId}: the broker did not take it; it is recorded, retry to send again`)
+      }
     }
   }
 

@@ -267,6 +267,12 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
     expect(unknown.status).toBe(404)
     const neither = await t.app.request('/api/v1/commands/disconnect-vn', { method: 'POST', ...json({ switchId: 'tor1', port: 'Ethernet8' }) })
     expect(await neither.json()).toMatchObject({ error: { code: 'validation', path: 'vni' } })
+    const failing = testEdge(t.store)
+    failing.commands.push = () => {
+      throw new Error('broker down')
+    }
+    const down = await failing.app.request('/api/v1/commands/disconnect-vsi', { method: 'POST', ...json({ vsiId: vsiIdOf(1), switchId: 'tor1' }) })
+    expect([down.status, (await down.json()).error.code]).toEqual([503, 'unavailable'])
     const id = t.commands[0]!.commandId
     expect(await (await t.app.request(`/api/v1/commands/${id}`, { headers: read })).json()).toMatchObject({ origin: 'operator', command: { commandId: id } })
     expect(t.store.recordReply({ v: 1, commandId: id, switchId: 'tor1' as never, time: T0, status: 'done', affected: 1 })).toBe(true)
