@@ -175,6 +175,7 @@ export class Agent {
             evb: { ...c.evb },
             lldp: { txIntervalUs: c.lldpTxIntervalS * 1_000_000 },
             ecpDestination: spec.ecpDestination ?? 'ncb-group',
+            ecpTxGapUs: c.ecpTxGapUs,
             vsiCountMax: 65_536,
           },
           c.role === 'bridge' ? this.#rm : undefined,

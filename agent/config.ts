@@ -56,6 +56,12 @@ export interface AgentConfig {
   evb: EvbFileConfig
   /** LLDP msgTxInterval, seconds. */
   lldpTxIntervalS: number
+  /**
+   * Least time between two new ECPDUs to one peer, µs. lldpad parses received VDP 2 ms after
+   * the frame, into one buffer per port, so closer ECPDUs overwrite each other there; what
+   * queues meanwhile is packed into the next ECPDU. 0 = no pacing.
+   */
+  ecpTxGapUs: number
   logLevel: LogLevel
   /** Local policy document (same shape as the fleet's); absent = open lab policy. */
   policy?: unknown
@@ -76,6 +82,7 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   metricsListen: '127.0.0.1:9464',
   evb: { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: false },
   lldpTxIntervalS: 30,
+  ecpTxGapUs: 5000,
   logLevel: 'info',
 })
 
@@ -102,7 +109,8 @@ Options:
 JSON config keys: role, switchId, ports [{name, mac?, ecpDestination?}], vidPool, stateDir,
 dataplane, link (af-packet|memory), sonic {redisUrl, vxlanTunnel}, linux {bridge, vxlanDevice},
 mqtt {url, username, password, topicPrefix, outboxEventsMax}, controlSocket, metricsListen,
-evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, logLevel, policy.
+evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, logLevel,
+policy.
 `
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -186,6 +194,7 @@ export function validateAgentConfig(c: AgentConfig): AgentConfig {
   expectType('evb.groupId', c.evb.groupId, 'boolean')
   expectType('evb.reflectiveRelay', c.evb.reflectiveRelay, 'boolean')
   intIn('lldpTxIntervalS', c.lldpTxIntervalS, 1, 3600)
+  intIn('ecpTxGapUs', c.ecpTxGapUs, 0, 1_000_000)
   if (!isLogLevel(String(c.logLevel))) throw new ConfigError('logLevel', `Invalid config: logLevel ${JSON.stringify(c.logLevel)} is not debug, info, warn or error`)
   return c
 }

@@ -40,6 +40,8 @@ export interface EcpItem {
   /** Encoded length of `tlv` including its 2-octet header. */
   length: number
   owner: string | undefined
+  /** Bridge: how many times this TLV was queued again after ECP gave up on it. */
+  resends?: number
 }
 
 /** An ECPDU to put on the wire (the owner encodes it). */
@@ -192,14 +194,15 @@ export class EcpTx {
     return this.#failures.shift()
   }
 
-  /** Drops everything (port down / peer removed); returns the items that were pending. */
+  /** Drops everything (port down); returns the items that were pending. */
   reset(): EcpItem[] {
     const dropped = [...(this.#outstanding?.items ?? []), ...this.#queue.slice(this.#head)]
     this.#queue = []
     this.#head = 0
     this.#outstanding = undefined
     this.#deadlineUs = undefined
-    this.#sequence = 0
+    // The sequence number runs on: a peer whose receive machine did not restart would take a
+    // fresh 1 for a duplicate of our last ECPDU and drop it.
     this.#holdUntilUs = 0
     this.#transmissions.length = 0
     this.#machine = new StateMachine(ECP_TX_TRANSITIONS, 'WAIT_FOR_REQUEST' as EcpTxState)

@@ -70,6 +70,8 @@ export interface PortCounters {
   txRetransmits: number
   txAcks: number
   txErrors: number
+  /** Bridge: VDP TLVs queued again after an ECP transmit failure. */
+  txResends: number
   rxVdpTlvs: number
   txVdpTlvs: number
   rxLldpdus: number
@@ -109,6 +111,7 @@ export const zeroPortCounters = (): PortCounters => ({
   txRetransmits: 0,
   txAcks: 0,
   txErrors: 0,
+  txResends: 0,
   rxVdpTlvs: 0,
   txVdpTlvs: 0,
   rxLldpdus: 0,

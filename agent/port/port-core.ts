@@ -134,7 +134,17 @@ export interface ReportCountersCommand {
   kind: 'report-counters'
 }
 
-export type PortCommand = VsiRequestCommand | DeassociateCommand | ReportCountersCommand
+/**
+ * The shell saw the port's carrier go down or come back. Down: both ECP machines of every
+ * peer restart (43.3.8: port down resets the receive machine; queued ECPDUs are dropped and
+ * counted) and LLDP stops sending. Up: LLDP fast start again and, on a station, every settled
+ * VSI sends its keep-alive at once (the standard's localChange on link up).
+ */
+export interface LinkCommand {
+  kind: 'link-down' | 'link-up'
+}
+
+export type PortCommand = VsiRequestCommand | DeassociateCommand | ReportCountersCommand | LinkCommand
 
 // ---------------------------------------------------------------------------------------------
 
@@ -155,6 +165,8 @@ const LLDP_TX_TIMER = 'l|tx'
 const LLDP_TTL_TIMER = 'l|ttl|'
 const COUNTERS_TIMER = 'c|counters'
 const UPLINK = 'uplink'
+/** Times a bridge queues a VDP TLV again after ECP gave up on the ECPDU that carried it. */
+const RESPONSE_RESENDS_MAX = 2
 
 /** Body of an association TLV that could not be decoded: identity, no entries (41.2). */
 function identityReplyTlv(bad: InvalidVsiTlv, keep: boolean): VdpTlv {
@@ -338,6 +350,12 @@ export class PortCore {
     switch (command.kind) {
       case 'report-counters':
         this.#emitCounters()
+        return
+      case 'link-down':
+        this.#linkDown()
+        return
+      case 'link-up':
+        this.#linkUp()
         return
       case 'de-associate':
         if (this.role === 'bridge') this.#bridgeDeassociateCommand(command)
@@ -823,6 +841,29 @@ export class PortCore {
     this.#reapBridge(vsi)
   }
 
+  #linkDown(): void {
+    for (const peer of this.#allPeers()) {
+      const dropped = peer.tx.reset()
+      this.#counters.queueDrops += dropped.length
+      peer.counters.queueDrops += dropped.length
+      peer.rx.reset()
+      this.#flushEcp(peer)
+    }
+    this.#timers.stop(LLDP_TX_TIMER)
+  }
+
+  #linkUp(): void {
+    if (this.config.lldp.enabled) {
+      this.#lldpFastRemaining = this.config.lldp.txFastCount
+      this.#timers.set(LLDP_TX_TIMER, this.#nowUs)
+    }
+    for (const vsi of this.#stationVsis.values()) {
+      if (vsi.state !== 'WAIT_SYSCMD') continue
+      vsi.deadlineUs = this.#nowUs
+      this.#timers.set(VSI_TIMER + vsi.key, this.#nowUs)
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // Timers
 
@@ -986,7 +1027,16 @@ export class PortCore {
         peer.counters.txVdpTlvs += t.items.length
       }
     }
+    const again: EcpItem[] = []
     for (let f = peer.tx.pollFailure(); f !== undefined; f = peer.tx.pollFailure()) {
+      if (this.role === 'bridge') {
+        // A station waits respWaitDelay (seconds) for its answer, far longer than ECP's
+        // retries last (1 + R ackTimers): a response lost to a busy station (lldpad's single
+        // loop) is queued again in a fresh ECPDU rather than lost with the VSI.
+        for (const item of f.items) {
+          if ((item.resends ?? 0) < RESPONSE_RESENDS_MAX && item.tlv.kind !== 'org') again.push({ ...item, resends: (item.resends ?? 0) + 1 })
+        }
+      }
       this.#counters.txErrors++
       peer.counters.txErrors++
       this.#emit({
@@ -1004,6 +1054,18 @@ export class PortCore {
           this.#reapStation(vsi)
         }
       }
+    }
+    for (const item of again) {
+      if (!peer.tx.enqueue(this.#nowUs, item)) {
+        this.#counters.queueDrops++
+        peer.counters.queueDrops++
+      } else {
+        this.#counters.txResends++
+      }
+    }
+    if (again.length > 0) {
+      this.#flushEcp(peer)
+      return
     }
     const name = this.#ecpTimerName(peer)
     const at = peer.tx.deadlineUs
