@@ -107,10 +107,10 @@ typedef struct {
   struct mmsghdr msgs[BATCH_MAX];
   struct iovec iovs[BATCH_MAX];
   struct sockaddr_ll addrs[BATCH_MAX];
-  /* Aligned control buffer per message for PACKET_AUXDATA. */
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+  /* Control buffer per message for PACKET_AUXDATA, aligned for struct cmsghdr. */
+  struct {
+    char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))]
+        __attribute__((aligned(__alignof__(struct cmsghdr))));
   } cmsgs[BATCH_MAX];
 } link_t;
 
@@ -154,14 +154,14 @@ static void throw_errno(napi_env env, int err, const char *syscall) {
 #define NAPI_CALL(env, call)                                   \
   do {                                                         \
     if ((call) != napi_ok) {                                   \
-      const napi_extended_error_info *info = NULL;             \
-      napi_get_last_error_info((env), &info);                  \
+      const napi_extended_error_info *error_info_ = NULL;      \
+      napi_get_last_error_info((env), &error_info_);           \
       bool pending = false;                                    \
       napi_is_exception_pending((env), &pending);              \
       if (!pending)                                            \
         napi_throw_error((env), NULL,                          \
-                         info && info->error_message           \
-                             ? info->error_message             \
+                         error_info_ && error_info_->error_message \
+                             ? error_info_->error_message      \
                              : "Node-API call failed");        \
       return NULL;                                             \
     }                                                          \
@@ -338,10 +338,10 @@ static uint8_t *frame_of(link_t *l, int i, size_t *len) {
                                                                   : ETHERTYPE_CTAG;
       memmove(data - TAG_ROOM, data, 12);
       data -= TAG_ROOM;
-      data[12] = tpid >> 8;
-      data[13] = tpid & 0xff;
-      data[14] = aux.tp_vlan_tci >> 8;
-      data[15] = aux.tp_vlan_tci & 0xff;
+      data[12] = (uint8_t)(tpid >> 8);
+      data[13] = (uint8_t)(tpid & 0xff);
+      data[14] = (uint8_t)(aux.tp_vlan_tci >> 8);
+      data[15] = (uint8_t)(aux.tp_vlan_tci & 0xff);
       n += TAG_ROOM;
     }
   }
