@@ -144,7 +144,8 @@ export interface LinkCommand {
   kind: 'link-down' | 'link-up'
 }
 
-export type PortCommand = VsiRequestCommand | DeassociateCommand | ReportCountersCommand | LinkCommand
+export type PortCommand =
+  VsiRequestCommand | DeassociateCommand | ReportCountersCommand | LinkCommand
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1034,7 +1035,8 @@ export class PortCore {
         // retries last (1 + R ackTimers): a response lost to a busy station (lldpad's single
         // loop) is queued again in a fresh ECPDU rather than lost with the VSI.
         for (const item of f.items) {
-          if ((item.resends ?? 0) < RESPONSE_RESENDS_MAX && item.tlv.kind !== 'org') again.push({ ...item, resends: (item.resends ?? 0) + 1 })
+          if ((item.resends ?? 0) < RESPONSE_RESENDS_MAX && item.tlv.kind !== 'org')
+            again.push({ ...item, resends: (item.resends ?? 0) + 1 })
         }
       }
       this.#counters.txErrors++

@@ -393,3 +393,39 @@ describe('BridgeStationPair', () => {
     expect(rm.held.size).toBe(Object.keys(bridge).length)
   })
 })
+
+describe('link down and up', () => {
+  it('drops queued ECPDUs on link-down and re-sends keep-alives at once on link-up', () => {
+    const pair = new BridgeStationPair()
+    for (let n = 1; n <= 3; n++) pair.command(pair.station, associate(n))
+    pair.settle()
+    const keepalives = pair.station.counters().keepalivesTx
+    // Two local de-associations: the first ECPDU is on the wire, the second still queued when
+    // the bridge port goes down.
+    pair.command(pair.bridge, { kind: 'de-associate', vsiId: vsiIdOf(1) })
+    pair.command(pair.bridge, { kind: 'de-associate', vsiId: vsiIdOf(2) })
+    pair.command(pair.bridge, { kind: 'link-down' })
+    expect(pair.bridge.counters().queueDrops).toBe(2)
+    expect(pair.bridge.hasPendingWork()).toBe(false)
+    pair.settle()
+    const upUs = pair.nowUs
+    pair.command(pair.bridge, { kind: 'link-up' })
+    pair.command(pair.station, { kind: 'link-up' })
+    pair.advanceBy(1000)
+    pair.settle()
+    // VSI 1's De-Associate was on the wire and arrived; VSI 2's was lost with the queue, so
+    // the station still holds it and its immediate keep-alive makes the bridge take it anew.
+    expect(pair.eventsOf(pair.station, 'vsi-de-associated').map((e) => e.vsi.vsiId)).toEqual([
+      vsiIdOf(1),
+    ])
+    expect(pair.station.counters().keepalivesTx).toBe(keepalives + 2)
+    expect(pair.bridge.counters().rxDuplicates).toBe(0)
+    expect(Object.keys(modes(pair.station)).sort()).toEqual([vsiIdOf(2).id, vsiIdOf(3).id].sort())
+    expect(modes(pair.bridge)).toEqual(modes(pair.station))
+    // LLDP fast start again at link-up.
+    const lldpAt = pair.frames
+      .filter((f) => f.from === 'bridge' && decodeFrame(f.bytes).ethertype === 0x88cc)
+      .map((f) => f.sentUs)
+    expect(lldpAt).toContain(upUs)
+  })
+})

@@ -204,7 +204,7 @@ describe('PortCore under random sequences of well-formed but arbitrary VDP traff
     fc.record({ kind: fc.constant('time' as const), us: fc.integer({ min: 0, max: 20_000_000 }) }),
     fc.record({
       kind: fc.constant('command' as const),
-      mode: fc.constantFrom('associate', 'pre-associate', 'de-associate'),
+      mode: fc.constantFrom('associate', 'pre-associate', 'de-associate', 'link-down', 'link-up'),
       n: fc.integer({ min: 1, max: 3 }),
     }),
   )
@@ -249,7 +249,9 @@ describe('PortCore under random sequences of well-formed but arbitrary VDP traff
                   nowUs,
                   s.mode === 'de-associate'
                     ? { kind: 'de-associate', vsiId: vsiIdOf(s.n) }
-                    : { ...associate(s.n), kind: s.mode as 'associate' },
+                    : s.mode === 'link-down' || s.mode === 'link-up'
+                      ? { kind: s.mode }
+                      : { ...associate(s.n), kind: s.mode as 'associate' },
                 )
               } catch (e) {
                 expect(e).toBeInstanceOf(LocalProtocolError)
