@@ -20,8 +20,8 @@
  *    the outbox database, so a restart with the same bootId continues the sequence.
  * 3. Status: retained `online` at every connect, retained `offline` as last will and at a
  *    clean `close()`.
- * 4. Policy: the retained `policy` topic. A policy for another switch or with a revision
- *    older than the one applied is ignored; an accepted one is written to
+ * 4. Policy: the retained `policy` topic. A policy for another switch, or one neither newer
+ *    by revision nor by `issuedAt` than the one applied, is ignored; an accepted one is written to
  *    `<stateDir>/policy.cbor` (mode 0600: it holds host keys; write, fsync, rename) before the
  *    callback, so after a restart the agent applies the last policy without the edge. Keys are
  *    never logged: only the revision.
@@ -131,6 +131,7 @@ export class MqttUplink {
   #queueHead = 0
   #inflight = 0
   #policyRevision = -1
+  #policyIssuedAtMs = -1
   readonly #replies = new Map<string, CommandReply>()
   #closed = false
   #corked = false
@@ -424,13 +425,16 @@ export class MqttUplink {
       this.#log.warn('Cannot apply policy: it is for another switch', { policySwitchId: policy.switchId })
       return
     }
-    if (policy.revision <= this.#policyRevision) return // re-delivery of the retained message
+    // Re-delivery of the retained message, or an older policy. A policy with a lower revision
+    // but a later issuedAt is applied: an edge whose store was re-created counts from 1 again.
+    if (policy.revision <= this.#policyRevision && policy.issuedAt <= this.#policyIssuedAtMs) return
     try {
       writeFileAtomic(join(this.#config.stateDir, 'policy.cbor'), payload)
     } catch (err) {
       this.#log.error('Cannot keep policy on disk: applying it anyway', { error: String(err) })
     }
     this.#policyRevision = policy.revision
+    this.#policyIssuedAtMs = policy.issuedAt
     this.#m.uplink_policy_applied_total++
     this.#log.info('Policy received', { revision: policy.revision })
     this.#handlers.onPolicy?.(policy, 'broker')
@@ -447,6 +451,7 @@ export class MqttUplink {
       const policy = decodePolicy(bytes)
       if (policy.switchId !== this.#config.switchId) return
       this.#policyRevision = policy.revision
+      this.#policyIssuedAtMs = policy.issuedAt
       this.#log.info('Policy loaded from disk', { revision: policy.revision })
       this.#handlers.onPolicy?.(policy, 'disk')
     } catch (err) {

@@ -290,16 +290,23 @@ export class Outbox {
     const acks = this.#stagedAcks
     this.#staged = []
     this.#stagedAcks = []
-    if (records.length === 0) {
-      // Deletes only: no fsync needed (rule 2).
-      this.#db.pragma('synchronous = NORMAL')
-      try {
+    try {
+      if (records.length === 0) {
+        // Deletes only: no fsync needed (rule 2).
+        this.#db.pragma('synchronous = NORMAL')
+        try {
+          this.#commitTx(records, acks, this.#nextSeq)
+        } finally {
+          this.#db.pragma('synchronous = FULL')
+        }
+      } else {
         this.#commitTx(records, acks, this.#nextSeq)
-      } finally {
-        this.#db.pragma('synchronous = FULL')
       }
-    } else {
-      this.#commitTx(records, acks, this.#nextSeq)
+    } catch (err) {
+      // Nothing of the transaction is on disk: keep everything staged, in order, for a retry.
+      this.#staged = records.concat(this.#staged)
+      this.#stagedAcks = acks.concat(this.#stagedAcks)
+      throw err
     }
     this.#metrics.outbox_commits_total++
     for (const r of records) this.#committed.set(r.seq, r.payload)

@@ -129,6 +129,7 @@ export class EmbeddedBroker {
   #port = 0
   #host: string
   #publishHook: SwitchPublishHook | undefined
+  #closing: Promise<void> | undefined
 
   private constructor(aedes: Aedes, config: EmbeddedBrokerConfig) {
     this.aedes = aedes
@@ -270,6 +271,12 @@ export class EmbeddedBroker {
 
   /** Stops listening, disconnects every client and closes aedes. */
   async close(): Promise<void> {
+    if (this.#closing) return this.#closing
+    this.#closing = this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     for (const s of this.#sockets) s.destroy()
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()))

@@ -3,8 +3,9 @@
  *
  *   npx tsx test/bench/pipeline.ts [--events 100000] [--agents 4] [--rate 5000] [--duration-s 10]
  *
- * 1. Baseline, mosquitto alone: a publisher process (QoS 1, window 1000) and a subscriber
- *    (QoS 1) with the same payload size as an encoded event; messages/s at the subscriber.
+ * 1. Baseline, mosquitto alone: `--agents` publishers in one process (QoS 1, window 1000 each)
+ *    and a subscriber (QoS 1, mqtt.js acknowledging each message at once), persistent sessions
+ *    as in the pipeline, payloads of the size of an encoded event; messages/s at the subscriber.
  * 2. Sustained throughput: `--agents` uplinks (outbox fsync, QoS 1) in a child process publish
  *    `--events` events as fast as they can; the edge (MqttIngest, SqliteFleetStore with
  *    synchronous=FULL) in this process commits them. Events/s from the first publish to the
@@ -79,7 +80,7 @@ if (e.MODE === 'raw') {
   const payload = Buffer.alloc(Number(e.PAYLOAD_BYTES), 0xa5)
   let finished = 0
   for (const id of ids) {
-    const c = connectMqtt(e.URL, { clientId: id, username: id, password: pw[id], protocolVersion: 4, clean: true })
+    const c = connectMqtt(e.URL, { clientId: id, username: id, password: pw[id], protocolVersion: 4, clean: false })
     c.once('connect', () => {
       let sent = 0, acked = 0
       const pump = () => {
@@ -149,7 +150,8 @@ function startChild(env: Record<string, string>): { ready: Promise<void>; done: 
 
 async function baseline(url: string): Promise<number> {
   const total = EVENTS
-  const sub = connectMqtt(url, { clientId: 'bench-sub', username: EDGE_USER, password: EDGE_PASSWORD, protocolVersion: 4, clean: true })
+  // Same session semantics as the pipeline: persistent sessions (clean=false) on both sides.
+  const sub = connectMqtt(url, { clientId: 'bench-sub', username: EDGE_USER, password: EDGE_PASSWORD, protocolVersion: 4, clean: false })
   await new Promise((r) => sub.once('connect', r))
   await sub.subscribeAsync('vdp/switch/+/events', { qos: 1 })
   let received = 0
@@ -255,7 +257,9 @@ async function main(): Promise<void> {
     console.log(`pipeline bench: ${EVENTS} events, ${AGENTS} agents, payload ${PAYLOAD_BYTES} bytes, latency at ${RATE}/s for ${DURATION_S} s`)
     const base = await baseline(mosq.url)
     console.log(`baseline mosquitto alone (QoS 1 pub -> sub): ${Math.round(base)} msg/s`)
-    for (const kind of ['mosquitto', 'aedes'] as const) {
+    if (process.argv.includes('--baseline-only')) return
+    const kinds = process.argv.includes('--mosquitto-only') ? (['mosquitto'] as const) : (['mosquitto', 'aedes'] as const)
+    for (const kind of kinds) {
       const r = await pipeline(kind, kind === 'mosquitto' ? mosq : undefined)
       console.log(
         `${kind === 'mosquitto' ? 'uplinks -> mosquitto -> MqttIngest -> SQLite' : 'uplinks -> embedded aedes + ingest -> SQLite'}: ` +

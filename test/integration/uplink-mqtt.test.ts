@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest'
 import { connectMqtt } from '../../agent/uplink/mqtt-connect.ts'
 import { MqttUplink, type UplinkEvent } from '../../agent/uplink/mqtt-uplink.ts'
 import { decodeEvent } from '../../shared/api/events.ts'
+import { encodePolicy, type SwitchPolicy } from '../../shared/api/policy.ts'
 import type { SwitchId } from '../../shared/ids.ts'
 import { EmbeddedBroker } from '../../edge/broker/embedded-broker.ts'
 import { Mosquitto, freePort } from '../support/mosquitto.ts'
@@ -153,6 +154,43 @@ describe('MqttUplink', () => {
       await broker.close()
     }
   }, 30_000)
+
+  it('MqttUplink applies a newer policy by revision or by issuedAt, ignores re-deliveries and other switches, keeps it on disk', async () => {
+    const broker = await EmbeddedBroker.start({ port: await freePort(), accounts: [{ username: 'tor1', role: 'switch', password: 'pw' }] })
+    const stateDir = tempDir()
+    const applied: string[] = []
+    const open = () =>
+      MqttUplink.open(
+        { url: broker.url, switchId: 'tor1' as SwitchId, password: 'pw', stateDir, bootId: 'boot-pol-0001', bootTimeMs: Date.now(), agentVersion: 't' },
+        { onPolicy: (p, source) => applied.push(`${source}:${p.revision}@${p.issuedAt}`) },
+      )
+    const policy = (revision: number, issuedAt: number, sw = 'tor1'): SwitchPolicy => ({
+      v: 1, switchId: sw as SwitchId, revision, issuedAt, vns: [], vidPool: [], hosts: [], lagGroups: [], unknownHosts: 'deny',
+    })
+    const send = (p: SwitchPolicy) => broker.publish('vdp/switch/tor1/policy', encodePolicy(p), { retain: true })
+    let u = open()
+    try {
+      await waitFor('connected', () => u.connected, 10_000)
+      await send(policy(7, 1000))
+      await waitFor('rev 7', () => applied.length === 1, 5000)
+      await send(policy(7, 1000)) // the same retained message again
+      await send(policy(6, 900)) // older
+      await send(policy(8, 1000, 'tor2')) // another switch's
+      await send(policy(1, 2000)) // a re-created edge store counts from 1, later issuedAt
+      await waitFor('rev 1 of the new edge', () => applied.length === 2, 5000)
+      await sleep(200)
+      expect(applied).toEqual(['broker:7@1000', 'broker:1@2000'])
+      expect(u.metrics().uplink_policy_rejected_total).toBe(1)
+      await u.close()
+      applied.length = 0
+      await broker.close()
+      u = open() // no broker: the policy comes from disk
+      expect(applied).toEqual(['disk:1@2000'])
+    } finally {
+      await u.close()
+      await broker.close()
+    }
+  })
 
   it('connectMqtt() sets TCP_NODELAY on the socket before the first byte', async () => {
     const spy = vi.spyOn(Socket.prototype, 'setNoDelay')
