@@ -168,6 +168,55 @@ describe('PortCore.handleFrame() with hostile input', () => {
   })
 })
 
+describe('PortCore bounds', () => {
+  const quiet = { countersIntervalUs: 0, lldp: { enabled: false } } as const
+
+  it('refuses a station command with queue-full when pendingEcpduMax TLVs wait', () => {
+    const core = new PortCore(
+      { port: portName('h0'), mac: stationMac(0), role: 'station', ...quiet, pendingEcpduMax: 2 },
+      undefined,
+      0,
+    )
+    core.handleCommand(0, associate(1)) // in flight
+    core.handleCommand(0, associate(2)) // queued
+    core.handleCommand(0, associate(3)) // queued
+    expect(() => core.handleCommand(0, associate(4))).toThrow(
+      expect.objectContaining({ code: 'queue-full' }),
+    )
+    expect(core.vsiCount).toBe(3)
+  })
+
+  it('counts events and frames it cannot queue instead of growing without bound', () => {
+    const core = new PortCore(
+      {
+        port: portName('sw0'),
+        mac: BRIDGE_MAC,
+        role: 'bridge',
+        ...quiet,
+        eventQueueMax: 16,
+        transmitQueueMax: 16,
+      },
+      new FakeResourceManager(),
+      0,
+    )
+    for (let n = 1; n <= 20; n++) {
+      core.handleFrame(
+        n,
+        ecpFrame({
+          source: stationMac(0),
+          sequence: n,
+          vdp: { managerId: MGR, tlvs: [requestTlv('associate', n)] },
+        }),
+      )
+    }
+    expect(drain(core)).toHaveLength(16)
+    // peer-up and 20 vsi-associated: 21 events, 16 kept.
+    expect(core.counters().eventsDropped).toBe(21 - 16)
+    expect(core.counters().transmitsDropped).toBeGreaterThan(0)
+    expect(core.vsiCount).toBe(20)
+  })
+})
+
 describe('PortCore under random sequences of well-formed but arbitrary VDP traffic', () => {
   const status = fc.oneof(
     fc.record({
