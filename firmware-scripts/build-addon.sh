@@ -7,7 +7,8 @@
 # build used during development) is left alone. The addon uses only Node-API version 8, so
 # one binary serves Node 20 and later.
 #
-# Usage: firmware-scripts/build-addon.sh [native|arm64|all]   (default: all)
+# Usage: firmware-scripts/build-addon.sh [native|arm64|all]   (default: all; only "all"
+#        records the source checksums in prebuilds/SOURCES.sha256)
 # Env:   NODEDIR  folder with include/node (default: npm's nodedir, else /usr)
 #        CROSS    cross-compiler prefix for arm64 (default: aarch64-linux-gnu-)
 set -euo pipefail
@@ -39,6 +40,10 @@ build() {
 host_arch=$(node -p process.arch)
 if [ "$what" = native ] || [ "$what" = all ]; then
   build "linux-$host_arch" "$host_arch" strip
+fi
+if [ "$what" = all ]; then
+  # Which source the committed prebuilds were built from; a unit test compares it.
+  sha256sum native/af_packet.c binding.gyp > prebuilds/SOURCES.sha256
 fi
 if [ "$what" = arm64 ] || [ "$what" = all ]; then
   command -v "${CROSS}gcc" >/dev/null || { echo "Cannot cross-build for arm64: ${CROSS}gcc not found (apt-get install gcc-aarch64-linux-gnu)" >&2; exit 1; }

@@ -1,5 +1,6 @@
 // Loader and argument checks of the raw-socket link that need neither root nor a namespace
 // (the socket itself is covered by test/integration/af-packet.test.ts).
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -108,5 +109,17 @@ describe('committed prebuilt addons', () => {
     expect(machineOf(prebuilt('linux-x64'))).toBe(0x3e)
     expect(readFileSync(prebuilt('linux-arm64')).subarray(0, 4).toString('latin1')).toBe('\x7fELF')
     expect(machineOf(prebuilt('linux-arm64'))).toBe(0xb7)
+  })
+})
+
+describe('prebuilds/SOURCES.sha256', () => {
+  it('matches native/af_packet.c and binding.gyp (rerun firmware-scripts/build-addon.sh if not)', () => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url))
+    const lines = readFileSync(join(root, 'prebuilds', 'SOURCES.sha256'), 'utf8').trim().split('\n')
+    for (const line of lines) {
+      const [sum, file] = line.split(/\s+/)
+      expect(createHash('sha256').update(readFileSync(join(root, file!))).digest('hex'), file).toBe(sum)
+    }
+    expect(lines).toHaveLength(2)
   })
 })
