@@ -597,3 +597,39 @@ describe('Shared subscriptions with mosquitto', () => {
     }
   }, 60_000)
 })
+
+describe('mosquitto configuration', () => {
+  /** Messages a persistent subscriber gets after being away while `count` QoS 1 messages were published. */
+  async function deliveredAfterAbsence(extraConfig: string[], count: number): Promise<number> {
+    const mosq = await Mosquitto.start({ users: { tor1: PASSWORDS.tor1!, [EDGE_USER]: EDGE_PASSWORD }, serviceUsers: [EDGE_USER], extraConfig })
+    try {
+      const subOptions = { clientId: 'absent-edge', username: EDGE_USER, password: EDGE_PASSWORD, clean: false, protocolVersion: 4 as const }
+      let sub = mqtt.connect(mosq.url, subOptions)
+      await new Promise((r) => sub.once('connect', r))
+      await sub.subscribeAsync('vdp/switch/+/events', { qos: 1 })
+      await sub.endAsync()
+      const pub = mqtt.connect(mosq.url, { clientId: 'tor1', username: 'tor1', password: PASSWORDS.tor1!, protocolVersion: 4 })
+      await new Promise((r) => pub.once('connect', r))
+      await Promise.all(Array.from({ length: count }, (_, i) => pub.publishAsync('vdp/switch/tor1/events', `m${i}`, { qos: 1 })))
+      await pub.endAsync()
+      let got = 0
+      sub = mqtt.connect(mosq.url, subOptions)
+      sub.on('message', () => got++)
+      await new Promise((r) => sub.once('connect', r))
+      let last = -1
+      for (let i = 0; i < 100 && got !== last; i++) {
+        last = got
+        await sleep(100)
+      }
+      await sub.endAsync()
+      return got
+    } finally {
+      await mosq.close()
+    }
+  }
+
+  it('mosquitto drops QoS 1 messages for an absent subscriber at the default max_queued_messages, not with docs/mosquitto.conf', async () => {
+    expect(await deliveredAfterAbsence(['max_queued_messages 1000'], 3000)).toBeLessThan(3000)
+    expect(await deliveredAfterAbsence([], 3000)).toBe(3000)
+  }, 60_000)
+})
