@@ -17,6 +17,7 @@ import type { AppEnv, RouteDeps } from './routes/context.ts'
 import { eventsRoutes, ingestRoutes } from './routes/events.ts'
 import { hostsRoutes } from './routes/hosts.ts'
 import { streamRoutes } from './routes/stream.ts'
+import { tokensRoutes } from './routes/tokens.ts'
 import { switchesRoutes } from './routes/switches.ts'
 import { vnsRoutes } from './routes/vns.ts'
 import { vsiTypesRoutes } from './routes/vsi-types.ts'
@@ -46,7 +47,7 @@ export function createApp(deps: EdgeDeps): Hono<AppEnv> {
     ...deps,
     metrics: deps.metrics ?? createEdgeMetrics(),
     migrationGraceMs: deps.migrationGraceMs ?? DEFAULT_MIGRATION_GRACE_MS,
-    tokenChecker: createTokenChecker(deps.tokens),
+    tokenChecker: createTokenChecker(deps.tokens, deps.store),
   }
   const app = new Hono<AppEnv>()
 
@@ -90,6 +91,7 @@ export function createApp(deps: EdgeDeps): Hono<AppEnv> {
   api.route('/commands', commandsRoutes(d))
   api.route('/ingest', ingestRoutes(d))
   api.route('/stream', streamRoutes(d))
+  api.route('/tokens', tokensRoutes(d))
   app.route(API_PREFIX, api)
 
   app.notFound((c) => c.json({ error: { code: 'not-found', message: `Cannot find route ${c.req.method} ${c.req.path}` } }, 404))

@@ -3,12 +3,20 @@
  * from deps; the comparison takes a time that depends only on the presented token, so neither
  * the content nor the length of a configured token leaks through timing.
  * The token may also come as `?token=` for the read-only web page and EventSource clients.
+ * Tokens issued through `/api/v1/tokens` are stored as SHA-256 hashes and found by hash.
  *
  * @module
  */
 import type { MiddlewareHandler } from 'hono'
 import type { TokenConfig, TokenScope } from './deps.ts'
 import { ApiError } from './errors.ts'
+import type { FleetStore } from './store/fleet-store.ts'
+
+/** SHA-256 of a token, lowercase hex: how tokens issued through the API are stored. */
+export async function tokenHash(token: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)))
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+}
 
 /**
  * Compares a presented token with a configured one. The running time depends only on the
@@ -21,20 +29,24 @@ function equalConstantTime(presented: string, expected: string): boolean {
 }
 
 export interface TokenChecker {
-  /** The matching token's config, or undefined. Checks every configured token. */
-  check(presented: string): TokenConfig | undefined
+  /**
+   * The matching token, or undefined: the configured tokens first (each compared, no early
+   * exit), then the tokens issued through the API, looked up by the presented token's hash.
+   */
+  check(presented: string): Promise<{ name: string; scope: TokenScope } | undefined>
 }
 
-export function createTokenChecker(tokens: readonly TokenConfig[]): TokenChecker {
+export function createTokenChecker(tokens: readonly TokenConfig[], store?: FleetStore): TokenChecker {
   for (const t of tokens) {
     if (t.token.length < 16) throw new Error(`Cannot use token "${t.name}": it is shorter than 16 characters`)
   }
   return {
-    check(presented) {
+    async check(presented) {
       let found: TokenConfig | undefined
-      // No early exit: every configured token is compared.
       for (const t of tokens) if (equalConstantTime(presented, t.token) && !found) found = t
-      return found
+      if (found || !store) return found
+      const issued = store.tokenByHash(await tokenHash(presented))
+      return issued && { name: issued.name, scope: issued.scope }
     },
   }
 }
@@ -55,7 +67,7 @@ export function requireScope(checker: TokenChecker, scope: TokenScope): Middlewa
     }
     if (!presented) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: no bearer token')
     if (presented.length > 512) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: token too long')
-    const t = checker.check(presented)
+    const t = await checker.check(presented)
     if (!t) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: unknown token')
     if (scope === 'admin' && t.scope !== 'admin') {
       throw new ApiError(403, 'forbidden', `Cannot allow token "${t.name}": this needs the admin scope`)

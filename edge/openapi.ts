@@ -335,6 +335,22 @@ export const openApiDocument = {
         responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } }, ...errors(400, 401) },
       },
     },
+    '/api/v1/tokens': {
+      get: { summary: 'Tokens issued through the API (no secrets)', security: adminSec, responses: { '200': ok('Tokens'), ...errors(401, 403) } },
+      post: {
+        summary: 'Issue a token (returned once; only its SHA-256 is stored)',
+        security: adminSec,
+        requestBody: body({ type: 'object', required: ['name', 'scope'], properties: { name: { type: 'string' }, scope: { enum: ['read', 'admin'] } } }),
+        responses: {
+          '201': ok('Issued', { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string' }, token: { type: 'string' } } }),
+          ...errors(400, 401, 403, 415),
+        },
+      },
+    },
+    '/api/v1/tokens/{id}': {
+      parameters: [pathParam('id', 'Token id (16 hex digits)')],
+      delete: { summary: 'Revoke a token', security: adminSec, responses: { '204': { description: 'Revoked' }, ...errors(400, 401, 403, 404) } },
+    },
     '/api/v1/commands': {
       get: { summary: 'Recent commands with replies', security: readSec, parameters: [limit], responses: { '200': ok('Commands'), ...errors(400, 401) } },
     },

@@ -143,6 +143,19 @@ export interface SwitchConfig {
   updatedAt: number
 }
 
+/** A bearer token issued through the API: only its SHA-256 is stored. */
+export interface ApiTokenRecord {
+  /** Public id: the first 16 hex digits of the hash. */
+  id: string
+  name: string
+  scope: 'read' | 'admin'
+  /** SHA-256 of the token, hex. */
+  hash: string
+  createdAt: number
+}
+
+export type ApiTokenView = Omit<ApiTokenRecord, 'hash'>
+
 export interface CommandRecord {
   command: Command
   /** Who asked: 'operator' (API) or 'migration-cleanup'. */
@@ -189,6 +202,10 @@ export interface FleetStore {
   getSwitchConfig(switchId: SwitchId): SwitchConfig | undefined
   putSwitchConfig(config: SwitchConfig): void
   listSwitchConfigs(): SwitchConfig[]
+  listTokens(): ApiTokenView[]
+  putToken(token: ApiTokenRecord): void
+  tokenByHash(hash: string): ApiTokenRecord | undefined
+  deleteToken(id: string): boolean
   /** Increments and returns the policy revision (stored). */
   nextPolicyRevision(): number
 
@@ -213,7 +230,7 @@ export interface VsiIndex {
   dueAt?: number
 }
 
-export type Collection = 'vn' | 'vsi-type' | 'host' | 'switch-config'
+export type Collection = 'vn' | 'vsi-type' | 'host' | 'switch-config' | 'token'
 
 export abstract class BaseFleetStore implements FleetStore {
   constructor(protected readonly limits: ReducerLimits = defaultReducerLimits) {}
@@ -430,6 +447,21 @@ export abstract class BaseFleetStore implements FleetStore {
   }
   listSwitchConfigs(): SwitchConfig[] {
     return this.listDocs<SwitchConfig>('switch-config')
+  }
+  listTokens(): ApiTokenView[] {
+    return this.listDocs<ApiTokenRecord>('token')
+      .map(({ hash: _hash, ...view }) => view)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+  }
+  putToken(token: ApiTokenRecord): void {
+    this.putDoc('token', token.hash, token)
+  }
+  tokenByHash(hash: string): ApiTokenRecord | undefined {
+    return this.getDoc('token', hash)
+  }
+  deleteToken(id: string): boolean {
+    const t = this.listDocs<ApiTokenRecord>('token').find((x) => x.id === id)
+    return t !== undefined && this.deleteDoc('token', t.hash)
   }
   nextPolicyRevision(): number {
     return this.incrementMeta('policy-revision')

@@ -320,6 +320,27 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
     expect((await t.app.request('/api/v1/stream')).status).toBe(401)
   })
 
+  it('/api/v1/tokens issues a token once, stores only its hash, and revokes it', async () => {
+    const t = testEdge(makeStore())
+    const created = await t.app.request('/api/v1/tokens', { method: 'POST', ...json({ name: 'grafana', scope: 'read' }) })
+    expect(created.status).toBe(201)
+    const { id, token } = (await created.json()) as { id: string; token: string }
+    expect(token).toMatch(/^vdp_[A-Za-z0-9_-]{43}$/)
+    const asIssued = { Authorization: `Bearer ${token}` }
+    expect((await t.app.request('/api/v1/vns', { headers: asIssued })).status).toBe(200)
+    expect((await t.app.request('/api/v1/tokens', { headers: asIssued })).status).toBe(403)
+    const listed = await (await t.app.request('/api/v1/tokens', { headers: admin })).text()
+    expect(JSON.parse(listed)).toEqual({ tokens: [expect.objectContaining({ id, name: 'grafana', scope: 'read' })] })
+    expect(listed).not.toContain(token.slice(4))
+    expect(listed).not.toContain('hash')
+    expect(JSON.stringify(t.logs)).not.toContain(token.slice(4))
+    expect((await t.app.request(`/api/v1/tokens/${id}`, { method: 'DELETE', headers: admin })).status).toBe(204)
+    expect((await t.app.request('/api/v1/vns', { headers: asIssued })).status).toBe(401)
+    expect((await t.app.request(`/api/v1/tokens/${id}`, { method: 'DELETE', headers: admin })).status).toBe(404)
+    const bad = await t.app.request('/api/v1/tokens', { method: 'POST', ...json({ name: 'x', scope: 'root' }) })
+    expect(await bad.json()).toMatchObject({ error: { code: 'validation', path: 'scope' } })
+  })
+
   it('serves /healthz without a token, /metrics and /api/v1/fleet with one, and JSON 404s', async () => {
     const t = testEdge(makeStore())
     expect(await (await t.app.request('/healthz')).json()).toMatchObject({ status: 'ok', vsis: 0 })
