@@ -1051,7 +1051,9 @@ export class PortCore {
       if (this.role === 'station') {
         for (const item of f.items) {
           const vsi = item.owner === undefined ? undefined : this.#stationVsis.get(item.owner)
-          if (vsi === undefined) continue
+          // Only the request the VSI waits for counts: an older one may have been answered
+          // although its ACKs were lost.
+          if (vsi === undefined || vsi.request !== item.tlv) continue
           vsi.handleTxError(this.#stationCtx, this.#nowUs)
           this.#reapStation(vsi)
         }

@@ -714,3 +714,29 @@ describe('VDP station (station core)', () => {
     )
   })
 })
+
+describe('ECP failure of an answered request (station core)', () => {
+  it('does not end a VSI whose newer request is still pending', () => {
+    const assoc1 = requestTlv('associate', 1)
+    runScenario(stationCore(), [
+      at(0)
+        .command(associate(1))
+        .expectTransmit({ ecp: { sequence: 1 } }),
+      // The bridge answered, but none of its ACKs of our ECPDU arrive.
+      at(100)
+        .frame(fromBridge(1, [response(assoc1, [macVidEntry(1, 100)])]))
+        .expectEvent({ kind: 'vsi-associated' }),
+      at(200).command(preAssociate(1)),
+      at(ACK_US)
+        .expectTransmit({ ecp: { operation: 1 } })
+        .expectTransmit({ ecp: { sequence: 1 } }),
+      at(4 * ACK_US)
+        .expectEvent({ kind: 'ecp-tx-error', sequence: 1 })
+        .expectNoEvent('vsi-de-associated')
+        .expectTransmit({ ecp: { sequence: 1 } })
+        .expectTransmit({ ecp: { sequence: 1 } })
+        .expectTransmit({ ecp: { sequence: 2 }, vdp: { tlvs: [{ mode: 'pre-associate' }] } })
+        .check((core) => expect(core.vsiSnapshot()[0]).toMatchObject({ state: 'PROCWAIT' })),
+    ])
+  })
+})
