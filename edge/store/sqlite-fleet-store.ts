@@ -84,6 +84,14 @@ export class SqliteFleetStore extends BaseFleetStore {
    * only writer, records are never mutated in place, and a failed transaction clears it.
    */
   private readonly switches = new Map<string, SwitchRecord>()
+  /** Statements of the filter combinations seen so far (a few dozen at most). */
+  private readonly adHoc = new Map<string, Database.Statement>()
+
+  private prepared(sql: string): Database.Statement {
+    let st = this.adHoc.get(sql)
+    if (!st) this.adHoc.set(sql, (st = this.db.prepare(sql)))
+    return st
+  }
 
   constructor(options: SqliteFleetStoreOptions) {
     super(options.limits ?? defaultReducerLimits)
@@ -278,7 +286,7 @@ export class SqliteFleetStore extends BaseFleetStore {
     }
     args.push(q.limit)
     const sql = `SELECT v.record FROM vsis v WHERE ${where.join(' AND ')} ORDER BY v.vsi_id LIMIT ?`
-    return parse(this.db.prepare(sql).pluck().all(...args))
+    return parse(this.prepared(sql).pluck().all(...args))
   }
 
   recentMigrations(limit: number): MigrationEntry[] {
@@ -304,8 +312,7 @@ export class SqliteFleetStore extends BaseFleetStore {
       args.push(q.kind)
     }
     args.push(q.limit)
-    const rows = this.db
-      .prepare(`SELECT cursor, received_at, body FROM events WHERE ${where.join(' AND ')} ORDER BY cursor LIMIT ?`)
+    const rows = this.prepared(`SELECT cursor, received_at, body FROM events WHERE ${where.join(' AND ')} ORDER BY cursor LIMIT ?`)
       .raw()
       .all(...args) as [number, number, string][]
     return rows.map(([cursor, receivedAt, body]) => ({ cursor, receivedAt, event: JSON.parse(body) as FleetEvent }))
