@@ -125,6 +125,21 @@ describe('event schema', () => {
     )
   })
 
+  it('decodeEventBatch() rejects hostile CBOR (huge declared lengths, deep nesting) quickly with malformed-cbor', () => {
+    const hostile = [
+      [0x9b, 0, 0, 1, 0, 0, 0, 0, 0], // array of 2^40 items
+      [0x9a, 0x05, 0xf5, 0xe1, 0x00], // array of 10^8 items, no body
+      [0xbb, 0, 0, 1, 0, 0, 0, 0, 0], // map of 2^40 pairs
+      [0x5a, 0xff, 0xff, 0xff, 0xff], // byte string of 4 GiB, no body
+      new Array(100_000).fill(0x81), // 100,000 nested arrays
+    ]
+    for (const bytes of hostile) {
+      const started = performance.now()
+      expect(codeOf(() => decodeEventBatch(new Uint8Array(bytes)))).toBe('malformed-cbor')
+      expect(performance.now() - started).toBeLessThan(500)
+    }
+  })
+
   it('decodeEventBatch() accepts one event or an array and names the failing index', () => {
     const events = sampleEvents()
     expect(decodeEventBatch(encodeEventBatch(events))).toEqual(events)
