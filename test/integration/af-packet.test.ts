@@ -12,7 +12,16 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NetnsLab, NsChildError, exec, listNamespaces, requireRoot, type NsChild } from '../support/netns.ts'
+import {
+  NetnsLab,
+  NsChildError,
+  exec,
+  listNamespaces,
+  openLinkInNetns,
+  requireRoot,
+  sweepStaleNamespaces,
+  type NsChild,
+} from '../support/netns.ts'
 
 const LINK_CHILD = fileURLToPath(new URL('../support/ns-child-link.ts', import.meta.url))
 
@@ -412,6 +421,49 @@ describe('netns lab helpers', () => {
       await lab.cleanup()
     }
     expect(await listNamespaces(lab.prefix)).toEqual([])
+  })
+
+  it('sweeps namespaces that a killed run of the same tests left behind', async () => {
+    // A leftover "<test>-<id>-<suffix>" namespace (nsfs files cannot be back-dated, so the
+    // age limit is lowered instead), and one of another test whose name merely starts alike.
+    const leftover = 'afpsw-zzzz-a'
+    const unrelated = 'afpswx-zzzz-a'
+    try {
+      for (const ns of [leftover, unrelated]) await exec('ip', ['netns', 'add', ns])
+      expect(await sweepStaleNamespaces('afpsw')).toEqual([]) // young: kept
+      expect(await sweepStaleNamespaces('afpsw', 0)).toEqual([leftover])
+      expect(await listNamespaces('afpsw-')).toEqual([])
+      expect(await listNamespaces(unrelated)).toEqual([unrelated])
+    } finally {
+      await exec('ip', ['netns', 'del', leftover], { allowFailure: true })
+      await exec('ip', ['netns', 'del', unrelated], { allowFailure: true })
+    }
+  })
+
+  it('gives the test process a FrameLink whose socket lives in a namespace', async () => {
+    const lab = await NetnsLab.create('afprl')
+    try {
+      const nsA = await lab.addNamespace('a')
+      const nsB = await lab.addNamespace('b')
+      await lab.addVethPair({ ns: nsA, ifname: lab.ifname('a'), mac: MAC_A }, { ns: nsB, ifname: lab.ifname('b'), mac: MAC_B })
+      const a = await openLinkInNetns(nsA, lab.ifname('a'), { lab })
+      const b = await openLinkInNetns(nsB, lab.ifname('b'), { lab })
+      expect([a.mac, b.mac]).toEqual([MAC_A, MAC_B])
+      const got: string[] = []
+      b.onFrame((f) => got.push(Buffer.from(f).toString('hex')))
+      await b.flush() // listening before A sends
+      a.send(Buffer.from(ECP_ASSOCIATE, 'hex'))
+      a.send(Buffer.from(ECP_ACK_18, 'hex'))
+      await waitUntil(() => got.length === 2)
+      expect(got).toEqual([ECP_ASSOCIATE, ECP_ACK_18])
+      expect(a.stats()).toMatchObject({ txFrames: 2, txErrors: 0 })
+      expect(await b.remoteStats()).toMatchObject({ rxFrames: 2, drops: 0 })
+      await a.closeAndWait()
+      await b.closeAndWait()
+      expect(() => a.send(Buffer.from(ECP_ACK_18, 'hex'))).toThrow(`Cannot send frame on ${lab.ifname('a')}: link is closed`)
+    } finally {
+      await lab.cleanup()
+    }
   })
 
   it('rejects interface names longer than 15 characters', async () => {

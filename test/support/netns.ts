@@ -25,11 +25,13 @@
  * @module
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { FrameLinkError, type FrameLink, type FrameLinkStats } from '../../agent/transport/frame-link.ts'
+import type { Mac } from '../../shared/ethernet/mac.ts'
 
 export const IFNAMSIZ_MAX = 15
 /** Repository root, the working directory of children (so that `--import tsx` resolves). */
@@ -331,6 +333,7 @@ export class NetnsLab {
     if (!/^[a-z][a-z0-9]{0,7}$/.test(testName)) {
       throw new Error(`Cannot create a lab for "${testName}": use 1..8 characters [a-z0-9], starting with a letter`)
     }
+    await sweepStaleNamespaces(testName)
     return new NetnsLab(`${testName}-${shortId()}`)
   }
 
@@ -484,6 +487,31 @@ export async function listNamespaces(prefix = ''): Promise<string[]> {
     .filter((ns) => ns !== '' && ns.startsWith(prefix))
 }
 
+/** A lab older than this is a leftover of a run that was killed (no exit hook ran). */
+const STALE_LAB_MS = 30 * 60_000
+
+/**
+ * Deletes namespaces `<testName>-<id>-…` created more than 30 minutes ago (the mtime of
+ * /run/netns/<ns>): leftovers of a killed run of the same tests, which no cleanup reached.
+ */
+export async function sweepStaleNamespaces(testName: string, olderThanMs = STALE_LAB_MS): Promise<string[]> {
+  const pattern = new RegExp(`^${testName}-[a-z0-9]{4}-`)
+  const swept: string[] = []
+  for (const ns of await listNamespaces(`${testName}-`)) {
+    if (!pattern.test(ns)) continue
+    let createdMs: number
+    try {
+      createdMs = statSync(`/run/netns/${ns}`).mtimeMs
+    } catch {
+      continue
+    }
+    if (Date.now() - createdMs < olderThanMs) continue
+    await deleteNamespace(ns)
+    swept.push(ns)
+  }
+  return swept
+}
+
 /** Kills what still runs in `ns` (by pid) and deletes it; no error when it does not exist. */
 export async function deleteNamespace(ns: string): Promise<void> {
   if (!(await listNamespaces(ns)).includes(ns)) return
@@ -503,3 +531,104 @@ export async function deleteNamespace(ns: string): Promise<void> {
 }
 
 const NS_CHILD_RUN = resolve(dirname(fileURLToPath(import.meta.url)), 'ns-child-run.ts')
+
+/** The link-serving child of the integration tests (see ns-child-link.ts for its requests). */
+export const LINK_CHILD = resolve(dirname(fileURLToPath(import.meta.url)), 'ns-child-link.ts')
+
+/** A `FrameLink` in this process whose raw socket lives in a child inside a namespace. */
+export interface RemoteFrameLink extends FrameLink {
+  readonly child: NsChild
+  onError(handler: (error: FrameLinkError) => void): void
+  /** Resolves once the child has handled every request sent so far (sends included). */
+  flush(): Promise<void>
+  /** The child's own counters (kernel drops included). */
+  remoteStats(): Promise<FrameLinkStats & { kernel: { packets: number; drops: number; truncated: number } }>
+  /** `close()`, then waits for the child to exit. */
+  closeAndWait(): Promise<void>
+}
+
+/**
+ * Opens `ifname` with the real AF_PACKET link in a child inside `ns`, and gives the test
+ * process a `FrameLink` for it: an in-process port driver or core can then talk over a real
+ * veth. `send` is fire-and-forget (ordered); frames arrive as child events. Track the child
+ * with `lab` so that `lab.cleanup()` ends it.
+ *
+ * @example
+ * ```ts
+ * const link = await openLinkInNetns(nsB, lab.ifname('b'), { lab })
+ * link.onFrame((frame) => core.handleFrame(clock.nowUs(), frame))
+ * link.send(frame)
+ * await link.closeAndWait()
+ * ```
+ */
+export async function openLinkInNetns(
+  ns: string,
+  ifname: string,
+  options: { lab?: NetnsLab; linkOptions?: Record<string, unknown> } = {},
+): Promise<RemoteFrameLink> {
+  const child = options.lab ? await options.lab.spawnNode(ns, LINK_CHILD) : await spawnInNetns(ns, LINK_CHILD)
+  let opened: { mac: string }
+  try {
+    opened = await child.request<{ mac: string }>('open', { ifname, options: options.linkOptions ?? {} })
+  } catch (e) {
+    await child.close()
+    throw e
+  }
+  let frameHandler: ((frame: Uint8Array) => void) | undefined
+  let errorHandler: ((error: FrameLinkError) => void) | undefined
+  let listening = false
+  let closed = false
+  const counts = { rxFrames: 0, txFrames: 0, drops: 0, txErrors: 0, errors: 0 }
+  const raise = (error: FrameLinkError): void => {
+    if (closed) return
+    counts.errors++
+    errorHandler?.(error)
+  }
+  child.onEvent((e) => {
+    if (closed) return
+    if (e.event === 'frame' && frameHandler) {
+      counts.rxFrames++
+      frameHandler(Uint8Array.from(Buffer.from(String(e.hex), 'hex')))
+    } else if (e.event === 'link-error') {
+      raise(new FrameLinkError(String(e.code), e.fatal === true, String(e.message), typeof e.syscall === 'string' ? e.syscall : undefined))
+    }
+  })
+  const failed = (op: string) => (e: unknown) => {
+    if (op === 'send') counts.txErrors++
+    raise(new FrameLinkError('EIO', false, `Cannot ${op} through the child in ${ns}: ${(e as Error).message}`))
+  }
+  const link: RemoteFrameLink = {
+    name: ifname,
+    mac: opened.mac as Mac,
+    child,
+    send(frame) {
+      if (closed) throw new FrameLinkError('EBADF', true, `Cannot send frame on ${ifname}: link is closed`)
+      counts.txFrames++
+      child.request('send', { hex: Buffer.from(frame).toString('hex') }).catch(failed('send'))
+    },
+    onFrame(handler) {
+      frameHandler = handler
+      if (listening) return
+      listening = true
+      child.request('listen', { mode: 'events' }).catch(failed('listen'))
+    },
+    onError(handler) {
+      errorHandler = handler
+    },
+    stats: () => ({ ...counts }),
+    flush: async () => {
+      await child.request('stats')
+    },
+    remoteStats: () => child.request('stats'),
+    close() {
+      if (closed) return
+      closed = true
+      child.request('close').catch(() => {})
+    },
+    closeAndWait: async () => {
+      link.close()
+      await child.close()
+    },
+  }
+  return link
+}
