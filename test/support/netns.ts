@@ -6,6 +6,8 @@
  * - A raw socket must be opened in the namespace of its interface, so links are opened by a
  *   child process started with `ip netns exec` (`lab.spawnNode`), which the test drives over
  *   stdin/stdout with JSON lines (`NsChild.request`, child side: `ns-child-runtime.ts`).
+ *   `openLinkInNetns` wraps that child (`LINK_CHILD`) as a `FrameLink` for the test process.
+ * - `NetnsLab.create` also deletes labs of the same test name left by a killed run.
  * - Everything a lab creates is removed by `lab.cleanup()`: idempotent, safe after a failed
  *   setup, and also run (synchronously) when the process exits.
  * - Tests that need root fail, not skip, when not root (`requireRoot`).
