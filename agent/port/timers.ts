@@ -13,7 +13,8 @@
  * 1. A name holds at most one deadline; `set` replaces it.
  * 2. `nextUs()` and `popExpired()` are O(log n) amortised: a binary heap with lazy deletion
  *    (stale heap nodes are skipped by generation), so a port with thousands of VSI timers
- *    stays cheap to poll.
+ *    stays cheap to poll. Moving a deadline later (every keep-alive does) touches no heap
+ *    node: the old node surfaces first and is re-queued at the new time.
  *
  * @module
  */
@@ -73,13 +74,21 @@ interface HeapNode<Name> {
  * ```
  */
 export class TimerTable<Name extends string = string> {
-  readonly #deadlines = new Map<Name, { atUs: Us; generation: number }>()
+  /** Deadline per name; `queuedUs` is the time of its live heap node (≤ `atUs`). */
+  readonly #deadlines = new Map<Name, { atUs: Us; generation: number; queuedUs: Us }>()
   readonly #heap: HeapNode<Name>[] = []
   #generation = 0
 
   set(name: Name, atUs: Us): void {
+    const current = this.#deadlines.get(name)
+    if (current !== undefined && current.queuedUs <= atUs) {
+      // Pushed later (a keep-alive restarting its timer): the heap node already queued fires
+      // no later than needed and is re-queued at the real deadline then (rule 2).
+      current.atUs = atUs
+      return
+    }
     const generation = ++this.#generation
-    this.#deadlines.set(name, { atUs, generation })
+    this.#deadlines.set(name, { atUs, generation, queuedUs: atUs })
     this.#push({ atUs, name, generation })
   }
 
@@ -130,13 +139,31 @@ export class TimerTable<Name extends string = string> {
   }
 
   #dropStale(): void {
-    while (this.#heap.length > 0 && !this.#isLive(this.#heap[0]!)) this.#pop()
+    for (;;) {
+      const top = this.#heap[0]
+      if (top === undefined) return
+      const entry = this.#deadlines.get(top.name)
+      if (entry === undefined || entry.generation !== top.generation) {
+        this.#pop()
+      } else if (entry.atUs > top.atUs) {
+        // The deadline moved later since this node was queued: queue it at the real time.
+        this.#pop()
+        entry.queuedUs = entry.atUs
+        this.#push({ atUs: entry.atUs, name: top.name, generation: top.generation })
+      } else {
+        return
+      }
+    }
   }
 
   #rebuild(): void {
     const live = this.#heap.filter((n) => this.#isLive(n))
     this.#heap.length = 0
-    for (const n of live) this.#push(n)
+    for (const n of live) {
+      const entry = this.#deadlines.get(n.name)!
+      entry.queuedUs = entry.atUs
+      this.#push({ ...n, atUs: entry.atUs })
+    }
   }
 
   #less(a: HeapNode<Name>, b: HeapNode<Name>): boolean {

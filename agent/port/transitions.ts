@@ -336,15 +336,26 @@ export const ECP_RX_TRANSITIONS: TransitionTable<EcpRxState, EcpRxEvent> = {
 
 // ---------------------------------------------------------------------------------------------
 
+const successorCache = new WeakMap<object, Map<string, ReadonlySet<string>>>()
+
 /** Whether the table allows `to` as a successor of `from` through any event. */
 export function isLegalSuccessor<S extends string, E extends string>(
   table: TransitionTable<S, E>,
   from: S,
   to: S,
 ): boolean {
-  const row = table[from] as Record<string, Cell<S>>
-  for (const cell of Object.values(row)) if (typeof cell === 'object' && cell.to === to) return true
-  return false
+  let byState = successorCache.get(table)
+  if (byState === undefined) {
+    byState = new Map()
+    for (const [state, row] of Object.entries(table) as [S, Record<E, Cell<S>>][]) {
+      const next = new Set<string>()
+      for (const cell of Object.values(row) as Cell<S>[])
+        if (typeof cell === 'object') next.add(cell.to)
+      byState.set(state, next)
+    }
+    successorCache.set(table, byState)
+  }
+  return byState.get(from)?.has(to) ?? false
 }
 
 /**
