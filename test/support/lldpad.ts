@@ -14,7 +14,7 @@
  * @module
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -420,7 +420,7 @@ export interface LldpadHandle {
   vsiEvents(fromOffset?: number): LoggedVsiEvent[]
   /** Waits for a logged VSI event (after `fromOffset`) for `uuid`. */
   waitForVsiEvent(uuid: string, predicate?: (e: LoggedVsiEvent) => boolean, timeoutMs?: number, fromOffset?: number): Promise<LoggedVsiEvent>
-  /** The whole `-V7` log so far. */
+  /** The `-V7` log of this process so far (a restart in the same dir appends to the file). */
   log(): string
   /** Current log size in bytes (an offset for {@link waitForLog}). */
   logOffset(): number
@@ -449,6 +449,8 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
   await runOk('mkdir', ['-p', dir])
   const configPath = join(dir, `lldpad-${ifname}.conf`)
   const logPath = join(dir, `lldpad-${ifname}.log`)
+  // a restart in the same dir appends to the log: everything here reads from this offset on
+  const baseOffset = existsSync(logPath) ? statSync(logPath).size : 0
   const logFd = openSync(logPath, 'a')
   const script = 'mount -t tmpfs -o size=8m lldpad-shm /dev/shm && exec stdbuf -oL -eL lldpad -p -V"$1" -f "$2"'
   const child = spawn(
@@ -464,13 +466,6 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
   const pid = child.pid
   if (pid === undefined) throw new Error(`could not start lldpad in ${netns}`)
 
-  const readLog = (): string => {
-    try {
-      return readFileSync(logPath, 'utf8')
-    } catch {
-      return ''
-    }
-  }
   const logOffset = (): number => {
     try {
       return statSync(logPath).size
@@ -507,13 +502,13 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
       return extract(text)
     }, timeoutMs, 25)
   }
-  const waitForLog = (re: RegExp, timeoutMs = 10_000, fromOffset = 0): Promise<RegExpExecArray> =>
+  const waitForLog = (re: RegExp, timeoutMs = 10_000, fromOffset = baseOffset): Promise<RegExpExecArray> =>
     pollLog(`/${re.source}/`, fromOffset, timeoutMs, (text) => re.exec(text) ?? undefined)
-  const vdpParams = (): VdpEvbParams | undefined => parseDataFromEvb(readLog(), ifname).at(-1)
+  const vdpParams = (): VdpEvbParams | undefined => parseDataFromEvb(readLogFrom(baseOffset), ifname).at(-1)
   const waitForVdpParams = (
     predicate: (p: VdpEvbParams) => boolean = () => true,
     timeoutMs = 10_000,
-    fromOffset = 0,
+    fromOffset = baseOffset,
   ): Promise<VdpEvbParams> =>
     pollLog(`data_from_evb:${ifname} ... evb:1`, fromOffset, timeoutMs, (text) =>
       parseDataFromEvb(text, ifname).find((p) => p.evb && predicate(p)),
@@ -562,14 +557,14 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
       }, timeoutMs, 100),
     waitForVdpParams,
     vdpParams,
-    vsiEvents: (fromOffset = 0) => parseLoggedVsiEvents(readLogFrom(fromOffset), ifname),
-    waitForVsiEvent: (uuid, predicate = () => true, timeoutMs = 10_000, fromOffset = 0) => {
+    vsiEvents: (fromOffset = baseOffset) => parseLoggedVsiEvents(readLogFrom(fromOffset), ifname),
+    waitForVsiEvent: (uuid, predicate = () => true, timeoutMs = 10_000, fromOffset = baseOffset) => {
       const wanted = normalizeUuid(uuid)
       return pollLog(`VSI event for ${uuid}`, fromOffset, timeoutMs, (text) =>
         parseLoggedVsiEvents(text, ifname).find((e) => normalizeUuid(e.uuid) === wanted && predicate(e)),
       )
     },
-    log: readLog,
+    log: () => readLogFrom(baseOffset),
     logOffset,
     waitForLog,
     rssKb: () => {
@@ -602,7 +597,15 @@ export async function startLldpad(options: StartLldpadOptions): Promise<LldpadHa
     // gotcha 3: EVB first, enable the agent last
     for (const pair of pairs) {
       const r = await lldptool(['-T', '-i', ifname, '-g', 'ncb', '-V', 'evb', '-c', pair])
-      if (r.code !== 0) throw new Error(`lldptool -V evb -c ${pair} on ${ifname} failed: ${(r.stdout + r.stderr).trim()}`)
+      if (r.code === 0) continue
+      // restarted on a kept config: `enabletx=yes` answers "Failed" when it is already on
+      const [key = '', value = ''] = pair.split('=')
+      const current = await handle.evbConfig()
+      const have = current[key] ?? current[key === 'enabletx' ? 'enableTx' : key]
+      const normalized = have === 'true' ? 'yes' : have === 'false' ? 'no' : have
+      if (normalized !== value) {
+        throw new Error(`lldptool -V evb -c ${pair} on ${ifname} failed: ${(r.stdout + r.stderr).trim()}`)
+      }
     }
     const admin = await lldptool(['-L', '-i', ifname, '-g', 'ncb', 'adminStatus=rxtx'])
     if (admin.code !== 0 || !/adminStatus = rxtx/.test(admin.stdout)) {
