@@ -200,6 +200,30 @@ describe('AF_PACKET link on a veth pair', () => {
     expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
   })
 
+  it('keeps the process alive while reading, unless unref() was called', async () => {
+    for (const unref of [false, true]) {
+      const c = await lab.spawnNode(nsB, LINK_CHILD)
+      await c.request('open', { ifname: ifB })
+      await c.request('listen', { mode: 'count' })
+      await c.request('keepOpenOnEnd')
+      if (unref) await c.request('unref')
+      const exit = await c.close(1_500)
+      expect(exit.exitedByItself).toBe(unref)
+    }
+  })
+
+  it('reports a frame longer than the MTU as a send error, not an exception', async () => {
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    const jumbo = ECP_ACK_18 + '00'.repeat(1600)
+    const r = await c.request<{ stats: { txErrors: number; txFrames: number } }>('send', { hex: jumbo })
+    expect(r.stats).toMatchObject({ txErrors: 1, txFrames: 0 })
+    const e = await c.waitForEvent((x) => x.event === 'link-error')
+    expect(e).toMatchObject({ code: 'EMSGSIZE', fatal: false, syscall: 'send' })
+    expect(e.message).toBe(`Cannot send frame on ${ifB}: frame is longer than the interface MTU allows`)
+    await c.close()
+  })
+
   it('gives a clear error for a missing interface', async () => {
     const c = await lab.spawnNode(nsB, LINK_CHILD)
     const err = await c.request('open', { ifname: 'nope0' }).catch((e: unknown) => e)

@@ -13,7 +13,8 @@
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
- *   `workerProbe { ifname }` (terminates workers that are reading)
+ *   `workerProbe { ifname }` (terminates workers that are reading); `unref`; `keepOpenOnEnd`
+ *   (the link is not closed when stdin ends, to see whether it keeps the process alive)
  *
  * @module
  */
@@ -29,6 +30,7 @@ import { serveJsonLines } from './ns-child-runtime.ts'
 
 let link: AfPacketLink | undefined
 let closed = false
+let keepOpenOnEnd = false
 let collected: string[] = []
 let rx = 0
 let handlerCallsAfterClose = 0
@@ -104,6 +106,14 @@ const server = serveJsonLines(
       return { rx }
     },
     stats: () => statsOf(need()),
+    unref: () => {
+      need().unref()
+      return null
+    },
+    keepOpenOnEnd: () => {
+      keepOpenOnEnd = true
+      return null
+    },
     block: (p) => {
       const until = performance.now() + Number(p.ms ?? 100)
       while (performance.now() < until) {
@@ -171,7 +181,7 @@ const server = serveJsonLines(
   {
     onEnd: () => {
       // Deliberately no process.exit(): an open link would keep this process alive.
-      if (!closed) link?.close()
+      if (!closed && !keepOpenOnEnd) link?.close()
     },
   },
 )
