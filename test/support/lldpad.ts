@@ -1030,8 +1030,9 @@ export class VdpTool {
   }
 
   /**
-   * The VSIs lldpad lists for `mode` (`-t -V mode`). Beyond ~25 VSIs the list comes back empty
-   * (gotcha 7): use {@link query} per UUID.
+   * The VSIs lldpad lists for `mode` (`-t -V mode`). Once the reply exceeds vdptool's 4 KiB
+   * buffer (gotcha 7; here 26 format-2 VSIs listed, 27 gave nothing) vdptool prints nothing and
+   * exits 0, which cannot be told from an empty table: use {@link query} per UUID.
    */
   async list(mode: Exclude<VdpMode, 'deassoc'> = 'assoc'): Promise<VsiRecord[]> {
     const r = await runIn(this.netns, 'vdptool', ['-i', this.ifname, '-t', '-V', mode], { timeoutMs: 10_000 })
