@@ -12,6 +12,7 @@ import { requireScope } from '../auth.ts'
 import { ApiError } from '../errors.ts'
 import { countRejected, ingestEventBytes } from '../ingest.ts'
 import { bump } from '../metrics.ts'
+import { pushPolicies } from '../policy.ts'
 import { intText, query } from '../validate.ts'
 import type { AppEnv, RouteDeps } from './context.ts'
 
@@ -67,6 +68,7 @@ export function ingestRoutes(deps: RouteDeps) {
         metrics: deps.metrics,
         migrationGraceMs: deps.migrationGraceMs,
       })
+      if (result.bootedSwitches.length) await pushPolicies(deps, result.bootedSwitches)
       for (const command of result.commands) {
         await deps.publish.command(command).catch((err: unknown) =>
           deps.logger.warn('command publish failed', {

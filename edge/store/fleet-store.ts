@@ -52,6 +52,8 @@ export interface IngestResult {
   migrations: MigrationRecord[]
   /** Cleanup commands now due (also recorded in the command log); publish them. */
   commands: Command[]
+  /** Switches that announced a new boot (`agent-started`) in this batch: push their policy. */
+  bootedSwitches: SwitchId[]
 }
 
 export interface VsiQuery {
@@ -313,7 +315,7 @@ export abstract class BaseFleetStore implements FleetStore {
   applyEvents(events: readonly FleetEvent[], options: IngestOptions): IngestResult {
     return this.transaction(() =>
       this.withSwitches(() => {
-        const result: IngestResult = { applied: 0, duplicates: 0, stale: 0, migrations: [], commands: [] }
+        const result: IngestResult = { applied: 0, duplicates: 0, stale: 0, migrations: [], commands: [], bootedSwitches: [] }
         for (const e of events) {
           if (!this.appendEvent(e, options.nowMs)) {
             result.duplicates++
@@ -324,6 +326,7 @@ export abstract class BaseFleetStore implements FleetStore {
           this.switchCache.set(e.switchId, sw.record)
           this.dirtySwitches.add(e.switchId)
           if (sw.bootChanged) {
+            if (!result.bootedSwitches.includes(e.switchId)) result.bootedSwitches.push(e.switchId)
             for (const id of this.vsiIdsOnSwitch(e.switchId)) {
               const rec = this.loadVsi(id)
               if (!rec) continue

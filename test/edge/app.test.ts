@@ -33,6 +33,7 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
     const t = testEdge(makeStore())
     const batch = [agentStarted({}), vsiEvent({ seq: 1 }), vsiEvent({ seq: 2, vsi: 2 })]
     expect(await ingest(t, batch)).toMatchObject({ applied: 3, duplicates: 0 })
+    expect(t.policies.map((p) => p.switchId)).toEqual(['tor1']) // a (re)started switch gets its policy
     expect(await ingest(t, batch)).toMatchObject({ applied: 0, duplicates: 3 })
     const single = await t.app.request('/api/v1/ingest/events', cbor(encodeEvent(vsiEvent({ seq: 3, vsi: 3 }))))
     expect(await single.json()).toMatchObject({ applied: 1 })
@@ -169,6 +170,8 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
   it('VN CRUD validates bodies, refuses a VNI clash and pushes policy to known switches', async () => {
     const t = testEdge(makeStore())
     await ingest(t, [agentStarted({ sw: 'tor1' }), agentStarted({ sw: 'tor2' })])
+    expect(t.policies.map((p) => p.switchId).sort()).toEqual(['tor1', 'tor2'])
+    t.policies.length = 0
     const create = await t.app.request('/api/v1/vns', { method: 'POST', ...json({ name: 'blue', vni: 5000, tenant: 'acme', allowedVsiTypes: [{ typeId: 100 }] }) })
     expect(create.status).toBe(201)
     expect(t.policies.map((p) => p.switchId).sort()).toEqual(['tor1', 'tor2'])
