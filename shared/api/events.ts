@@ -200,7 +200,12 @@ export function decodeEvent(bytes: Uint8Array): FleetEvent {
 /** One event or an array of events (the HTTP ingest body); validation stops at the first error. */
 export function decodeEventBatch(bytes: Uint8Array, batchMax = EVENT_BATCH_MAX): FleetEvent[] {
   const value = decodeCbor(bytes, EVENT_BYTES_MAX * Math.min(batchMax, 64))
-  if (!Array.isArray(value)) return [validateEvent(value)]
+  if (!Array.isArray(value)) {
+    if (bytes.byteLength > EVENT_BYTES_MAX) {
+      throw new ApiDecodeError('too-large', `Cannot decode event: ${bytes.byteLength} bytes exceed ${EVENT_BYTES_MAX}`)
+    }
+    return [validateEvent(value)]
+  }
   if (value.length > batchMax) {
     throw new ApiDecodeError('too-large', `Cannot accept batch: ${value.length} events exceed ${batchMax}`)
   }

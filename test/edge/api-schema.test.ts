@@ -105,6 +105,9 @@ describe('event schema', () => {
 
   it('decodeEvent() rejects an oversized payload with too-large before parsing it', () => {
     expect(codeOf(() => decodeEvent(new Uint8Array(EVENT_BYTES_MAX + 1)))).toBe('too-large')
+    const padded = encodeCbor({ ...vsiEvent({ seq: 1 }), padding: 'x'.repeat(EVENT_BYTES_MAX) })
+    expect(codeOf(() => decodeEvent(padded))).toBe('too-large')
+    expect(codeOf(() => decodeEventBatch(padded))).toBe('too-large')
   })
 
   it('decodeEvent() ignores unknown fields and does not copy them', () => {
