@@ -203,6 +203,7 @@ describe('lldpad station + lldpad bridge', () => {
     expect(await lab.vdptool.query(lab.uuid(5))).toMatchObject({ filters: [{ format: 4, vid: 0, mac: lab.vsiMac(5), groupId: 7002 }] })
     expect(await lab.vdptool.query(lab.uuid(6))).toMatchObject({ filters: [{ vid: 100, ps: true, pcp: 3 }] })
     expect(timing.exchanges.map((x) => x.responseStatus)).toEqual([R_BIT, R_BIT, R_BIT])
+    expect(timing.exchanges.map((x) => x.requestStatus)).toEqual([0x10, 0, 0]) // hints=to: M bit
     expect(timing.exchanges.map((x) => x.vsiid)).toEqual([lab.uuid(4), lab.uuid(5), lab.uuid(6)])
   })
 

@@ -262,6 +262,8 @@ export interface VdpExchange {
   /** TLV type of the request (1..4) and of the response (4 for a reject). */
   readonly requestType: number
   readonly responseType: number
+  /** Request status octet (M bit 0x10 = hints `to`, S bit 0x20 = `from`). */
+  readonly requestStatus: number
   readonly responseStatus: number
   readonly requestUs: number
   readonly responseUs: number
@@ -271,12 +273,17 @@ export interface VdpExchange {
 }
 
 export interface WireTiming {
-  /** Station VDP request -> bridge VDP response for the same VSIID (first transmissions). */
+  /** Station VDP request -> bridge VDP response for the same VSIID, from the first transmissions. */
   readonly exchanges: readonly VdpExchange[]
   /** Latency of {@link exchanges}, ms. */
   readonly vdp: Stats
   /** Station requests with no bridge response in the capture. */
-  readonly unanswered: readonly { readonly vsiid: string; readonly requestType: number; readonly requestUs: number }[]
+  readonly unanswered: readonly {
+    readonly vsiid: string
+    readonly requestType: number
+    readonly requestStatus: number
+    readonly requestUs: number
+  }[]
   /** Bridge responses with no outstanding request for that VSIID (e.g. answered twice). */
   readonly unmatchedResponses: number
   /** Bridge TLVs with the R bit clear (bridge-initiated De-Associate). */
@@ -314,7 +321,7 @@ export function analyzeWire(records: readonly PcapRecord[], options: AnalyzeOpti
     .map((r) => decodeEcpFrame(r.timeUs, r.data))
     .filter((f): f is EcpFrame => f !== undefined)
 
-  const pending = new Map<string, { requestType: number; requestUs: number }[]>()
+  const pending = new Map<string, { requestType: number; requestStatus: number; requestUs: number }[]>()
   const exchanges: VdpExchange[] = []
   const bridgeInitiated: { vsiid: string; timeUs: number }[] = []
   let unmatchedResponses = 0
@@ -353,7 +360,7 @@ export function analyzeWire(records: readonly PcapRecord[], options: AnalyzeOpti
     for (const v of f.vsis) {
       if (from === 'station' && !v.response) {
         const queue = pending.get(v.vsiid) ?? []
-        queue.push({ requestType: v.tlvType, requestUs: f.timeUs })
+        queue.push({ requestType: v.tlvType, requestStatus: v.status, requestUs: f.timeUs })
         pending.set(v.vsiid, queue)
         firstRequestUs ??= f.timeUs
       } else if (from === 'bridge' && v.response) {
@@ -367,6 +374,7 @@ export function analyzeWire(records: readonly PcapRecord[], options: AnalyzeOpti
           vsiid: v.vsiid,
           requestType: request.requestType,
           responseType: v.tlvType,
+          requestStatus: request.requestStatus,
           responseStatus: v.status,
           requestUs: request.requestUs,
           responseUs: f.timeUs,
