@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   NetnsLab,
   NsChildError,
+  REPO_ROOT,
   exec,
   listNamespaces,
   openLinkInNetns,
@@ -488,6 +489,20 @@ describe('netns lab helpers', () => {
     } finally {
       await lab.cleanup()
     }
+  })
+
+  it('fails, with a message saying why, when not root', async () => {
+    const netnsModule = fileURLToPath(new URL('../support/netns.ts', import.meta.url))
+    const script = `import(${JSON.stringify(netnsModule)}).then((m) => m.NetnsLab.create('afpx')).then(
+      () => console.log('created'), (e) => console.log(e.message))`
+    const r = await exec(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '-e', script],
+      { cwd: REPO_ROOT },
+    )
+    expect(r.stdout.trim()).toBe(
+      'Cannot run the "afpx" integration tests: needs root for network namespaces and raw sockets (running as uid 65534); run the integration tests as root',
+    )
   })
 
   it('rejects interface names longer than 15 characters', async () => {

@@ -61,12 +61,16 @@ export interface ExecOptions {
   allowFailure?: boolean
   timeoutMs?: number
   input?: string
+  cwd?: string
 }
 
 /** Runs a command to completion. */
 export function exec(file: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(file, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    const child = spawn(file, args, {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    })
     let stdout = ''
     let stderr = ''
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
