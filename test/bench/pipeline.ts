@@ -18,8 +18,8 @@
  * edge), on 127.0.0.1. Counts and durations are bounded by the flags.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { EmbeddedBroker } from '../../edge/broker/embedded-broker.ts'
 import { EmbeddedIngest } from '../../edge/mqtt/embedded-ingest.ts'
@@ -62,6 +62,42 @@ const sampleEvent = encodeEvent({
 } as FleetEvent)
 const PAYLOAD_BYTES = sampleEvent.byteLength
 
+/** CPU time (user + system, ms) of a process from /proc; 0 when it is gone. */
+function procCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // utime, stime in USER_HZ = 100
+  } catch {
+    return 0
+  }
+}
+const selfCpuMs = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+/** CPU per event (µs) of each process over a phase. */
+class CpuMeter {
+  readonly #start: Record<string, number> = {}
+  constructor(readonly pids: Record<string, () => number | undefined>) {
+    for (const [k, pid] of Object.entries(pids)) this.#start[k] = k === 'edge' ? selfCpuMs() : procCpuMs(pid())
+  }
+  usPerEvent(events: number): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [k, pid] of Object.entries(this.pids)) {
+      const now = k === 'edge' ? selfCpuMs() : procCpuMs(pid())
+      out[k] = Math.round(((now - this.#start[k]!) * 1000) / events)
+    }
+    return out
+  }
+}
+const cpuText = (c: Record<string, number>) => {
+  const total = Object.values(c).reduce((a, b) => a + b, 0)
+  return `CPU/event ${Object.entries(c).map(([k, v]) => `${k} ${v} µs`).join(', ')}, total ${total} µs -> ${Math.round(2e6 / total)}/s on 2 idle cores`
+}
+
 const dirs: string[] = []
 const tempDir = (name: string) => {
   const d = mkdtempSync(join(tmpdir(), `vdp-bench-${name}-`))
@@ -78,10 +114,13 @@ const done = () => { process.stdout.write('done\\n') }
 if (e.MODE === 'raw') {
   const { connectMqtt } = await import(e.ROOT + '/agent/uplink/mqtt-connect.ts')
   const payload = Buffer.alloc(Number(e.PAYLOAD_BYTES), 0xa5)
-  let finished = 0
+  let finished = 0, connected = 0
+  const go = new Promise((r) => process.stdin.once('data', r))
   for (const id of ids) {
     const c = connectMqtt(e.URL, { clientId: id, username: id, password: pw[id], protocolVersion: 4, clean: false })
-    c.once('connect', () => {
+    c.once('connect', async () => {
+      if (++connected === ids.length) process.stdout.write('ready\\n')
+      await go
       let sent = 0, acked = 0
       const pump = () => {
         while (sent - acked < 1000 && sent < count) {
@@ -127,7 +166,7 @@ if (e.MODE === 'raw') {
 }
 `
 
-function startChild(env: Record<string, string>): { ready: Promise<void>; done: Promise<void>; go(): void; kill(): void } {
+function startChild(env: Record<string, string>): { pid: number | undefined; ready: Promise<void>; done: Promise<void>; go(): void; kill(): void } {
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
     cwd: ROOT,
     env: { ...process.env, ROOT, ...env },
@@ -145,36 +184,43 @@ function startChild(env: Record<string, string>): { ready: Promise<void>; done: 
     if (s.includes('ready')) resolveReady()
     if (s.includes('done')) resolveDone()
   })
-  return { ready, done, go: () => child.stdin!.write('go\n'), kill: () => child.kill('SIGKILL') }
+  return { pid: child.pid, ready, done, go: () => child.stdin!.write('go\n'), kill: () => child.kill('SIGKILL') }
 }
 
-async function baseline(url: string): Promise<number> {
-  const total = EVENTS
+async function baseline(mosq: Mosquitto): Promise<{ rate: number; cpu: Record<string, number> }> {
+  const url = mosq.url
+  const total = Math.ceil(EVENTS / AGENTS) * AGENTS
   // Same session semantics as the pipeline: persistent sessions (clean=false) on both sides.
   const sub = connectMqtt(url, { clientId: 'bench-sub', username: EDGE_USER, password: EDGE_PASSWORD, protocolVersion: 4, clean: false })
   await new Promise((r) => sub.once('connect', r))
   await sub.subscribeAsync('vdp/switch/+/events', { qos: 1 })
   let received = 0
-  let t0 = 0
   let t1 = 0
   const all = new Promise<void>((r) =>
     sub.on('message', () => {
-      if (received++ === 0) t0 = performance.now()
-      if (received === total) {
+      if (++received === total) {
         t1 = performance.now()
         r()
       }
     }),
   )
-  const child = startChild({ MODE: 'raw', URL: url, IDS: JSON.stringify(switchIds), PASSWORDS: JSON.stringify(passwords), COUNT: String(Math.ceil(total / AGENTS)), PAYLOAD_BYTES: String(PAYLOAD_BYTES), RATE: '0', DURATION_MS: '0' })
-  const started = performance.now()
+  const child = startChild({ MODE: 'raw', URL: url, IDS: JSON.stringify(switchIds), PASSWORDS: JSON.stringify(passwords), COUNT: String(total / AGENTS), PAYLOAD_BYTES: String(PAYLOAD_BYTES), RATE: '0', DURATION_MS: '0' })
+  await child.ready
+  const meter = new CpuMeter({ agents: () => child.pid, broker: () => mosq.pid, edge: () => undefined })
+  const t0 = performance.now()
+  child.go()
   await Promise.race([all, new Promise((_, rej) => setTimeout(() => rej(new Error('baseline timed out')), 300_000))])
+  const cpu = meter.usPerEvent(total)
   await child.done.catch(() => undefined)
   child.kill()
+  // Drop the session: a persistent subscriber left behind would make mosquitto queue every
+  // later event for it (and snapshot that growing queue), slowing the pipeline runs.
+  await sub.unsubscribeAsync('vdp/switch/+/events')
   await sub.endAsync()
-  // From the first delivery; includes the publisher start-up otherwise.
-  void started
-  return total / ((t1 - t0) / 1000)
+  const gone = connectMqtt(url, { clientId: 'bench-sub', username: EDGE_USER, password: EDGE_PASSWORD, protocolVersion: 4, clean: true })
+  await new Promise((r) => gone.once('connect', r))
+  await gone.endAsync()
+  return { rate: total / ((t1 - t0) / 1000), cpu }
 }
 
 interface Edge {
@@ -221,18 +267,20 @@ async function startEdge(kind: 'mosquitto' | 'aedes', mosq: Mosquitto | undefine
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 
-async function pipeline(kind: 'mosquitto' | 'aedes', mosq: Mosquitto | undefined): Promise<{ rate: number; p50: number; p99: number; max: number; n: number }> {
+async function pipeline(kind: 'mosquitto' | 'aedes', mosq: Mosquitto | undefined): Promise<{ rate: number; cpu: Record<string, number>; p50: number; p99: number; max: number; n: number }> {
   // Throughput.
   let edge = await startEdge(kind, mosq)
   const perAgent = Math.ceil(EVENTS / AGENTS)
   let child = startChild({ MODE: 'uplink', URL: edge.url, IDS: JSON.stringify(switchIds), PASSWORDS: JSON.stringify(passwords), STATE_DIR: tempDir('agents'), COUNT: String(perAgent), RATE: '0', DURATION_MS: '0' })
   await child.ready
+  const meter = new CpuMeter({ agents: () => child.pid, broker: () => mosq?.pid, edge: () => undefined })
   child.go()
   const t0 = performance.now()
   await Promise.race([child.done, new Promise((_, rej) => setTimeout(() => rej(new Error('throughput run timed out')), 600_000))])
   const until = Date.now() + 30_000
   while (edge.committed < perAgent * AGENTS && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
   const rate = edge.committed / ((edge.lastCommitAt - t0) / 1000)
+  const cpu = meter.usPerEvent(edge.committed)
   child.kill()
   await edge.close()
 
@@ -247,16 +295,18 @@ async function pipeline(kind: 'mosquitto' | 'aedes', mosq: Mosquitto | undefined
   child.kill()
   await edge.close()
   const sorted = edge.latenciesMs.sort((a, b) => a - b)
-  return { rate, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, n: sorted.length }
+  return { rate, cpu, p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, n: sorted.length }
 }
 
 async function main(): Promise<void> {
   const users = { ...passwords, [EDGE_USER]: EDGE_PASSWORD }
   const mosq = await Mosquitto.start({ users, serviceUsers: [EDGE_USER], extraConfig: (process.env.BENCH_MOSQ_EXTRA ?? '').split(';').filter(Boolean) })
   try {
+    console.log(`load average: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (2 cores; above 2 the figures are contention-bound)`)
     console.log(`pipeline bench: ${EVENTS} events, ${AGENTS} agents, payload ${PAYLOAD_BYTES} bytes, latency at ${RATE}/s for ${DURATION_S} s`)
-    const base = await baseline(mosq.url)
-    console.log(`baseline mosquitto alone (QoS 1 pub -> sub): ${Math.round(base)} msg/s`)
+    const b = await baseline(mosq)
+    const base = b.rate
+    console.log(`baseline mosquitto alone (QoS 1 pub -> sub): ${Math.round(base)} msg/s; ${cpuText(b.cpu)}`)
     if (process.argv.includes('--baseline-only')) return
     const kinds = process.argv.includes('--mosquitto-only') ? (['mosquitto'] as const) : (['mosquitto', 'aedes'] as const)
     for (const kind of kinds) {
@@ -266,6 +316,7 @@ async function main(): Promise<void> {
           `${Math.round(r.rate)} events/s (${(r.rate / base).toFixed(2)} x broker alone; goal 20000/s); ` +
           `latency at ${RATE}/s: p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms over ${r.n} events (goal p99 < 50 ms)`,
       )
+      console.log(`  ${cpuText(r.cpu)}`)
     }
   } finally {
     await mosq.close()

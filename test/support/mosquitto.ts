@@ -98,6 +98,11 @@ export class Mosquitto {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
   }
 
+  /** Process id of the running broker (CPU accounting in benchmarks). */
+  get pid(): number | undefined {
+    return this.running ? this.#child?.pid : undefined
+  }
+
   /** The broker's log so far (stderr/stdout of the process). */
   get log(): string {
     return this.#log
