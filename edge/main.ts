@@ -53,6 +53,8 @@ Options:
   --mqtt-client-id ID       external broker: persistent session id (default vdp-edge)
   --mqtt-shared GROUP       external broker: shared subscriptions $share/GROUP/... so several
                             edge instances split the load (mosquitto 2, EMQX, HiveMQ)
+  --mqtt-protocol 4|5       external broker: MQTT 3.1.1 (4, default) or MQTT 5 (HiveMQ shared
+                            subscriptions need 5)
   --topic-prefix PREFIX     MQTT topic prefix (default vdp)
   --db PATH                 SQLite fleet store, or :memory: (default ./vdp-edge.sqlite)
   --tokens FILE             HTTP bearer tokens, JSON [{"name","token","scope":"read"|"admin"}]
@@ -76,6 +78,7 @@ export interface EdgeOptions {
   mqttPasswordFile: string | undefined
   mqttClientId: string
   mqttShared: string | undefined
+  mqttProtocol: 4 | 5
   topicPrefix: string
   db: string
   tokensFile: string | undefined
@@ -108,6 +111,7 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
     mqttPasswordFile: undefined,
     mqttClientId: 'vdp-edge',
     mqttShared: undefined,
+    mqttProtocol: 4,
     topicPrefix: DEFAULT_TOPIC_PREFIX,
     db: 'vdp-edge.sqlite',
     tokensFile: undefined,
@@ -160,6 +164,12 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
       case '--mqtt-shared':
         o.mqttShared = value()
         break
+      case '--mqtt-protocol': {
+        const v = value()
+        if (v !== '4' && v !== '5') throw new UsageError(`Cannot use --mqtt-protocol "${v}": expected 4 (MQTT 3.1.1) or 5`)
+        o.mqttProtocol = v === '5' ? 5 : 4
+        break
+      }
       case '--topic-prefix':
         o.topicPrefix = value()
         try {
@@ -198,6 +208,9 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
   }
   if (o.mqttUrl !== undefined && o.mqttUsersFile !== undefined) {
     throw new UsageError('Cannot use --mqtt-users with --mqtt: accounts of an external broker are configured there')
+  }
+  if (o.mqttUrl === undefined && o.mqttProtocol === 5) {
+    throw new UsageError('Cannot use --mqtt-protocol 5 without --mqtt: the embedded broker (aedes 1.x) speaks MQTT 3.1.1')
   }
   if (o.mqttUrl === undefined && o.mqttShared !== undefined) {
     throw new UsageError('Cannot use --mqtt-shared without --mqtt: the embedded broker has no shared subscriptions')
@@ -360,6 +373,7 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
           username: o.mqttUsername,
           ...(password !== undefined ? { password } : {}),
           clientId: o.mqttClientId,
+          protocolVersion: o.mqttProtocol,
           ...(o.mqttShared !== undefined ? { shared: o.mqttShared } : {}),
         },
         ingestDeps,

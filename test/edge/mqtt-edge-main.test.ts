@@ -43,6 +43,8 @@ describe('parseEdgeArgs', () => {
       'edge',
       '--mqtt-client-id',
       'vdp-edge-2',
+      '--mqtt-protocol',
+      '5',
       '--db',
       ':memory:',
       '--topic-prefix',
@@ -56,6 +58,7 @@ describe('parseEdgeArgs', () => {
     expect(o.mqttUrl).toBe('mqtts://broker.example:8883')
     expect(o.mqttShared).toBe('edge')
     expect(o.mqttClientId).toBe('vdp-edge-2')
+    expect(o.mqttProtocol).toBe(5)
     expect(o.db).toBe(':memory:')
     expect(o.topicPrefix).toBe('dc1/vdp')
     expect(o.migrationGraceMs).toBe(5000)
@@ -74,6 +77,8 @@ describe('parseEdgeArgs', () => {
       [['--frobnicate'], /unknown/],
       [['--mqtt', 'mqtt://x:1883', '--mqtt-users', 'f.json'], /--mqtt-users/],
       [['--mqtt-shared', 'g'], /--mqtt-shared/],
+      [['--mqtt-protocol', '5'], /--mqtt-protocol/],
+      [['--mqtt', 'mqtt://x:1883', '--mqtt-protocol', '3'], /--mqtt-protocol/],
     ]
     for (const [argv, re] of cases) {
       expect(() => parseEdgeArgs(argv)).toThrow(UsageError)

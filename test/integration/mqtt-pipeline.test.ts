@@ -598,6 +598,33 @@ describe('Shared subscriptions with mosquitto', () => {
   }, 60_000)
 })
 
+describe('MQTT 5 with mosquitto', () => {
+  it('an MQTT 5 uplink and an MQTT 5 ingest on a shared subscription deliver every event once', async () => {
+    const mosq = await Mosquitto.start({ users: { ...PASSWORDS, [EDGE_USER]: EDGE_PASSWORD }, serviceUsers: [EDGE_USER] })
+    const dbPath = join(tempDir('edge'), 'fleet.sqlite')
+    const store = new SqliteFleetStore({ path: dbPath })
+    const ingest = await MqttIngest.start(
+      { url: mosq.url, username: EDGE_USER, password: EDGE_PASSWORD, clientId: 'vdp-edge-v5', shared: 'edge', protocolVersion: 5 },
+      { store },
+    )
+    const uplink = MqttUplink.open({
+      url: mosq.url, switchId: 'tor2' as SwitchId, password: PASSWORDS.tor2!, stateDir: tempDir('agent'),
+      bootId: 'boot-v5-0001', bootTimeMs: Date.now(), agentVersion: 'test', protocolVersion: 5,
+    })
+    try {
+      for (let i = 0; i < 300; i++) uplink.publish(peerUp(i))
+      expect(await uplink.drained(20_000)).toBe(true)
+      await waitFor('all stored', () => storedKeys(dbPath, 'tor2').rows === 300, 10_000)
+      expect(ingest.metrics().ingest_events_applied_total).toBe(300)
+    } finally {
+      await uplink.close()
+      await ingest.close()
+      store.close()
+      await mosq.close()
+    }
+  }, 60_000)
+})
+
 describe('mosquitto configuration', () => {
   /** Messages a persistent subscriber gets after being away while `count` QoS 1 messages were published. */
   async function deliveredAfterAbsence(extraConfig: string[], count: number): Promise<number> {
