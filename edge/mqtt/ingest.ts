@@ -28,8 +28,8 @@
  *    on every redelivery. Nothing a switch sends can throw out of this module.
  * 5. Shared subscriptions (`shared: 'group'`): filters become `$share/<group>/…` so several
  *    edge instances split the switches' messages (mosquitto 2, EMQX, HiveMQ; aedes 1.x does not
- *    implement them). With MQTT 3.1.1 mosquitto and EMQX accept `$share` too; HiveMQ needs
- *    MQTT 5 for them (set `protocolVersion: 5`).
+ *    implement them). Tested with mosquitto 2.0 over MQTT 3.1.1 and 5; for brokers that accept
+ *    `$share` only from MQTT 5 clients (HiveMQ), set `protocolVersion: 5`.
  * 6. Store failure (disk full, locked database): the batch is neither acknowledged nor
  *    dropped; it is retried with back-off, and new messages wait behind it in order.
  *
