@@ -4,9 +4,9 @@
  * `MqttIngest`) -> `createApp(deps)` served by @hono/node-server.
  *
  * Start order matters for the embedded broker: the ingest hook is attached in the same turn
- * the broker starts listening, so no switch PUBLISH can reach the broker without it. After
- * (re)connecting, every switch's policy is published again (retained): aedes keeps retained
- * messages in memory only.
+ * the broker starts listening, so no switch PUBLISH can reach the broker without it. At start,
+ * every switch's policy is published again (retained): aedes keeps retained messages in memory
+ * only.
  *
  * SIGTERM / SIGINT: stop accepting HTTP, commit what the ingest holds (its PUBACKs go out),
  * close the broker or the MQTT session (kept by the broker), close the store; bounded by
@@ -337,14 +337,18 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
     apply: (events) => ingestEvents(store, events, clock, { metrics, migrationGraceMs: o.migrationGraceMs }),
     onRejected: (reason) => bump(metrics.eventsRejected, reason),
     onReady: () => {
+      // Once per start: the embedded broker has no retained policy after a restart, and an
+      // external broker keeps them (persistence), so reconnects need no new revision.
       if (pushing) return
       pushing = true
       // After the current turn: `messaging` is assigned by then.
       setImmediate(() => {
         pushPolicies(deps)
           .then((revision) => log.info('Policies published', { revision }))
-          .catch((err) => log.warn('Cannot publish policies', { error: String(err) }))
-          .finally(() => (pushing = false))
+          .catch((err) => {
+            pushing = false // try again at the next (re)connect
+            log.warn('Cannot publish policies', { error: String(err) })
+          })
       })
     },
   }
