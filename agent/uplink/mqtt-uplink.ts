@@ -297,7 +297,10 @@ export class MqttUplink {
         new Promise((r) => setTimeout(r, timeoutMs)),
       ])
     }
-    await Promise.race([this.#client.endAsync(true), new Promise((r) => setTimeout(r, timeoutMs))])
+    // A clean DISCONNECT (the broker then drops the last will: `offline` is already retained),
+    // bounded; then force the socket closed in any case.
+    await Promise.race([this.#client.endAsync(false).catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs))])
+    this.#client.end(true)
     this.outbox.close()
   }
 
