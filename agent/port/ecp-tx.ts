@@ -4,8 +4,9 @@
  * TXMIT_ECPDU → TRANSMIT_ECPDU, the ack wait → WAIT_FOR_ACK, ERROR).
  *
  * Local rules:
- * 1. Sequence numbers start at 1 after initialisation and skip 0 on wrap (lldpad `inc_seqno`);
- *    a retransmission reuses the sequence number and the identical ULPDU.
+ * 1. Sequence numbers follow the pacer's `lastSequence`: from 1 after initialisation by default
+ *    (a bridge port sending to the group address starts at 0x8001, see port-core), and skip 0
+ *    on wrap (lldpad `inc_seqno`); a retransmission reuses the number and the identical ULPDU.
  * 2. Retransmit on each ackTimer expiry: at most 1 + retries sends, then drop, count, report.
  * 3. Unlike lldpad (which waits for the ack timer even after the ACK, ~390 ECPDUs/s at RTE 8),
  *    the next ECPDU leaves as soon as the matching ACK arrives.
@@ -17,6 +18,7 @@
  *    previous new one left. lldpad parses received VDP 2 ms after the frame into one buffer per
  *    port, so ECPDUs closer than ~2 ms overwrite each other there (lldpad-interop.md, note 5);
  *    a bridge serving lldpad stations sets about 2,500 µs. What queued meanwhile is packed.
+ *    Peers whose ECPDUs all go to the group address share one pacer (gap and numbering).
  *
  * Pure: time arrives as `nowUs`; the owner mirrors `deadlineUs` into its TimerTable.
  *
@@ -53,6 +55,22 @@ export interface EcpTransmission {
   retransmission: number
 }
 
+/**
+ * Pacing state of rule 6. One per peer by default; the peers of one port share one when their
+ * ECPDUs go to the group address, because every station on the segment then receives (and
+ * lldpad parses into its single buffer) every peer's ECPDUs.
+ */
+export interface EcpPacer {
+  /** Earliest time the next new ECPDU may leave. */
+  holdUntilUs: Us
+  /**
+   * Last sequence number any sharer used. lldpad keeps one receive sequence per port, not per
+   * transmitter: if the bridge's peers each counted from 1, a station on the shared segment
+   * would take another station's ECPDU with "its" next number for a duplicate and drop it.
+   */
+  lastSequence: number
+}
+
 /** ECPDU given up after 1 + retries sends. */
 export interface EcpFailure {
   sequence: number
@@ -83,8 +101,8 @@ export class EcpTx {
   /** R: retransmissions after the first send. */
   retries: number
 
-  /** Earliest time the next new ECPDU may leave (rule 6). */
-  #holdUntilUs: Us = 0
+  /** Rule 6 pacing, possibly shared with the other peers of the port. */
+  readonly #pacer: EcpPacer
 
   constructor(options: {
     ackTimerUs: Us
@@ -92,7 +110,9 @@ export class EcpTx {
     pendingMax: number
     ulpduMax?: number
     minGapUs?: Us
+    pacer?: EcpPacer
   }) {
+    this.#pacer = options.pacer ?? { holdUntilUs: 0, lastSequence: 0 }
     this.ackTimerUs = options.ackTimerUs
     this.retries = options.retries
     this.pendingMax = options.pendingMax
@@ -132,10 +152,11 @@ export class EcpTx {
 
   /** Queues one TLV; false (nothing queued) when the queue is full. */
   enqueue(nowUs: Us, item: EcpItem): boolean {
-    assert(
-      MANAGER_ID_TLV_LENGTH + item.length <= this.ulpduMax,
-      `Cannot queue VDP TLV: ${item.length} octets exceed the ULPDU limit ${this.ulpduMax}`,
-    )
+    if (MANAGER_ID_TLV_LENGTH + item.length > this.ulpduMax)
+      assert(
+        false,
+        `Cannot queue VDP TLV: ${item.length} octets exceed the ULPDU limit ${this.ulpduMax}`,
+      )
     if (this.queued >= this.pendingMax) return false
     this.#queue.push(item)
     this.#machine.beginInput()
@@ -203,7 +224,6 @@ export class EcpTx {
     this.#deadlineUs = undefined
     // The sequence number runs on: a peer whose receive machine did not restart would take a
     // fresh 1 for a duplicate of our last ECPDU and drop it.
-    this.#holdUntilUs = 0
     this.#transmissions.length = 0
     this.#machine = new StateMachine(ECP_TX_TRANSITIONS, 'WAIT_FOR_REQUEST' as EcpTxState)
     return dropped
@@ -211,8 +231,8 @@ export class EcpTx {
 
   #afterQueueChange(nowUs: Us): void {
     if (this.#machine.state !== 'WAIT_FOR_REQUEST' || this.queued === 0) return
-    if (nowUs < this.#holdUntilUs) {
-      this.#deadlineUs = this.#holdUntilUs
+    if (nowUs < this.#pacer.holdUntilUs) {
+      this.#deadlineUs = this.#pacer.holdUntilUs
       return
     }
     this.#machine.fire('data-queued')
@@ -231,8 +251,8 @@ export class EcpTx {
       this.#queue = this.#queue.slice(this.#head)
       this.#head = 0
     }
-    this.#sequence = nextSequence(this.#sequence)
-    this.#holdUntilUs = nowUs + this.minGapUs
+    this.#sequence = this.#pacer.lastSequence = nextSequence(this.#pacer.lastSequence)
+    this.#pacer.holdUntilUs = nowUs + this.minGapUs
     const out: Outstanding = {
       sequence: this.#sequence,
       managerId: first.managerId,

@@ -76,7 +76,7 @@ import {
   type PortRole,
 } from './config.ts'
 import { EcpRx } from './ecp-rx.ts'
-import { EcpTx, type EcpItem } from './ecp-tx.ts'
+import { EcpTx, type EcpItem, type EcpPacer } from './ecp-tx.ts'
 import { LocalProtocolError, RemoteProtocolError } from './errors.ts'
 import {
   zeroPeerCounters,
@@ -168,6 +168,8 @@ const COUNTERS_TIMER = 'c|counters'
 const UPLINK = 'uplink'
 /** Times a bridge queues a VDP TLV again after ECP gave up on the ECPDU that carried it. */
 const RESPONSE_RESENDS_MAX = 2
+/** First ECP sequence number of a bridge port (see `#groupPacer`). */
+export const BRIDGE_FIRST_SEQUENCE = 0x8001
 
 /** Body of an association TLV that could not be decoded: identity, no entries (41.2). */
 function identityReplyTlv(bad: InvalidVsiTlv, keep: boolean): VdpTlv {
@@ -911,6 +913,16 @@ export class PortCore {
       : [...this.#peers.values()]
   }
 
+  /**
+   * Shared by all peers while ECPDUs go to the group address (ecp-tx.ts rule 6): one gap and
+   * one sequence space for the port. The space starts half-way round (first ECPDU 0x8001)
+   * because stations count from 1 and lldpad takes every ECPDU on the segment, a neighbour
+   * station's requests included, into its one receive sequence: starting at 1 would make our
+   * first responses look like duplicates of those requests. A station counts from 1 as
+   * lldpad does.
+   */
+  readonly #groupPacer: EcpPacer = { holdUntilUs: 0, lastSequence: BRIDGE_FIRST_SEQUENCE - 1 }
+
   #newPeer(mac: Mac): Peer {
     return {
       mac,
@@ -920,6 +932,9 @@ export class PortCore {
         retries: this.#timing.retries,
         pendingMax: this.config.pendingEcpduMax,
         minGapUs: this.config.ecpTxGapUs,
+        ...(this.config.ecpDestination === 'ncb-group' && this.role === 'bridge'
+          ? { pacer: this.#groupPacer }
+          : {}),
       }),
       counters: zeroPeerCounters(),
       up: false,
@@ -982,7 +997,7 @@ export class PortCore {
 
   #enqueueVdp(peerMac: Mac | undefined, managerId: ManagerId, tlv: VsiTlv, owner: string): void {
     const peer = this.role === 'station' ? this.#uplinkPeer() : this.#peers.get(peerMac!)
-    assert(peer !== undefined, `Cannot send VDP TLV: peer ${String(peerMac)} is unknown`)
+    if (peer === undefined) assert(false, `Cannot send VDP TLV: peer ${String(peerMac)} is unknown`)
     this.#enqueueRaw(peer, managerId, tlv, owner)
   }
 
@@ -1209,7 +1224,7 @@ export class PortCore {
   // -------------------------------------------------------------------------------------------
 
   #advance(nowUs: Us): void {
-    assert(Number.isFinite(nowUs), `Cannot use time ${nowUs}: not a finite number`)
+    if (!Number.isFinite(nowUs)) assert(false, `Cannot use time ${nowUs}: not a finite number`)
     // Monotonic: a shell clock that steps back must not rewind the machines.
     if (nowUs > this.#nowUs) this.#nowUs = nowUs
   }

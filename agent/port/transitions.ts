@@ -395,24 +395,18 @@ export class StateMachine<S extends string, E extends string> {
    */
   fire(event: E): Cell<S> {
     const cell = this.table[this.#state][event]
-    assert(
-      cell !== 'impossible',
-      `Cannot handle event ${event}: impossible in state ${this.#state}`,
-    )
+    if (cell === 'impossible')
+      assert(false, `Cannot handle event ${event}: impossible in state ${this.#state}`)
     if (typeof cell === 'object') this.changeState(cell.to, cell.reason)
     return cell
   }
 
   /** Moves to `next`, asserting the table allows it from the current state. */
   changeState(next: S, reason: TransitionReason): void {
-    assert(
-      isLegalSuccessor(this.table, this.#state, next),
-      `Cannot change state to ${next}: not a successor of ${this.#state}`,
-    )
-    assert(
-      ++this.#steps <= this.stepsMax,
-      `Cannot settle machine: more than ${this.stepsMax} steps`,
-    )
+    if (!isLegalSuccessor(this.table, this.#state, next))
+      assert(false, `Cannot change state to ${next}: not a successor of ${this.#state}`)
+    if (++this.#steps > this.stepsMax)
+      assert(false, `Cannot settle machine: more than ${this.stepsMax} steps`)
     this.#state = next
     this.#reason = reason
   }

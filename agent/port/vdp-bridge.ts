@@ -102,10 +102,8 @@ export class BridgeVsi {
       this.#process(ctx, nowUs)
       return
     }
-    assert(
-      this.machine.state === 'WAITCMD',
-      `Cannot take a request: VSI is in ${this.machine.state}`,
-    )
+    if (this.machine.state !== 'WAITCMD')
+      assert(false, `Cannot take a request: VSI is in ${this.machine.state}`)
     const confirmed = this.confirmed
     assert(confirmed !== undefined, 'Cannot be in WAITCMD without a confirmed TLV')
     this.request = tlv
@@ -193,10 +191,11 @@ export class BridgeVsi {
     )
     switch (decision.outcome) {
       case 'granted': {
-        assert(
-          decision.entries.length === request.entries.length,
-          `Cannot grant VSI: resource manager returned ${decision.entries.length} entries for ${request.entries.length}`,
-        )
+        if (decision.entries.length !== request.entries.length)
+          assert(
+            false,
+            `Cannot grant VSI: resource manager returned ${decision.entries.length} entries for ${request.entries.length}`,
+          )
         this.machine.fire('resources-granted')
         const confirmed: VsiTlv = {
           ...withMode(request, request.mode, RESPONSE_OK),

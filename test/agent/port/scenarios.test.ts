@@ -4,7 +4,7 @@ import { managerIdFromText, portName } from '../../../shared/ids.ts'
 import { VdpError } from '../../../shared/vdp/constants.ts'
 import type { FilterEntry, VsiTlv } from '../../../shared/vdp/types.ts'
 import { Writer } from '../../../shared/wire/writer.ts'
-import { PortCore } from '../../../agent/port/port-core.ts'
+import { BRIDGE_FIRST_SEQUENCE, PortCore } from '../../../agent/port/port-core.ts'
 import {
   ackTimerUs,
   reinitKeepAliveUs,
@@ -29,6 +29,8 @@ const RESP_WAIT_US = respWaitDelayUs(EVB)
 const TOUT_KA_US = toutKeepAliveUs(EVB)
 const REINIT_US = reinitKeepAliveUs(EVB.rka)
 const STATION = stationMac(0)
+/** Sequence number of the bridge's n-th ECPDU (bridge ports count from BRIDGE_FIRST_SEQUENCE). */
+const bseq = (n: number): number => BRIDGE_FIRST_SEQUENCE + n - 1
 
 const quiet = { lldp: { enabled: false }, countersIntervalUs: 0, evb: EVB } as const
 
@@ -178,7 +180,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(0).frame(fromStation(7, [assoc1])),
       at(0).expectTransmit({ ecp: { operation: 1, sequence: 7 } }, 'ACK'),
       at(0).expectTransmit({
-        ecp: { operation: 0, sequence: 1 },
+        ecp: { operation: 0, sequence: bseq(1) },
         vdp: {
           tlvs: [
             { mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] },
@@ -188,7 +190,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(10).frame(fromStation(7, [assoc1])),
       at(10).expectTransmit({ ecp: { operation: 1, sequence: 7 } }, 'ACK of the duplicate'),
       at(10).expectNoTransmit(),
-      at(20).frame(ackFromStation(1)),
+      at(20).frame(ackFromStation(bseq(1))),
       at(20).check((core) => {
         expect(rm.requests).toBe(1)
         expect(core.counters()).toMatchObject({ rxDuplicates: 1, txAcks: 2 })
@@ -196,7 +198,10 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       }),
       at(30).frame(fromStation(6, [assoc1])),
       at(30).expectTransmit({ ecp: { operation: 1, sequence: 6 } }, 'a lower number is new'),
-      at(30).expectTransmit({ ecp: { operation: 0, sequence: 2 } }, 'answered as a keep-alive'),
+      at(30).expectTransmit(
+        { ecp: { operation: 0, sequence: bseq(2) } },
+        'answered as a keep-alive',
+      ),
     ])
   })
 
@@ -210,9 +215,9 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
         role: 'bridge',
         vsi: { entries: [{ vid: 100 }] },
       }),
-      at(50).frame(ackFromStation(1)),
+      at(50).frame(ackFromStation(bseq(1))),
       at(50).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
-      at(50).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
+      at(50).expectTransmit({ ecp: { operation: 0, sequence: bseq(1) } }),
       at(REINIT_US).frame(fromStation(2, [keepAlive])),
       at(REINIT_US).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
       at(REINIT_US).expectTransmit({
@@ -223,7 +228,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
         },
       }),
       at(REINIT_US).expectNoEvent('vsi-associated'),
-      at(REINIT_US + 50).frame(ackFromStation(2)),
+      at(REINIT_US + 50).frame(ackFromStation(bseq(2))),
       at(REINIT_US + 50).check((core) => {
         expect(rm.requests).toBe(1)
         expect(core.counters().keepalivesRx).toBe(1)
@@ -246,11 +251,11 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [assoc1])),
       at(0).expectTransmit({ ecp: { operation: 1 } }),
-      at(0).expectTransmit({ ecp: { sequence: 1 } }),
-      at(50).frame(ackFromStation(1)),
+      at(0).expectTransmit({ ecp: { sequence: bseq(1) } }),
+      at(50).frame(ackFromStation(bseq(1))),
       at(TOUT_KA_US - 1).expectNoTransmit(),
       at(TOUT_KA_US).expectTransmit({
-        ecp: { operation: 0, sequence: 2 },
+        ecp: { operation: 0, sequence: bseq(2) },
         vdp: {
           tlvs: [
             {
@@ -279,14 +284,14 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     const rm = new FakeResourceManager()
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [assoc1])),
-      at(50).frame(ackFromStation(1)),
+      at(50).frame(ackFromStation(bseq(1))),
       at(100).frame(fromStation(2, [requestTlv('de-associate', 1, [macVidEntry(1, 100)])])),
       at(100).expectEvent({ kind: 'vsi-de-associated', reason: 'station-request' }),
       at(100).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
-      at(100).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
+      at(100).expectTransmit({ ecp: { operation: 0, sequence: bseq(1) } }),
       at(100).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
       at(100).expectTransmit({
-        ecp: { sequence: 2 },
+        ecp: { sequence: bseq(2) },
         vdp: {
           tlvs: [
             { mode: 'de-associate', status: { response: true, error: 0 }, entries: [{ vid: 100 }] },
@@ -298,7 +303,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
         expect(rm.held.size).toBe(0)
       }),
       // No stale supervision: nothing is sent at the old keep-alive deadline.
-      at(150).frame(ackFromStation(2)),
+      at(150).frame(ackFromStation(bseq(2))),
       at(TOUT_KA_US + 10).expectNoTransmit(),
     ])
   })
@@ -390,7 +395,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
         hard: true,
         keep: false,
       }),
-      at(10).frame(ackFromStation(1)),
+      at(10).frame(ackFromStation(bseq(1))),
       at(20).frame(fromStation(2, [requestTlv('associate', 2, [macVidEntry(2)], 67)])),
       at(20).expectTransmit({ ecp: { operation: 1 } }),
       at(20).expectTransmit({
@@ -409,7 +414,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     const rm = new FakeResourceManager()
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [assoc1])),
-      at(10).frame(ackFromStation(1)),
+      at(10).frame(ackFromStation(bseq(1))),
       at(20).check(() =>
         rm.rules.set(5, { outcome: 'keep', error: VdpError.UnableToContactVsiManager }),
       ),
@@ -432,7 +437,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
   it('moves an associated VSI to pre-associated (deactivate) and reports it', () => {
     runScenario(bridgeCore(), [
       at(0).frame(fromStation(1, [assoc1])),
-      at(10).frame(ackFromStation(1)),
+      at(10).frame(ackFromStation(bseq(1))),
       at(20).frame(fromStation(2, [requestTlv('pre-associate', 1, [macVidEntry(1, 100)])])),
       at(20).expectEvent({ kind: 'vsi-associated' }),
       at(20).expectEvent({ kind: 'vsi-deactivated', rr: false, vsi: { entries: [{ vid: 100 }] } }),
@@ -467,13 +472,13 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     const rm = new FakeResourceManager()
     runScenario(bridgeCore(rm), [
       at(0).frame(fromStation(1, [assoc1])),
-      at(10).frame(ackFromStation(1)),
+      at(10).frame(ackFromStation(bseq(1))),
       at(20).command({ kind: 'de-associate', vsiId: vsiIdOf(1) }),
       at(20).expectEvent({ kind: 'vsi-de-associated', reason: 'local-command' }),
       at(20).expectTransmit({ ecp: { operation: 1 } }),
-      at(20).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
+      at(20).expectTransmit({ ecp: { operation: 0, sequence: bseq(1) } }),
       at(20).expectTransmit({
-        ecp: { sequence: 2 },
+        ecp: { sequence: bseq(2) },
         vdp: { tlvs: [{ mode: 'de-associate', status: { response: false } }] },
       }),
       at(20).check((core) => {
@@ -495,19 +500,62 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     runScenario(core, [
       at(0).frame(fromStation(1, [assoc1])),
       at(0).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
-      at(0).expectTransmit({ ecp: { operation: 0, sequence: 1 } }),
-      at(100).frame(ackFromStation(1)),
+      at(0).expectTransmit({ ecp: { operation: 0, sequence: bseq(1) } }),
+      at(100).frame(ackFromStation(bseq(1))),
       at(200).frame(fromStation(2, [requestTlv('associate', 2)])),
       at(300).frame(fromStation(3, [requestTlv('associate', 3)])),
       at(300).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
       at(300).expectTransmit({ ecp: { operation: 1, sequence: 3 } }),
       at(2999).expectNoTransmit(),
       at(3000).expectTransmit({
-        ecp: { operation: 0, sequence: 2 },
+        ecp: { operation: 0, sequence: bseq(2) },
         vdp: { tlvs: [{ vsiId: vsiIdOf(2) }, { vsiId: vsiIdOf(3) }] },
       }),
     ])
   })
+
+  it.each([
+    ['ncb-group', 3000],
+    ['peer-unicast', 10],
+  ] as const)(
+    'paces ECPDUs to different stations together only when sent to the group (%s)',
+    (ecpDestination, secondUs) => {
+      const core = new PortCore(
+        {
+          port: portName('sw0'),
+          mac: BRIDGE_MAC,
+          role: 'bridge',
+          ...quiet,
+          ecpTxGapUs: 3000,
+          ecpDestination,
+        },
+        new FakeResourceManager(),
+        0,
+      )
+      const other = stationMac(1)
+      runScenario(core, [
+        at(0)
+          .frame(fromStation(1, [assoc1]))
+          .expectTransmit({ ecp: { operation: 1 } })
+          .expectTransmit({ ecp: { operation: 0 }, vdp: { tlvs: [{ vsiId: vsiIdOf(1) }] } }),
+        at(5).frame(ackFromStation(ecpDestination === 'ncb-group' ? bseq(1) : 1)),
+        at(10)
+          .frame(
+            ecpFrame({
+              source: other,
+              sequence: 1,
+              vdp: { managerId: MGR, tlvs: [requestTlv('associate', 2)] },
+            }),
+          )
+          .expectTransmit({ ecp: { operation: 1 } }),
+        at(secondUs - 1).expectNoTransmit(),
+        at(secondUs).expectTransmit({
+          ecp: { operation: 0 },
+          vdp: { tlvs: [{ vsiId: vsiIdOf(2) }] },
+        }),
+      ])
+    },
+  )
 
   it('maps a GroupID to one VID for every VSI of that group', () => {
     const group = (n: number) =>
@@ -520,7 +568,7 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
       at(0).frame(fromStation(1, [g1, g2])),
       at(0).expectTransmit({ ecp: { operation: 1 } }),
       at(0).expectTransmit({ vdp: { tlvs: [{ entries: [{ vid: 100, groupId: 7001 }] }] } }),
-      at(10).frame(ackFromStation(1)),
+      at(10).frame(ackFromStation(bseq(1))),
       at(10).expectTransmit({ vdp: { tlvs: [{ entries: [{ vid: 100, groupId: 7001 }] }] } }),
     ])
   })
