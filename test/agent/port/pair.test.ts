@@ -344,6 +344,25 @@ describe('BridgeStationPair', () => {
     }
   })
 
+  it('serves several stations on one port in group-address mode too (one sequence space)', () => {
+    const pair = new BridgeStationPair({ stations: 3 })
+    negotiated(pair)
+    for (let round = 0; round < 3; round++) {
+      pair.stations.forEach((s, i) => pair.command(s, associate(10 * i + round)))
+    }
+    pair.settle()
+    expect(pair.bridge.vsiCount).toBe(9)
+    for (const s of pair.stations) {
+      expect(s.vsiSnapshot().every((v) => v.confirmedMode === 'associate')).toBe(true)
+      expect(s.vsiCount).toBe(3)
+      // Every station sees the others' answers: not its VSIs, reported and dropped.
+      expect(s.counters().rxDuplicates).toBe(0)
+    }
+    pair.advanceBy(3 * pair.bridge.operational().reinitKeepAliveUs)
+    expect(pair.bridge.vsiCount).toBe(9)
+    expect(pair.eventsOf(pair.bridge, 'vsi-de-associated')).toEqual([])
+  })
+
   it('reports peer-down when the station LLDP TTL expires', () => {
     const pair = new BridgeStationPair()
     negotiated(pair)
