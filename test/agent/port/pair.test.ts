@@ -170,6 +170,21 @@ describe('BridgeStationPair', () => {
     expect(pair.station.counters().txErrors).toBe(0)
   })
 
+  it('queues a response again in a fresh ECPDU when ECP gave up on it (bridge)', () => {
+    const pair = new BridgeStationPair()
+    pair.settle()
+    let lost = 0
+    const r = pair.bridge.operational().retries
+    // The first 1 + R sends of the bridge's answer are lost: ECP gives up on that ECPDU.
+    pair.dropIf = (bytes, from) => from === pair.bridge && isEcpRequest(bytes) && lost++ < 1 + r
+    pair.command(pair.station, associate(1))
+    pair.settle()
+    expect(pair.eventsOf(pair.bridge, 'ecp-tx-error')).toHaveLength(1)
+    expect(pair.bridge.counters()).toMatchObject({ txErrors: 1, txResends: 1 })
+    expect(pair.eventsOf(pair.station, 'vsi-associated')).toHaveLength(1)
+    expect(modes(pair.station)).toEqual(modes(pair.bridge))
+  })
+
   it('reports refused and Keep rejects with their reason codes on both ends', () => {
     const rm = new FakeResourceManager()
     rm.rules.set(66, { outcome: 'refused', error: VdpError.InsufficientResources, hard: false })
