@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { Aedes, type AedesOptions, type Client } from 'aedes'
 import { DEFAULT_TOPIC_PREFIX, parseSwitchTopic, validateTopicPrefix } from '../../shared/api/topics.ts'
@@ -80,14 +80,28 @@ export function hashBrokerPassword(password: string): string {
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`
 }
 
-function checkPassword(account: BrokerAccount, given: Buffer | undefined): boolean {
+/**
+ * Checks a password. scrypt runs on the libuv thread pool (never blocking the broker's event
+ * loop: a fleet reconnecting at once would otherwise stall every client for seconds), and a
+ * successful check is remembered as a SHA-256 of (hash, password) so reconnects cost no scrypt.
+ */
+async function checkPassword(account: BrokerAccount, given: Buffer | undefined, verified: Set<string>): Promise<boolean> {
   if (given === undefined) return false
   if (account.passwordHash !== undefined) {
     const [scheme, saltB64, hashB64] = account.passwordHash.split('$')
     if (scheme !== 'scrypt' || saltB64 === undefined || hashB64 === undefined) return false
+    const memo = createHash('sha256').update(account.passwordHash).update('\0').update(given).digest('base64')
+    if (verified.has(memo)) return true
     const expected = Buffer.from(hashB64, 'base64')
-    const actual = scryptSync(given, Buffer.from(saltB64, 'base64'), expected.length)
-    return timingSafeEqual(actual, expected)
+    const actual = await new Promise<Buffer>((resolve, reject) =>
+      scrypt(given, Buffer.from(saltB64, 'base64'), expected.length, (err, key) => (err ? reject(err) : resolve(key))),
+    )
+    const ok = actual.length === expected.length && timingSafeEqual(actual, expected)
+    if (ok) {
+      if (verified.size >= 100_000) verified.clear()
+      verified.add(memo)
+    }
+    return ok
   }
   if (account.password !== undefined) {
     const a = Buffer.from(account.password)
@@ -119,6 +133,8 @@ export class EmbeddedBroker {
   /** clientId → role, for clients that passed authentication. */
   readonly #roles = new WeakMap<Client, { role: BrokerRole; username: string }>()
   readonly #sockets = new Set<Socket>()
+  /** Memo of successful scrypt checks (see checkPassword). */
+  readonly #verified = new Set<string>()
   readonly #m: BrokerMetrics = {
     broker_clients_connected: 0,
     broker_auth_denied_total: 0,
@@ -139,22 +155,31 @@ export class EmbeddedBroker {
     for (const a of config.accounts) this.setAccount(a)
     aedes.authenticate = (client, username, password, done) => {
       const account = username === undefined ? undefined : this.#accounts.get(username)
-      const ok =
-        account !== undefined &&
-        checkPassword(account, password) &&
-        (account.role === 'service' || client.id === account.username)
-      if (!ok) {
-        this.#m.broker_auth_denied_total++
-        this.#log.warn('MQTT client refused: bad username, password or clientId', {
-          clientId: client.id,
-          username: username ?? null,
-        })
-        const err = Object.assign(new Error('Bad username or password'), { returnCode: 4 as const })
-        done(err as Parameters<typeof done>[0], false)
-        return
-      }
-      this.#roles.set(client, { role: account.role, username: account.username })
-      done(null, true)
+      const check =
+        account !== undefined && (account.role === 'service' || client.id === account.username)
+          ? checkPassword(account, password, this.#verified)
+          : Promise.resolve(false)
+      check.then(
+        (ok) => {
+          if (!ok || account === undefined) {
+            this.#m.broker_auth_denied_total++
+            this.#log.warn('MQTT client refused: bad username, password or clientId', {
+              clientId: client.id,
+              username: username ?? null,
+            })
+            const err = Object.assign(new Error('Bad username or password'), { returnCode: 4 as const })
+            done(err as Parameters<typeof done>[0], false)
+            return
+          }
+          this.#roles.set(client, { role: account.role, username: account.username })
+          done(null, true)
+        },
+        (err) => {
+          this.#m.broker_auth_denied_total++
+          this.#log.error('MQTT client refused: password check failed', { clientId: client.id, error: String(err) })
+          done(Object.assign(new Error('Server unavailable'), { returnCode: 3 as const }) as Parameters<typeof done>[0], false)
+        },
+      )
     }
     aedes.authorizePublish = (client, packet, done) => {
       if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'))
@@ -229,6 +254,7 @@ export class EmbeddedBroker {
       throw new Error(`Cannot add broker account "${account.username}": no password or passwordHash`)
     }
     this.#accounts.set(account.username, account)
+    this.#verified.clear()
   }
 
   /** Installs the in-process consumer of switch publications (see `SwitchPublishHook`). */
