@@ -154,6 +154,10 @@ export class Mosquitto {
     if (this.running) return
     const child = spawn(MOSQUITTO_BIN, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
+    // A test process that dies without close() must not leave a broker behind.
+    const killOnExit = () => child.kill('SIGKILL')
+    process.once('exit', killOnExit)
+    child.once('exit', () => process.off('exit', killOnExit))
     const append = (d: Buffer): void => {
       this.#log += d.toString()
       if (this.#log.length > 200_000) this.#log = this.#log.slice(-100_000)
