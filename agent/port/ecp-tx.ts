@@ -7,7 +7,7 @@
  * 1. Sequence numbers follow the pacer's `lastSequence`: from 1 after initialisation by default
  *    (a bridge port sending to the group address starts at 0x8001, see port-core), and skip 0
  *    on wrap (lldpad `inc_seqno`); a retransmission reuses the number and the identical ULPDU.
- * 2. Retransmit on each ackTimer expiry: at most 1 + retries sends, then drop, count, report.
+ * 2. Retransmit on each ackTimer expiry: at most 1 + retriesMax sends, then drop, count, report.
  * 3. Unlike lldpad (which waits for the ack timer even after the ACK, ~390 ECPDUs/s at RTE 8),
  *    the next ECPDU leaves as soon as the matching ACK arrives.
  * 4. VDP TLVs queued for this peer with the same Manager ID, contiguous in the queue, are packed
@@ -71,7 +71,7 @@ export interface EcpPacer {
   lastSequence: number
 }
 
-/** ECPDU given up after 1 + retries sends. */
+/** ECPDU given up after 1 + retriesMax sends. */
 export interface EcpFailure {
   sequence: number
   items: readonly EcpItem[]
@@ -98,15 +98,15 @@ export class EcpTx {
   readonly #failures: EcpFailure[] = []
   /** ackTimer in µs (10 µs · 2^RTE); the owner updates it after EVB negotiation. */
   ackTimerUs: Us
-  /** R: retransmissions after the first send. */
-  retries: number
+  /** R: retransmissions after the first send (EVB TLV `retries`). */
+  retriesMax: number
 
   /** Rule 6 pacing, possibly shared with the other peers of the port. */
   readonly #pacer: EcpPacer
 
   constructor(options: {
     ackTimerUs: Us
-    retries: number
+    retriesMax: number
     pendingMax: number
     ulpduMax?: number
     minGapUs?: Us
@@ -114,7 +114,7 @@ export class EcpTx {
   }) {
     this.#pacer = options.pacer ?? { holdUntilUs: 0, lastSequence: 0 }
     this.ackTimerUs = options.ackTimerUs
-    this.retries = options.retries
+    this.retriesMax = options.retriesMax
     this.pendingMax = options.pendingMax
     this.ulpduMax = options.ulpduMax ?? ECP_ULPDU_MAX
     this.minGapUs = options.minGapUs ?? 0
@@ -183,7 +183,7 @@ export class EcpTx {
     return out.items
   }
 
-  /** Runs the ack timer if due: retransmit, or give up after 1 + retries sends. */
+  /** Runs the ack timer if due: retransmit, or give up after 1 + retriesMax sends. */
   handleTimeout(nowUs: Us): void {
     if (this.#deadlineUs === undefined || this.#deadlineUs > nowUs) return
     this.#machine.beginInput()
@@ -194,7 +194,7 @@ export class EcpTx {
       this.#afterQueueChange(nowUs)
       return
     }
-    if (out.sends < 1 + this.retries) {
+    if (out.sends < 1 + this.retriesMax) {
       this.#machine.fire('ack-timer-expired')
       this.#send(nowUs, out)
       return

@@ -929,7 +929,7 @@ export class PortCore {
       rx: new EcpRx(),
       tx: new EcpTx({
         ackTimerUs: this.#timing.ackTimerUs,
-        retries: this.#timing.retries,
+        retriesMax: this.#timing.retries,
         pendingMax: this.config.pendingEcpduMax,
         minGapUs: this.config.ecpTxGapUs,
         ...(this.config.ecpDestination === 'ncb-group' && this.role === 'bridge'
@@ -1192,7 +1192,7 @@ export class PortCore {
     if (changed) {
       for (const p of this.#allPeers()) {
         p.tx.ackTimerUs = timing.ackTimerUs
-        p.tx.retries = timing.retries
+        p.tx.retriesMax = timing.retries
       }
       this.#emit({ kind: 'evb-negotiated', atUs: this.#nowUs, peer, operational: { ...timing } })
     }

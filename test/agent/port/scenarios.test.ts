@@ -158,7 +158,7 @@ describe('ECP transmit (station core)', () => {
 
   it('wraps the sequence number from 65535 to 1, skipping 0', async () => {
     const { EcpTx } = await import('../../../agent/port/ecp-tx.ts')
-    const tx = new EcpTx({ ackTimerUs: 10, retries: 0, pendingMax: 10 })
+    const tx = new EcpTx({ ackTimerUs: 10, retriesMax: 0, pendingMax: 10 })
     const seen: number[] = []
     const item = { managerId: MGR, tlv: requestTlv('associate', 1), length: 35, owner: undefined }
     for (let i = 0; i < 65_537; i++) {
