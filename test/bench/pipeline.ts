@@ -107,6 +107,8 @@ const tempDir = (name: string) => {
 
 /** Child: `raw` publishers (baseline) or `uplink` agents; `count` events each, or `rate` events/s in total. */
 const CHILD = `
+process.stdin.on('end', () => process.exit(0)) // the benchmark process is gone
+process.stdin.resume()
 const e = process.env
 const ids = JSON.parse(e.IDS), pw = JSON.parse(e.PASSWORDS)
 const count = Number(e.COUNT), rate = Number(e.RATE), durationMs = Number(e.DURATION_MS)

@@ -171,6 +171,8 @@ function openUplink(edge: Edge, sw: SwitchId, stateDir: string, handlers = {}, b
 
 /** The agent side in its own process: publishes `RATE` events/s, prints `p <bootId> <seq>` once durable. */
 const CHILD_UPLINK = `
+process.stdin.on('end', () => process.exit(0)) // the test process is gone
+process.stdin.resume()
 const { MqttUplink } = await import(process.env.UPLINK_MODULE)
 const e = process.env
 const uplink = MqttUplink.open({ url: e.URL, switchId: e.SWITCH_ID, password: e.PASSWORD, stateDir: e.STATE_DIR,
@@ -216,7 +218,7 @@ function startChildUplink(edge: Edge, opts: { sw: string; stateDir: string; boot
       RATE: String(opts.rate),
       DURATION_MS: String(opts.durationMs),
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   })
   const durable = new Set<string>()
   let buf = ''
@@ -490,6 +492,8 @@ describe.each(['mosquitto', 'aedes'] as const)('MQTT pipeline with %s', (kind) =
 
 /** The edge in its own process, for SIGKILL: embedded broker + EmbeddedIngest, or MqttIngest to mosquitto. */
 const CHILD_EDGE = `
+process.stdin.on('end', () => process.exit(0)) // the test process is gone
+process.stdin.resume()
 const e = process.env
 const { SqliteFleetStore } = await import(e.ROOT + '/edge/store/sqlite-fleet-store.ts')
 const store = new SqliteFleetStore({ path: e.DB })
@@ -509,7 +513,7 @@ function startChildEdge(env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD_EDGE], {
     cwd: ROOT,
     env: { ...process.env, ROOT, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   })
   return new Promise((resolveReady, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
