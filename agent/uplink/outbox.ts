@@ -37,6 +37,9 @@
  *    keeps the stream a gap-free prefix; the agent's association snapshot, re-sent when the
  *    uplink reconnects or when `onResyncNeeded` fires (after an overflow), restores the state
  *    the refused events described. Nothing essential is lost, only intermediate history.
+ *    The bound is on records; the files on disk are larger by SQLite's page overhead, by free
+ *    pages (reused, never returned: no VACUUM) and by the WAL (checkpointed every 1000 pages,
+ *    truncated to 16 MiB afterwards).
  *
  * @module
  */
@@ -158,6 +161,8 @@ export class Outbox {
     this.#db = new Database(join(config.stateDir, 'outbox.sqlite'))
     this.#db.pragma('journal_mode = WAL')
     this.#db.pragma('synchronous = FULL')
+    // After a checkpoint the WAL file is truncated to this size (it grows during an outage).
+    this.#db.pragma('journal_size_limit = 16777216')
     this.#db.exec(SCHEMA)
     this.#insert = this.#db.prepare('INSERT OR REPLACE INTO events (seq, payload) VALUES (?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM events WHERE seq = ?')
