@@ -56,7 +56,12 @@ export async function main(argv: string[]): Promise<number> {
             outboxEventsMax: c.mqtt.outboxEventsMax,
           },
           { onPolicy, onCommand, onResyncNeeded },
-          ulog,
+          {
+            debug: (msg, f) => ulog.debug('uplink', { msg, ...f }),
+            info: (msg, f) => ulog.info('uplink', { msg, ...f }),
+            warn: (msg, f) => ulog.warn('uplink', { msg, ...f }),
+            error: (msg, f) => ulog.error('uplink', { msg, ...f }),
+          },
         )
       },
     })

@@ -166,7 +166,7 @@ const LLDP_TX_TIMER = 'l|tx'
 const LLDP_TTL_TIMER = 'l|ttl|'
 const COUNTERS_TIMER = 'c|counters'
 const UPLINK = 'uplink'
-/** Times a bridge queues a VDP TLV again after ECP gave up on the ECPDU that carried it. */
+/** Times a VDP TLV is queued again after ECP gave up on the ECPDU that carried it. */
 const RESPONSE_RESENDS_MAX = 2
 /** First ECP sequence number of a bridge port (see `#groupPacer`). */
 export const BRIDGE_FIRST_SEQUENCE = 0x8001
@@ -1045,14 +1045,15 @@ export class PortCore {
     }
     const again: EcpItem[] = []
     for (let f = peer.tx.pollFailure(); f !== undefined; f = peer.tx.pollFailure()) {
-      if (this.role === 'bridge') {
-        // A station waits respWaitDelay (seconds) for its answer, far longer than ECP's
-        // retries last (1 + R ackTimers): a response lost to a busy station (lldpad's single
-        // loop) is queued again in a fresh ECPDU rather than lost with the VSI.
-        for (const item of f.items) {
-          if ((item.resends ?? 0) < RESPONSE_RESENDS_MAX && item.tlv.kind !== 'org')
-            again.push({ ...item, resends: (item.resends ?? 0) + 1 })
-        }
+      // Both ends wait far longer for a VDP answer (respWaitDelay, toutKeepAlive: seconds)
+      // than ECP's retries last (1 + R ackTimers, ~10 ms at RTE 8): a TLV whose ECPDU went
+      // unacknowledged because the peer's loop was busy (lldpad's, or a GC pause) is queued
+      // again in a fresh ECPDU, up to RESPONSE_RESENDS_MAX times, before it counts as lost.
+      const lost: EcpItem[] = []
+      for (const item of f.items) {
+        if ((item.resends ?? 0) < RESPONSE_RESENDS_MAX && item.tlv.kind !== 'org')
+          again.push({ ...item, resends: (item.resends ?? 0) + 1 })
+        else lost.push(item)
       }
       this.#counters.txErrors++
       peer.counters.txErrors++
@@ -1064,7 +1065,7 @@ export class PortCore {
         tlvCount: f.items.length,
       })
       if (this.role === 'station') {
-        for (const item of f.items) {
+        for (const item of lost) {
           const vsi = item.owner === undefined ? undefined : this.#stationVsis.get(item.owner)
           // Only the request the VSI waits for counts: an older one may have been answered
           // although its ACKs were lost.

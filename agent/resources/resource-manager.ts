@@ -185,19 +185,30 @@ export function createResourceManager(
   /** (vid|port) -> associated VSIs. */
   const members = new Map<string, { vid: number; port: PortName; count: number }>()
   let published: DataplaneState = emptyDataplaneState()
+  /**
+   * Whether a VLAN (owner) or a port membership came or went since the last poll. The diff is
+   * O(VLANs + members); keep-alives and re-requests change neither, so most drains skip it.
+   */
+  let changed = false
 
   function addRefs(h: Holding, targets: readonly EntryTarget[]): void {
     h.owners.forEach((owner, i) => {
       const o = owners.get(owner)
       if (o) o.refs++
-      else owners.set(owner, { target: targets[i]!, vid: h.vsi.entries[i]!.vid, refs: 1 })
+      else {
+        owners.set(owner, { target: targets[i]!, vid: h.vsi.entries[i]!.vid, refs: 1 })
+        changed = true
+      }
     })
     if (!h.associated) return
     for (const vid of memberVids(h)) {
       const mk = memberKeyOf(vid, h.vsi.port)
       const m = members.get(mk)
       if (m) m.count++
-      else members.set(mk, { vid, port: h.vsi.port, count: 1 })
+      else {
+        members.set(mk, { vid, port: h.vsi.port, count: 1 })
+        changed = true
+      }
     }
   }
 
@@ -208,7 +219,10 @@ export function createResourceManager(
         const m = members.get(mk)
         if (!m) continue
         m.count--
-        if (m.count <= 0) members.delete(mk)
+        if (m.count <= 0) {
+          members.delete(mk)
+          changed = true
+        }
       }
     }
     for (const owner of h.owners) {
@@ -217,6 +231,7 @@ export function createResourceManager(
       o.refs--
       if (o.refs <= 0) {
         owners.delete(owner)
+        changed = true
         pool.free(owner)
       }
     }
@@ -378,6 +393,7 @@ export function createResourceManager(
       else report.dropped.push({ port: vsi.port, vsiId: vsi.vsiId, reason: d.reason ?? `error ${d.error}` })
     }
     published = dataplaneState()
+    changed = false
     return report
   }
 
@@ -385,6 +401,8 @@ export function createResourceManager(
     request,
     release,
     pollDataplaneChanges(): DataplaneOp[] {
+      if (!changed) return []
+      changed = false
       const now = dataplaneState()
       const ops = diffDataplane(published, now)
       published = now
@@ -394,7 +412,11 @@ export function createResourceManager(
     vlanUse,
     heldVsis,
     exportSnapshot(): ResourceSnapshot {
-      const vsis = heldVsis().sort((a, b) => (a.port + a.vsiId < b.port + b.vsiId ? -1 : 1))
+      // Keys built once: a comparator that concatenates would build ~2·n·log n strings.
+      const vsis = heldVsis()
+        .map((v) => [`${v.port}|${v.vsiId}`, v] as const)
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .map(([, v]) => v)
       return { version: 1, policyRevision: cp.policy.revision, vsis }
     },
     importSnapshot,

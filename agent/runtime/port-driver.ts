@@ -116,7 +116,11 @@ export class PortDriver {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       this.#timerAtUs = undefined
-      this.#step((core, nowUs) => core.handleTimeout(nowUs))
+      // libuv runs timers before it polls sockets: after a busy loop turn an ACK may already
+      // wait in the socket while its ack timer expires. Handling the timeout in the check
+      // phase, after this turn's poll, lets such frames in first, so a late loop does not
+      // retransmit (or give up on) an ECPDU that was in fact acknowledged.
+      setImmediate(() => this.#step((core, nowUs) => core.handleTimeout(nowUs)))
     }, delayMs)
   }
 

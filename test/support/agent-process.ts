@@ -19,6 +19,10 @@ export interface AgentProcessOptions {
   /** Reuse a state dir (restart tests). */
   stateDir?: string
   env?: Record<string, string>
+  /** Options for node itself, e.g. ['--cpu-prof']. */
+  nodeArgs?: string[]
+  /** Script to run instead of bin/vdp-agent.mjs, e.g. the bundle dist/vdp-agent/vdp-agent.mjs. */
+  entry?: string
 }
 
 export interface AgentProcess {
@@ -32,13 +36,15 @@ export interface AgentProcess {
   stop(): Promise<number | null>
   /** SIGKILL and wait. */
   kill(): Promise<void>
+  /** VmRSS of the agent process, kB. */
+  rssKb(): number | undefined
 }
 
 export async function startAgentProcess(o: AgentProcessOptions): Promise<AgentProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'vdp-agent-'))
   const stateDir = o.stateDir ?? join(dir, 'state')
   const socket = join(dir, 'control.sock')
-  const args = [join(REPO_ROOT, 'bin/vdp-agent.mjs'), '--state-dir', stateDir, '--control-socket', socket, '--metrics', '', ...o.args]
+  const args = [...(o.nodeArgs ?? []), o.entry ?? join(REPO_ROOT, 'bin/vdp-agent.mjs'), '--state-dir', stateDir, '--control-socket', socket, '--metrics', '', ...o.args]
   if (o.config) {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(o.config))
     args.push('--config', join(dir, 'config.json'))
@@ -79,6 +85,14 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<AgentPr
     kill: async () => {
       if (!exited) child.kill('SIGKILL')
       await exitP
+    },
+    rssKb: () => {
+      try {
+        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))
+        return m ? Number(m[1]) : undefined
+      } catch {
+        return undefined
+      }
     },
   }
 }

@@ -284,7 +284,7 @@ describe('BridgeStationPair', () => {
     expect(requests[1]!.bytes).toEqual(requests[0]!.bytes)
   })
 
-  it('gives up after 1 + R sends and reports ecp-tx-error', () => {
+  it('gives up on an ECPDU after 1 + R sends, re-queues its TLV twice, then ends the VSI', () => {
     const pair = new BridgeStationPair()
     pair.settle()
     pair.dropIf = (bytes, from) => from === pair.station && isEcpRequest(bytes)
@@ -292,10 +292,12 @@ describe('BridgeStationPair', () => {
     pair.settle()
     const r = pair.station.operational().retries
     expect(pair.frames.filter((f) => f.from === 'station0' && isEcpRequest(f.bytes))).toHaveLength(
-      1 + r,
+      3 * (1 + r),
     )
     expect(pair.eventsOf(pair.station, 'ecp-tx-error')).toMatchObject([
       { sequence: 1, tlvCount: 1 },
+      { sequence: 2, tlvCount: 1 },
+      { sequence: 3, tlvCount: 1 },
     ])
     expect(pair.eventsOf(pair.station, 'vsi-de-associated')).toMatchObject([{ reason: 'tx-error' }])
     expect(pair.bridge.vsiSnapshot()).toEqual([])

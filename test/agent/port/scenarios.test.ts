@@ -83,29 +83,34 @@ describe('timer formulas', () => {
 })
 
 describe('ECP transmit (station core)', () => {
-  it('resends an unacknowledged ECPDU retriesMax times with the same bytes, then reports tx-error', () => {
-    const { transmitted } = runScenario(stationCore(), [
-      at(0).command(associate(1)),
-      at(0).expectTransmit({
-        destination: NCB_GROUP_MAC,
-        ecp: { operation: 0, sequence: 1 },
-        vdp: { tlvs: [{ mode: 'associate' }] },
-      }),
-      at(ACK_US - 1).expectNoTransmit(),
-      at(ACK_US).expectTransmit({ ecp: { sequence: 1 } }, 'retry 1'),
-      at(2 * ACK_US).expectTransmit({ ecp: { sequence: 1 } }, 'retry 2'),
-      at(3 * ACK_US).expectTransmit({ ecp: { sequence: 1 } }, 'retry 3'),
-      at(4 * ACK_US).expectEvent({ kind: 'ecp-tx-error', sequence: 1, tlvCount: 1 }),
-      at(4 * ACK_US).expectEvent({ kind: 'vsi-de-associated', reason: 'tx-error' }),
-      at(4 * ACK_US).expectNoTransmit(),
-      at(4 * ACK_US).check((core) => {
+  it('resends an unacknowledged ECPDU retriesMax times with the same bytes, re-queues its TLV twice, then reports tx-error', () => {
+    const rows = [at(0).command(associate(1))]
+    // Three ECPDUs (the first and two re-queues of its TLV, each under a new sequence
+    // number), each sent 1 + R times ackTimer apart, then the VSI is given up.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const t0 = attempt * 4 * ACK_US
+      const seq = attempt + 1
+      rows.push(
+        at(t0).expectTransmit({ destination: NCB_GROUP_MAC, ecp: { operation: 0, sequence: seq }, vdp: { tlvs: [{ mode: 'associate' }] } }, `ECPDU ${seq}`),
+        at(t0 + ACK_US - 1).expectNoTransmit(),
+        at(t0 + ACK_US).expectTransmit({ ecp: { sequence: seq } }, `ECPDU ${seq} retry 1`),
+        at(t0 + 2 * ACK_US).expectTransmit({ ecp: { sequence: seq } }, `ECPDU ${seq} retry 2`),
+        at(t0 + 3 * ACK_US).expectTransmit({ ecp: { sequence: seq } }, `ECPDU ${seq} retry 3`),
+        at(t0 + 4 * ACK_US).expectEvent({ kind: 'ecp-tx-error', sequence: seq, tlvCount: 1 }),
+      )
+    }
+    rows.push(
+      at(12 * ACK_US).expectEvent({ kind: 'vsi-de-associated', reason: 'tx-error' }),
+      at(12 * ACK_US).expectNoTransmit(),
+      at(12 * ACK_US).check((core) => {
         expect(core.vsiSnapshot()).toEqual([])
-        expect(core.counters()).toMatchObject({ txEcpdus: 4, txRetransmits: 3, txErrors: 1 })
+        expect(core.counters()).toMatchObject({ txEcpdus: 12, txRetransmits: 9, txErrors: 3, txResends: 2 })
       }),
-    ])
+    )
+    const { transmitted } = runScenario(stationCore(), rows)
     const requests = transmitted.filter((f) => f.ecp?.operation === 0)
-    expect(requests).toHaveLength(4)
-    for (const r of requests) expect(r.bytes).toEqual(requests[0]!.bytes)
+    expect(requests).toHaveLength(12)
+    for (let k = 0; k < 12; k++) expect(requests[k]!.bytes).toEqual(requests[k - (k % 4)]!.bytes)
   })
 
   it('sends the next ECPDU as soon as the ACK arrives and packs queued TLVs of one Manager ID', () => {
