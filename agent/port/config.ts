@@ -60,6 +60,13 @@ export interface PortConfig {
    * about 2,500 for them.
    */
   ecpTxGapUs: Us
+  /**
+   * Bridge, group-addressed mode: the first ECP sequence number of the port's shared space.
+   * Far from 1 because stations count from 1 (see port-core `#groupPacer`); a restarted agent
+   * should pick another one, so a station does not take its first ECPDU for a duplicate of the
+   * last one it heard from the previous run.
+   */
+  bridgeFirstSequence: number
   /** VDP TLVs waiting for ECP per peer (beyond one ECPDU in flight). */
   pendingEcpduMax: number
   /** VSIs held by this port. */
@@ -100,6 +107,7 @@ export const defaultPortConfig: Readonly<Omit<PortConfig, 'port' | 'mac'>> = Obj
   }),
   ecpDestination: 'ncb-group',
   ecpTxGapUs: 0,
+  bridgeFirstSequence: 0x8001,
   pendingEcpduMax: 4096,
   vsiCountMax: 4096,
   peerCountMax: 64,
@@ -150,6 +158,7 @@ export function validatePortConfig(config: PortConfig): void {
   intIn('lldp.txFastCount', config.lldp.txFastCount, 0, 8)
   intIn('lldp.txHold', config.lldp.txHold, 1, 100)
   intIn('ecpTxGapUs', config.ecpTxGapUs, 0, 10_000_000)
+  intIn('bridgeFirstSequence', config.bridgeFirstSequence, 1, 0xffff)
   intIn('pendingEcpduMax', config.pendingEcpduMax, 1, 1_000_000)
   intIn('vsiCountMax', config.vsiCountMax, 1, 1_000_000)
   intIn('peerCountMax', config.peerCountMax, 1, 65_536)

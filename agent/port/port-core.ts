@@ -168,7 +168,7 @@ const COUNTERS_TIMER = 'c|counters'
 const UPLINK = 'uplink'
 /** Times a VDP TLV is queued again after ECP gave up on the ECPDU that carried it. */
 const RESPONSE_RESENDS_MAX = 2
-/** First ECP sequence number of a bridge port (see `#groupPacer`). */
+/** Default first ECP sequence number of a bridge port (see `#groupPacer`). */
 export const BRIDGE_FIRST_SEQUENCE = 0x8001
 
 /** Body of an association TLV that could not be decoded: identity, no entries (41.2). */
@@ -259,6 +259,7 @@ export class PortCore {
     startUs: Us = 0,
   ) {
     this.config = resolvePortConfig(input)
+    this.#groupPacer = { holdUntilUs: 0, lastSequence: this.config.bridgeFirstSequence - 1 }
     assert(
       this.config.role !== 'bridge' || resources !== undefined,
       'Cannot create a bridge port core: no resource manager',
@@ -348,6 +349,24 @@ export class PortCore {
   }
 
   /** A local request; throws `LocalProtocolError` (and changes nothing) when illegal. */
+  /**
+   * Bridge, after an agent restart: takes a VSI the agent held before exactly as if its
+   * station had just sent the request again (resource decision, state, keep-alive
+   * supervision, events). The answer goes out to the station at once: a station waiting for
+   * the answer to a keep-alive the dead agent never gave (lldpad waits respWaitDelay, then
+   * drops the VSI) takes it as that answer; one that waits for nothing ignores it. A station
+   * that is gone is timed out after toutKeepAlive like any silent one.
+   */
+  restoreVsi(nowUs: Us, vsi: { peer: Mac; managerId: ManagerId; tlv: VsiTlv }): void {
+    if (this.role !== 'bridge') throw new LocalProtocolError('wrong-role', `Cannot restore VSI ${vsi.tlv.vsiId.id} on port ${this.config.port}: role is station`)
+    if (vsi.tlv.status.response || vsi.tlv.mode === 'de-associate') {
+      throw new LocalProtocolError('bad-command', `Cannot restore VSI ${vsi.tlv.vsiId.id}: not a request for a held mode`)
+    }
+    this.#advance(nowUs)
+    const peer = this.#peerFor(vsi.peer, 'ecp')
+    this.#guard(peer, () => this.#bridgeTlv(peer, vsi.managerId, vsi.tlv, true))
+  }
+
   handleCommand(nowUs: Us, command: PortCommand): void {
     this.#advance(nowUs)
     switch (command.kind) {
@@ -613,7 +632,7 @@ export class PortCore {
     }
   }
 
-  #bridgeTlv(peer: Peer, managerId: ManagerId, tlv: VsiTlv): void {
+  #bridgeTlv(peer: Peer, managerId: ManagerId, tlv: VsiTlv, restoring = false): void {
     const key = vsiKey(peer.mac, tlv.vsiId)
     const vsi = this.#bridgeVsis.get(key)
     if (tlv.status.response) {
@@ -634,7 +653,9 @@ export class PortCore {
       this.#reapBridge(vsi)
       return
     }
-    const error = filterError(tlv, this.#timing.groupIdEnabled)
+    // A restored VSI passed these checks under the EVB negotiation before the restart; right
+    // after it no LLDPDU has told this run whether GroupID formats are on yet.
+    const error = restoring ? 0 : filterError(tlv, this.#groupIdAllowed())
     if (error !== 0) {
       this.#bridgeReject(
         peer,
@@ -921,7 +942,9 @@ export class PortCore {
    * first responses look like duplicates of those requests. A station counts from 1 as
    * lldpad does.
    */
-  readonly #groupPacer: EcpPacer = { holdUntilUs: 0, lastSequence: BRIDGE_FIRST_SEQUENCE - 1 }
+  readonly #groupPacer: EcpPacer
+  /** An EVB TLV from a peer is in force (see `#groupIdAllowed`). */
+  #evbHeard = false
 
   #newPeer(mac: Mac): Peer {
     return {
@@ -1183,7 +1206,19 @@ export class PortCore {
     return false
   }
 
+  /**
+   * GroupID formats may be used: negotiated (BGID and SGID), or, on a bridge that offers them,
+   * not yet known because no EVB TLV has been heard since this core started. A station only
+   * uses GroupID formats after it heard our BGID, so before its own EVB TLV arrives (a
+   * restarted agent hears it only at the station's next LLDPDU, up to msgTxInterval later)
+   * refusing them would turn every keep-alive of a running station into a reject.
+   */
+  #groupIdAllowed(): boolean {
+    return this.#timing.groupIdEnabled || (!this.#evbHeard && this.config.evb.groupId && this.config.lldp.enabled)
+  }
+
   #negotiate(peer: Mac, received: EvbTlv | undefined): void {
+    this.#evbHeard = received !== undefined
     const { tlv, operational } = negotiateEvb(this.#evbLocal, received)
     const tlvChanged = JSON.stringify(tlv) !== JSON.stringify(this.#evbTlv)
     this.#evbTlv = tlv

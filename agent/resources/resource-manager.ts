@@ -61,6 +61,7 @@ import {
   type RefusalReason,
 } from './policy.ts'
 import { isUsableVid, VidPool } from './vid-pool.ts'
+import type { VsiIdFormat } from '../../shared/vdp/constants.ts'
 
 export interface ResourceManagerOptions {
   /** Most VSIs held at once (all ports); beyond it requests get error 2. */
@@ -91,6 +92,8 @@ export interface VlanUse {
 export interface HeldVsi {
   port: PortName
   vsiId: VsiIdHex
+  /** VSIID format (41.2.7); snapshots written before it existed mean UUID (5). */
+  vsiIdFormat?: VsiIdFormat
   station: Mac
   managerId: ManagerId
   mode: VsiMode
@@ -317,6 +320,7 @@ export function createResourceManager(
       vsi: {
         port: req.port,
         vsiId: req.tlv.vsiId.id,
+        vsiIdFormat: req.tlv.vsiId.format,
         station: req.station,
         managerId: req.managerId,
         mode: req.tlv.mode,
@@ -380,7 +384,7 @@ export function createResourceManager(
         status: { response: false, migratingFrom: false, migratingTo: false },
         typeId: vsi.typeId,
         typeVersion: vsi.typeVersion,
-        vsiId: { format: 5, id: vsi.vsiId },
+        vsiId: { format: vsi.vsiIdFormat ?? 5, id: vsi.vsiId },
         filterFormat: vsi.filterFormat,
         entries: vsi.entries,
       }
@@ -463,7 +467,8 @@ function checkSnapshot(s: unknown): ResourceSnapshot {
       typeof h.port !== 'string' || typeof h.vsiId !== 'string' || typeof h.station !== 'string' ||
       typeof h.managerId !== 'string' || typeof h.mode !== 'string' || !MODES.includes(h.mode) ||
       !Number.isInteger(h.typeId) || !Number.isInteger(h.typeVersion) ||
-      ![1, 2, 3, 4].includes(h.filterFormat as number) || !Array.isArray(h.entries) || h.entries.length === 0 ||
+      ![1, 2, 3, 4].includes(h.filterFormat as number) ||
+      (h.vsiIdFormat !== undefined && ![1, 2, 3, 4, 5].includes(h.vsiIdFormat)) || !Array.isArray(h.entries) || h.entries.length === 0 ||
       h.entries.some((e) => typeof e !== 'object' || e === null || !isUsableVid(e.vid))
     ) {
       bad(`vsis[${i}] is malformed`)

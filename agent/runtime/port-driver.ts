@@ -59,6 +59,11 @@ export class PortDriver {
     this.#drain()
   }
 
+  /** Bridge after a restart: replays a held VSI (`PortCore.restoreVsi`). */
+  restore(vsi: Parameters<PortCore['restoreVsi']>[1]): void {
+    this.#step((core, nowUs) => core.restoreVsi(nowUs, vsi), true)
+  }
+
   /** Runs a local command; a `LocalProtocolError` propagates to the caller. */
   command(cmd: PortCommand): void {
     this.#step((core, nowUs) => core.handleCommand(nowUs, cmd), true)

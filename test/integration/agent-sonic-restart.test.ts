@@ -1,0 +1,128 @@
+// vdp-agent with the SONiC data plane (CONFIG_DB/STATE_DB in a real redis-server) against an
+// lldpad station: the keys SONiC's own tools write, an operator's VLAN left alone, release on
+// de-associate, and a SIGKILL + restart that resumes the VSIs without touching the data plane.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startAgentProcess, type AgentProcess } from '../support/agent-process.ts'
+import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
+import { sleep } from '../support/lldpad.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'vdp-sonic-'))
+const SOCK = join(dir, 'redis.sock')
+const STATE = join(dir, 'state')
+
+async function startRedisOnSocket(): Promise<ChildProcess> {
+  const child = spawn('/usr/bin/redis-server', ['--port', '0', '--unixsocket', SOCK, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    const t = setTimeout(() => reject(new Error(`redis-server not ready: ${out}`)), 10_000)
+    child.stdout!.on('data', (d: Buffer) => { out += d; if (/ready to accept/i.test(out)) { clearTimeout(t); resolve() } })
+    child.once('exit', (c) => reject(new Error(`redis-server exited ${c}: ${out}`)))
+  })
+  return child
+}
+
+const vsi = (lab: LldpadLab, n: number, filters: Array<{ vid: number; mac?: string; groupId?: number }>) => ({ mgrid2: 'vdplab', typeId: 5, typeVersion: 1, uuid: lab.uuid(n), filters })
+
+describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
+  let redisProc: ChildProcess
+  let cfg: Redis
+  let state: Redis
+  let lab: LldpadLab
+  let agent: AgentProcess
+  const agentArgs = () => ['--port', lab.switchIf, '--vid-pool', '100-199', '--switch-id', 'leaf3', '--dataplane', 'sonic']
+  const agentConfig = { sonic: { redisUrl: SOCK, vxlanTunnel: 'vtep' }, evb: { retries: 3, rte: 8, rwd: 20, rka: 14, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1 }
+
+  beforeAll(async () => {
+    redisProc = await startRedisOnSocket()
+    cfg = new Redis({ path: SOCK, db: 4 })
+    state = new Redis({ path: SOCK, db: 6 })
+    // What the operator configured before the agent came: a VLAN and the VXLAN tunnel.
+    await cfg.hset('VLAN|Vlan999', 'vlanid', '999')
+    await cfg.hset('VXLAN_TUNNEL|vtep', 'src_ip', '10.0.0.1')
+    lab = await startLldpadLab({ name: 'agsn', bridge: 'none', waitForEvb: false, evb: { vdpRka: 14 } })
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid, 20_000)
+  }, 90_000)
+  afterAll(async () => {
+    await agent?.stop()
+    await lab?.stop()
+    cfg?.disconnect()
+    state?.disconnect()
+    redisProc?.kill('SIGKILL')
+  })
+
+  const configKeys = async () => (await cfg.keys('*')).sort()
+
+  it('writes VLAN, VLAN_MEMBER and VXLAN_TUNNEL_MAP as SONiC\'s tools do, and STATE_DB rows', async () => {
+    for (const [n, f] of [[1, { vid: 0, groupId: 7001 }], [2, { vid: 0, groupId: 7001 }], [3, { vid: 0, mac: lab.vsiMac(3), groupId: 7002 }]] as const) {
+      const r = await lab.vdptool.associate(vsi(lab, n, [f]), { wait: true })
+      expect(r.kind === 'response' && r.event.outcome.success).toBe(true)
+    }
+    await sleep(200)
+    expect(await configKeys()).toEqual([
+      'VLAN_MEMBER|Vlan100|' + lab.switchIf, 'VLAN_MEMBER|Vlan101|' + lab.switchIf, 'VLAN|Vlan100', 'VLAN|Vlan101', 'VLAN|Vlan999',
+      'VXLAN_TUNNEL_MAP|vtep|map_7001_Vlan100', 'VXLAN_TUNNEL_MAP|vtep|map_7002_Vlan101', 'VXLAN_TUNNEL|vtep',
+    ].sort())
+    expect(await cfg.hgetall('VLAN|Vlan100')).toEqual({ vlanid: '100' })
+    expect(await cfg.hgetall(`VLAN_MEMBER|Vlan100|${lab.switchIf}`)).toEqual({ tagging_mode: 'tagged' })
+    expect(await cfg.hgetall('VXLAN_TUNNEL_MAP|vtep|map_7001_Vlan100')).toEqual({ vni: '7001', vlan: 'Vlan100' })
+    const rows = await state.keys('VDP_VSI_TABLE|*')
+    expect(rows).toHaveLength(3)
+    const row = await state.hgetall(`VDP_VSI_TABLE|${lab.switchIf}|${lab.uuid(3).replace(/-/g, '')}`)
+    expect(row).toMatchObject({ state: 'associated' })
+    expect(JSON.stringify(row)).toContain('101')
+  })
+
+  it('survives SIGKILL: the restarted agent resumes every VSI with the same VID and writes nothing', async () => {
+    const before = await configKeys()
+    await agent.kill()
+    const monitor = new Redis({ path: SOCK })
+    const writes: string[] = []
+    monitor.on('monitor', (_t: string, args: string[]) => {
+      const cmd = String(args[0]).toLowerCase()
+      if (['hset', 'hdel', 'del', 'hmset', 'unlink'].includes(cmd) && !String(args[1]).startsWith('VDP_VSI_TABLE')) writes.push(args.join(' '))
+    })
+    await monitor.monitor()
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    const end = Date.now() + 10_000
+    let rows: Array<{ vsiId: { id: string }; entries: Array<{ vid: number }>; mode: string }> = []
+    while (Date.now() < end) {
+      rows = (await agent.call('vsis')) as typeof rows
+      if (rows.length === 3 && rows.every((r) => r.mode === 'associate')) break
+      await sleep(100)
+    }
+    expect(rows.map((r) => r.entries[0]!.vid).sort()).toEqual([100, 100, 101])
+    await sleep(1500) // past the unconfirmed-release grace period
+    expect(await configKeys()).toEqual(before)
+    expect(writes).toEqual([])
+    monitor.disconnect()
+    await agent.waitForLog('resources-restored', (e) => e.restored === 3)
+  })
+
+  it('releases the member, VLAN and tunnel map when the last VSI of a VN leaves, and its STATE_DB row', async () => {
+    const r = await lab.vdptool.deAssociate(vsi(lab, 3, [{ vid: 101, mac: lab.vsiMac(3), groupId: 7002 }]), { wait: true })
+    expect(r.kind).toBe('response')
+    await sleep(200)
+    const keys = await configKeys()
+    expect(keys).not.toContain('VLAN|Vlan101')
+    expect(keys).not.toContain('VXLAN_TUNNEL_MAP|vtep|map_7002_Vlan101')
+    expect(keys).toContain('VLAN|Vlan100')
+    expect(keys).toContain('VLAN|Vlan999')
+    expect(await state.keys('VDP_VSI_TABLE|*')).toHaveLength(2)
+  })
+
+  it('after a kill with the station gone, the restarted agent removes what nobody confirms', async () => {
+    await agent.kill()
+    await lab.station.stop()
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    const end = Date.now() + 10_000
+    while (Date.now() < end && (await configKeys()).includes('VLAN|Vlan100')) await sleep(100)
+    expect(await configKeys()).toEqual(['VLAN|Vlan999', 'VXLAN_TUNNEL|vtep'])
+    expect(await state.keys('VDP_VSI_TABLE|*')).toEqual([])
+  })
+})
