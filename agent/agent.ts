@@ -430,7 +430,7 @@ export class Agent {
       ...(group !== undefined ? { groupId: group, ...((group & 0xffffff) !== 0 ? { vni: group & 0xffffff } : {}) } : {}),
       vid: first?.vid ?? 0,
       macs,
-      migration: 'unknown' as const,
+      migration: v.migration,
       reason,
     }
   }
