@@ -336,6 +336,15 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
     nowMs: () => clock.nowMs(),
     apply: (events) => ingestEvents(store, events, clock, { metrics, migrationGraceMs: o.migrationGraceMs }),
     onRejected: (reason) => bump(metrics.eventsRejected, reason),
+    // A switch that announced a new boot gets its policy (docs/api.md: the caller pushes the
+    // policy of `bootedSwitches`), as `POST /api/v1/ingest/events` does: a switch new to the
+    // fleet has none retained yet.
+    onCommitted: (_events, result) => {
+      if (result.bootedSwitches.length === 0) return
+      pushPolicies(deps, result.bootedSwitches)
+        .then((revision) => log.info('Policies published', { revision, switches: result.bootedSwitches }))
+        .catch((err) => log.warn('Cannot publish policies', { switches: result.bootedSwitches, error: String(err) }))
+    },
     onReady: () => {
       // Once per start: the embedded broker has no retained policy after a restart, and an
       // external broker keeps them (persistence), so reconnects need no new revision.
