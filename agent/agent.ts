@@ -151,7 +151,20 @@ export class Agent {
       logger: this.#dataplaneLogger(),
     }))
     const dpFailures = this.metrics.counter('vdp_agent_dataplane_failures_total', 'Failed data-plane applies or reconciles')
-    this.#sync = createDataplaneSync(this.#rm, this.#dataplane, {
+    // The data-plane changes also tell the fleet which VLANs this switch uses.
+    const rm = this.#rm
+    const source = {
+      pollDataplaneChanges: () => {
+        const ops = rm.pollDataplaneChanges()
+        for (const op of ops) {
+          if (op.op === 'vlan-add') this.#publish({ kind: 'vlan-allocated', vid: op.vid, ...(op.vni !== undefined ? { vni: op.vni } : {}), reason: 'first-vsi' })
+          else if (op.op === 'vlan-del') this.#publish({ kind: 'vlan-released', vid: op.vid, ...(op.vni !== undefined ? { vni: op.vni } : {}), reason: 'last-vsi-left' })
+        }
+        return ops
+      },
+      dataplaneState: () => rm.dataplaneState(),
+    }
+    this.#sync = createDataplaneSync(source, this.#dataplane, {
       logger: this.#dataplaneLogger(),
       onFailure: (e) => {
         dpFailures.inc()
