@@ -184,4 +184,47 @@ describe('startEdge', () => {
       await edge.stop()
     }
   }, 30_000)
+
+  it('startEdge() pushes the policy to a switch new to the fleet when its agent-started arrives over MQTT', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'users.json'), JSON.stringify([{ username: 'tor7', passwordHash: hashBrokerPassword('tor7-secret') }]))
+    writeFileSync(join(dir, 'tokens.json'), JSON.stringify([{ name: 'ops', token: 'ops-token-0123456789', scope: 'admin' }]))
+    const options = parseEdgeArgs([
+      '--http', '127.0.0.1:0',
+      '--mqtt-listen', '127.0.0.1:0',
+      '--mqtt-users', join(dir, 'users.json'),
+      '--tokens', join(dir, 'tokens.json'),
+      '--db', ':memory:',
+    ]) as EdgeOptions
+    const edge = await startEdge(options, jsonLogger('error', () => {}))
+    const vn = await fetch(`http://127.0.0.1:${edge.httpPort}/api/v1/vns/db`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer ops-token-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify({ vni: 7001, tenant: 't1' }),
+    })
+    expect(vn.status).toBeLessThan(300)
+    const policies: Array<{ vns: Array<{ vni: number }>; switchId: string }> = []
+    const uplink = MqttUplink.open(
+      {
+        url: edge.mqttUrl,
+        switchId: 'tor7' as SwitchId,
+        password: 'tor7-secret',
+        stateDir: join(dir, 'agent'),
+        bootId: 'boot-tor7-1',
+        bootTimeMs: Date.now(),
+        agentVersion: 'test',
+      },
+      { onPolicy: (p, source) => { if (source === 'broker') policies.push(p) } },
+    )
+    try {
+      uplink.publish({ kind: 'agent-started', agentVersion: 'test', role: 'bridge', ports: ['Ethernet0' as never], reason: 'start' })
+      expect(await uplink.drained(10_000)).toBe(true)
+      const until = Date.now() + 5000
+      while (policies.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25))
+      expect(policies[0]).toMatchObject({ switchId: 'tor7', vns: [{ vni: 7001 }] })
+    } finally {
+      await uplink.close()
+      await edge.stop()
+    }
+  }, 30_000)
 })
