@@ -2,7 +2,8 @@
  * Creates an mqtt.js client whose socket has TCP_NODELAY set. mqtt.js leaves Nagle's algorithm
  * on, and a small QoS 1 PUBLISH then waits for the previous segment's ACK: measured, about
  * 10 ms per small message on loopback. A stream builder gives us the socket before the first
- * byte, for `mqtt://` (net) and `mqtts://` (tls) URLs alike.
+ * byte, for `mqtt://` (net) and `mqtts://` (tls) URLs alike. The agent uplink and the edge
+ * ingest both use it.
  *
  * @module
  */

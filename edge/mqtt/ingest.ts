@@ -51,7 +51,7 @@ import {
 } from '../../shared/api/topics.ts'
 import type { SwitchId } from '../../shared/ids.ts'
 import type { FleetStore, IngestResult } from '../store/fleet-store.ts'
-import { connectMqtt } from './mqtt-connect.ts'
+import { connectMqtt } from '../../agent/uplink/mqtt-connect.ts'
 
 export interface IngestLogger {
   info(msg: string, fields?: Record<string, unknown>): void

@@ -25,7 +25,7 @@ import { EmbeddedBroker } from '../../edge/broker/embedded-broker.ts'
 import { EmbeddedIngest } from '../../edge/mqtt/embedded-ingest.ts'
 import { MqttIngest, type EdgeMessaging, type IngestDeps } from '../../edge/mqtt/ingest.ts'
 import { SqliteFleetStore } from '../../edge/store/sqlite-fleet-store.ts'
-import { connectMqtt } from '../../edge/mqtt/mqtt-connect.ts'
+import { connectMqtt } from '../../agent/uplink/mqtt-connect.ts'
 import { encodeEvent, type FleetEvent } from '../../shared/api/events.ts'
 import { Mosquitto, freePort } from '../support/mosquitto.ts'
 
