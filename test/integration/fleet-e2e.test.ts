@@ -6,10 +6,9 @@
 // Networking: the edge and the broker listen on 127.0.0.1 of the root namespace, so the
 // agents run there too; each agent's port is the switch end of its lab's veth pair, moved into
 // the root namespace (test/support/fleet.ts). Nothing leaves loopback or the test's veths.
-import { dirname } from 'node:path'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashBrokerPassword } from '../../edge/broker/embedded-broker.ts'
 import { startAgentProcess, removeDir, type AgentProcess } from '../support/agent-process.ts'
