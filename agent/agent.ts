@@ -547,6 +547,11 @@ export class Agent {
   }
 
   async #runFleetCommand(cmd: Command): Promise<CommandOutcome> {
+    // 802.1Qbg has no bridge-initiated Associate -> Pre-Associate: it needs the NVO3 protocol
+    // extensions, which this agent does not speak yet. Say so rather than de-associate.
+    if ('mode' in cmd && (cmd as { mode?: string }).mode === 'deactivate') {
+      return { status: 'failed', affected: 0, detail: 'deactivate (associate to pre-associate) from the switch side needs the VDP extensions; not supported' }
+    }
     let affected = 0
     const vsiId = 'vsiId' in cmd ? String((cmd as { vsiId: unknown }).vsiId) : undefined
     for (const [port, d] of this.#drivers) {
