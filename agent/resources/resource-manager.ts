@@ -46,7 +46,6 @@ import type {
 } from '../port/resources.ts'
 import {
   diffDataplane,
-  emptyDataplaneState,
   sortDataplaneState,
   type DataplaneOp,
   type DataplaneState,
@@ -187,20 +186,68 @@ export function createResourceManager(
   const holdings = new Map<string, Holding>()
   /** (vid|port) -> associated VSIs. */
   const members = new Map<string, { vid: number; port: PortName; count: number }>()
-  let published: DataplaneState = emptyDataplaneState()
+  /** Ports per VID and VNI per VID, kept in step with `members` and `owners`. */
+  const portsByVid = new Map<number, Set<PortName>>()
+  const vniByVid = new Map<number, number>()
+  /** What the last `pollDataplaneChanges()` handed out, per VID. */
+  const published = new Map<number, { vni: number | undefined; ports: Set<PortName> }>()
   /**
-   * Whether a VLAN (owner) or a port membership came or went since the last poll. The diff is
-   * O(VLANs + members); keep-alives and re-requests change neither, so most drains skip it.
+   * VIDs whose VLAN (owner) or port membership came or went since the last poll: the next
+   * poll diffs only those, so its cost follows the change, not the table (a full diff per
+   * association is O(VLANs × ports) and made set-up of 10,000 VSIs quadratic).
    */
-  let changed = false
+  const touched = new Set<number>()
+
+  function memberAdded(vid: number, port: PortName): void {
+    let ports = portsByVid.get(vid)
+    if (!ports) portsByVid.set(vid, (ports = new Set()))
+    ports.add(port)
+    touched.add(vid)
+  }
+
+  function memberRemoved(vid: number, port: PortName): void {
+    const ports = portsByVid.get(vid)
+    ports?.delete(port)
+    if (ports?.size === 0) portsByVid.delete(vid)
+    touched.add(vid)
+  }
+
+  function ownerAdded(o: OwnerState): void {
+    if (o.target.kind === 'vn') vniByVid.set(o.vid, o.target.vni)
+    touched.add(o.vid)
+  }
+
+  function ownerRemoved(o: OwnerState): void {
+    if (o.target.kind === 'vn' && vniByVid.get(o.vid) === o.target.vni) vniByVid.delete(o.vid)
+    touched.add(o.vid)
+  }
+
+  /** The data-plane state restricted to `vids`, from the live maps or from `published`. */
+  function stateOf(vids: readonly number[], from: 'live' | 'published'): DataplaneState {
+    const state: DataplaneState = { vlans: [], members: [] }
+    for (const vid of vids) {
+      const entry = from === 'live' ? { vni: vniByVid.get(vid), ports: portsByVid.get(vid) } : published.get(vid)
+      if (!entry?.ports || entry.ports.size === 0) continue
+      state.vlans.push(entry.vni === undefined ? { vid } : { vid, vni: entry.vni })
+      for (const port of entry.ports) state.members.push({ vid, port })
+    }
+    return sortDataplaneState(state)
+  }
+
+  function publishAll(): void {
+    published.clear()
+    for (const [vid, ports] of portsByVid) published.set(vid, { vni: vniByVid.get(vid), ports: new Set(ports) })
+    touched.clear()
+  }
 
   function addRefs(h: Holding, targets: readonly EntryTarget[]): void {
     h.owners.forEach((owner, i) => {
       const o = owners.get(owner)
       if (o) o.refs++
       else {
-        owners.set(owner, { target: targets[i]!, vid: h.vsi.entries[i]!.vid, refs: 1 })
-        changed = true
+        const created = { target: targets[i]!, vid: h.vsi.entries[i]!.vid, refs: 1 }
+        owners.set(owner, created)
+        ownerAdded(created)
       }
     })
     if (!h.associated) return
@@ -210,7 +257,7 @@ export function createResourceManager(
       if (m) m.count++
       else {
         members.set(mk, { vid, port: h.vsi.port, count: 1 })
-        changed = true
+        memberAdded(vid, h.vsi.port)
       }
     }
   }
@@ -224,7 +271,7 @@ export function createResourceManager(
         m.count--
         if (m.count <= 0) {
           members.delete(mk)
-          changed = true
+          memberRemoved(vid, h.vsi.port)
         }
       }
     }
@@ -234,7 +281,7 @@ export function createResourceManager(
       o.refs--
       if (o.refs <= 0) {
         owners.delete(owner)
-        changed = true
+        ownerRemoved(o)
         pool.free(owner)
       }
     }
@@ -396,8 +443,7 @@ export function createResourceManager(
       }
       else report.dropped.push({ port: vsi.port, vsiId: vsi.vsiId, reason: d.reason ?? `error ${d.error}` })
     }
-    published = dataplaneState()
-    changed = false
+    publishAll()
     return report
   }
 
@@ -405,11 +451,15 @@ export function createResourceManager(
     request,
     release,
     pollDataplaneChanges(): DataplaneOp[] {
-      if (!changed) return []
-      changed = false
-      const now = dataplaneState()
-      const ops = diffDataplane(published, now)
-      published = now
+      if (touched.size === 0) return []
+      const vids = [...touched]
+      touched.clear()
+      const ops = diffDataplane(stateOf(vids, 'published'), stateOf(vids, 'live'))
+      for (const vid of vids) {
+        const ports = portsByVid.get(vid)
+        if (ports && ports.size > 0) published.set(vid, { vni: vniByVid.get(vid), ports: new Set(ports) })
+        else published.delete(vid)
+      }
       return ops
     },
     dataplaneState,

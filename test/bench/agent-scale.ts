@@ -3,18 +3,20 @@
 // ports; the bridge is the `vdp-agent` under test. Prints the bridge's RSS and CPU share over
 // a window of steady keep-alives (goal: < 120 MB RSS, < 5% of a core), and the station's as a
 // baseline of the same work from the other side.
-//   npm run build && npx tsx test/bench/agent-scale.ts [--ports 48] [--vsis 10000] [--window-s 30]
+//   npm run build && npx tsx test/bench/agent-scale.ts [--ports 48] [--vsis 10000] [--window-s 30] [--setup-rate 250]
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.ts'
 import { NetnsLab, REPO_ROOT } from '../support/netns.ts'
 
-const { values } = parseArgs({ options: { ports: { type: 'string' }, vsis: { type: 'string' }, 'window-s': { type: 'string' }, rka: { type: 'string' } } })
+const { values } = parseArgs({ options: { ports: { type: 'string' }, vsis: { type: 'string' }, 'window-s': { type: 'string' }, rka: { type: 'string' }, 'setup-rate': { type: 'string' } } })
 const PORTS = Number(values.ports ?? 48)
 const VSIS = Number(values.vsis ?? 10_000)
 const WINDOW_S = Number(values['window-s'] ?? 30)
 const RKA = Number(values.rka ?? 20)
+/** Associations per second while setting up (hypervisors do not start 10,000 VMs at once). */
+const SETUP_RATE = Number(values['setup-rate'] ?? 250)
 const bundle = join(REPO_ROOT, 'dist/vdp-agent/vdp-agent.mjs')
 const entry = existsSync(bundle) && !process.env.PROFILE_BRIDGE ? { entry: bundle } : {}
 
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
     await sleep(2000)
     const t0 = Date.now()
     for (let i = 0; i < VSIS; i++) {
+      const due = t0 + (i * 1000) / SETUP_RATE
+      if (Date.now() < due) await sleep(due - Date.now())
       const port = hvPorts[i % PORTS]!
       const id = (0x5644504c_4142_4000n * 0n + BigInt(i)).toString(16).padStart(32, '0')
       await station.call('associate', {
