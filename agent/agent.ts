@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import type { Command } from '../shared/api/commands.ts'
 import type { SwitchPolicy } from '../shared/api/policy.ts'
 import { type Mac } from '../shared/ethernet/mac.ts'
-import { portName, type PortName, type SwitchId, type VsiIdHex } from '../shared/ids.ts'
+import { portName, type PortName, type VsiIdHex } from '../shared/ids.ts'
 import type { VsiMode } from '../shared/vdp/constants.ts'
 import type { FilterEntry, VsiId } from '../shared/vdp/types.ts'
 import type { AgentConfig } from './config.ts'
@@ -725,5 +725,3 @@ export class Agent {
     this.#log.info('agent-stopped', {})
   }
 }
-
-export type { SwitchId }
