@@ -58,8 +58,9 @@ export interface AgentConfig {
   lldpTxIntervalS: number
   /**
    * Least time between two new ECPDUs to one peer, µs. lldpad parses received VDP 2 ms after
-   * the frame, into one buffer per port, so closer ECPDUs overwrite each other there; what
-   * queues meanwhile is packed into the next ECPDU. 0 = no pacing.
+   * the frame, into one buffer per port, so closer ECPDUs overwrite each other there, and a
+   * busy lldpad runs that timer late; what queues meanwhile is packed into the next ECPDU.
+   * 0 = no pacing.
    */
   ecpTxGapUs: number
   logLevel: LogLevel
@@ -82,7 +83,7 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   metricsListen: '127.0.0.1:9464',
   evb: { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: false },
   lldpTxIntervalS: 30,
-  ecpTxGapUs: 5000,
+  ecpTxGapUs: 10_000,
   logLevel: 'info',
 })
 
