@@ -205,6 +205,7 @@ export class Agent {
             lldp: { txIntervalUs: c.lldpTxIntervalS * 1_000_000 },
             ecpDestination: spec.ecpDestination ?? 'ncb-group',
             ecpTxGapUs: c.ecpTxGapUs,
+            ecpTxBurstGapUs: c.ecpTxBurstGapUs,
             bridgeFirstSequence: firstSequence,
             vsiCountMax: 65_536,
           },

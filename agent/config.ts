@@ -63,6 +63,8 @@ export interface AgentConfig {
    * 0 = no pacing.
    */
   ecpTxGapUs: number
+  /** Gap between ECPDUs once they queue up behind `ecpTxGapUs` (a burst), µs. */
+  ecpTxBurstGapUs: number
   logLevel: LogLevel
   /** Local policy document (same shape as the fleet's); absent = open lab policy. */
   policy?: unknown
@@ -83,7 +85,8 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   metricsListen: '127.0.0.1:9464',
   evb: { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: false },
   lldpTxIntervalS: 30,
-  ecpTxGapUs: 10_000,
+  ecpTxGapUs: 5000,
+  ecpTxBurstGapUs: 10_000,
   logLevel: 'info',
 })
 
@@ -110,7 +113,7 @@ Options:
 JSON config keys: role, switchId, ports [{name, mac?, ecpDestination?}], vidPool, stateDir,
 dataplane, link (af-packet|memory), sonic {redisUrl, vxlanTunnel}, linux {bridge, vxlanDevice},
 mqtt {url, username, password, topicPrefix, outboxEventsMax}, controlSocket, metricsListen,
-evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, logLevel,
+evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, logLevel,
 policy.
 `
 
@@ -196,6 +199,7 @@ export function validateAgentConfig(c: AgentConfig): AgentConfig {
   expectType('evb.reflectiveRelay', c.evb.reflectiveRelay, 'boolean')
   intIn('lldpTxIntervalS', c.lldpTxIntervalS, 1, 3600)
   intIn('ecpTxGapUs', c.ecpTxGapUs, 0, 1_000_000)
+  intIn('ecpTxBurstGapUs', c.ecpTxBurstGapUs, 0, 1_000_000)
   if (!isLogLevel(String(c.logLevel))) throw new ConfigError('logLevel', `Invalid config: logLevel ${JSON.stringify(c.logLevel)} is not debug, info, warn or error`)
   return c
 }

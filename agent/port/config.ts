@@ -60,6 +60,8 @@ export interface PortConfig {
    * about 2,500 for them.
    */
   ecpTxGapUs: Us
+  /** Gap after an ECPDU that itself waited for `ecpTxGapUs` (a burst), µs; at least that. */
+  ecpTxBurstGapUs: Us
   /**
    * Bridge, group-addressed mode: the first ECP sequence number of the port's shared space.
    * Far from 1 because stations count from 1 (see port-core `#groupPacer`); a restarted agent
@@ -107,6 +109,7 @@ export const defaultPortConfig: Readonly<Omit<PortConfig, 'port' | 'mac'>> = Obj
   }),
   ecpDestination: 'ncb-group',
   ecpTxGapUs: 0,
+  ecpTxBurstGapUs: 0,
   bridgeFirstSequence: 0x8001,
   pendingEcpduMax: 4096,
   vsiCountMax: 4096,
@@ -158,6 +161,7 @@ export function validatePortConfig(config: PortConfig): void {
   intIn('lldp.txFastCount', config.lldp.txFastCount, 0, 8)
   intIn('lldp.txHold', config.lldp.txHold, 1, 100)
   intIn('ecpTxGapUs', config.ecpTxGapUs, 0, 10_000_000)
+  intIn('ecpTxBurstGapUs', config.ecpTxBurstGapUs, 0, 10_000_000)
   intIn('bridgeFirstSequence', config.bridgeFirstSequence, 1, 0xffff)
   intIn('pendingEcpduMax', config.pendingEcpduMax, 1, 1_000_000)
   intIn('vsiCountMax', config.vsiCountMax, 1, 1_000_000)

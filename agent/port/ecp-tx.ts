@@ -15,9 +15,11 @@
  *    Manager ID TLV leads each ECPDU (41.1, lldpad "Duplicate Manager ID TLV" rule).
  * 5. The queue is bounded (`pendingEcpduMax` TLVs); `enqueue` refuses beyond it.
  * 6. Optional pacing, off by default: `minGapUs` holds a new ECPDU until that long after the
- *    previous new one left. lldpad parses received VDP 2 ms after the frame into one buffer per
- *    port, so ECPDUs closer than ~2 ms overwrite each other there (lldpad-interop.md, note 5);
- *    a bridge serving lldpad stations sets about 2,500 µs. What queued meanwhile is packed.
+ *    previous new one left, `burstGapUs` (longer) after one that itself waited for the gap.
+ *    lldpad parses received VDP 2 ms after the frame into one buffer per port, so ECPDUs
+ *    closer than ~2 ms overwrite each other there (lldpad-interop.md, note 5), and a busy
+ *    lldpad runs that timer late; a lone request is still answered at once. What queued
+ *    meanwhile is packed.
  *    Peers whose ECPDUs all go to the group address share one pacer (gap and numbering).
  *
  * Pure: time arrives as `nowUs`; the owner mirrors `deadlineUs` into its TimerTable.
@@ -110,6 +112,8 @@ export class EcpTx {
     pendingMax: number
     ulpduMax?: number
     minGapUs?: Us
+    /** Gap after an ECPDU that itself had to wait for the gap (a burst); default `minGapUs`. */
+    burstGapUs?: Us
     pacer?: EcpPacer
   }) {
     this.#pacer = options.pacer ?? { holdUntilUs: 0, lastSequence: 0 }
@@ -118,11 +122,15 @@ export class EcpTx {
     this.pendingMax = options.pendingMax
     this.ulpduMax = options.ulpduMax ?? ECP_ULPDU_MAX
     this.minGapUs = options.minGapUs ?? 0
+    this.burstGapUs = Math.max(this.minGapUs, options.burstGapUs ?? 0)
   }
 
   readonly pendingMax: number
   readonly ulpduMax: number
   readonly minGapUs: Us
+  readonly burstGapUs: Us
+  /** The ECPDU being built had to wait for the gap: the peer is in a burst. */
+  #held = false
 
   get state(): EcpTxState {
     return this.#machine.state
@@ -232,6 +240,7 @@ export class EcpTx {
   #afterQueueChange(nowUs: Us): void {
     if (this.#machine.state !== 'WAIT_FOR_REQUEST' || this.queued === 0) return
     if (nowUs < this.#pacer.holdUntilUs) {
+      this.#held = true
       this.#deadlineUs = this.#pacer.holdUntilUs
       return
     }
@@ -252,7 +261,10 @@ export class EcpTx {
       this.#head = 0
     }
     this.#sequence = this.#pacer.lastSequence = nextSequence(this.#pacer.lastSequence)
-    this.#pacer.holdUntilUs = nowUs + this.minGapUs
+    // A lone request is answered at once and spaces the next ECPDU by minGapUs; once ECPDUs
+    // queue up behind the gap (a burst), they are spaced by burstGapUs and packed.
+    this.#pacer.holdUntilUs = nowUs + (this.#held ? this.burstGapUs : this.minGapUs)
+    this.#held = false
     const out: Outstanding = {
       sequence: this.#sequence,
       managerId: first.managerId,

@@ -955,6 +955,7 @@ export class PortCore {
         retriesMax: this.#timing.retries,
         pendingMax: this.config.pendingEcpduMax,
         minGapUs: this.config.ecpTxGapUs,
+        burstGapUs: this.config.ecpTxBurstGapUs,
         ...(this.config.ecpDestination === 'ncb-group' && this.role === 'bridge'
           ? { pacer: this.#groupPacer }
           : {}),

@@ -519,6 +519,36 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     ])
   })
 
+  it('spaces ECPDUs by ecpTxBurstGapUs once one had to wait for ecpTxGapUs, and answers a lone request at once', () => {
+    const core = new PortCore(
+      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', ...quiet, ecpTxGapUs: 3000, ecpTxBurstGapUs: 8000 },
+      new FakeResourceManager(),
+      0,
+    )
+    runScenario(core, [
+      at(0).frame(fromStation(1, [assoc1])),
+      at(0).expectTransmit({ ecp: { operation: 1, sequence: 1 } }),
+      at(0).expectTransmit({ ecp: { operation: 0, sequence: bseq(1) } }),
+      at(100).frame(ackFromStation(bseq(1))),
+      // Within the gap: waits until 3000 and marks a burst.
+      at(200).frame(fromStation(2, [requestTlv('associate', 2)])),
+      at(200).expectTransmit({ ecp: { operation: 1, sequence: 2 } }),
+      at(2999).expectNoTransmit(),
+      at(3000).expectTransmit({ ecp: { operation: 0, sequence: bseq(2) }, vdp: { tlvs: [{ vsiId: vsiIdOf(2) }] } }),
+      at(3100).frame(ackFromStation(bseq(2))),
+      // After a held ECPDU the burst gap applies: 3000 + 8000.
+      at(3200).frame(fromStation(3, [requestTlv('associate', 3)])),
+      at(3200).expectTransmit({ ecp: { operation: 1, sequence: 3 } }),
+      at(10_999).expectNoTransmit(),
+      at(11_000).expectTransmit({ ecp: { operation: 0, sequence: bseq(3) }, vdp: { tlvs: [{ vsiId: vsiIdOf(3) }] } }),
+      at(11_100).frame(ackFromStation(bseq(3))),
+      // A lone request long after: answered at once, the short gap again.
+      at(30_000).frame(fromStation(4, [requestTlv('associate', 4)])),
+      at(30_000).expectTransmit({ ecp: { operation: 1, sequence: 4 } }),
+      at(30_000).expectTransmit({ ecp: { operation: 0, sequence: bseq(4) }, vdp: { tlvs: [{ vsiId: vsiIdOf(4) }] } }),
+    ])
+  })
+
   it.each([
     ['ncb-group', 3000],
     ['peer-unicast', 10],
