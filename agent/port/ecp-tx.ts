@@ -27,6 +27,7 @@
  * @module
  */
 import { assert } from '../../shared/assert.ts'
+import { nextSequence } from '../../shared/ecp/codec.ts'
 import { ECP_ULPDU_MAX } from '../../shared/ecp/constants.ts'
 import type { ManagerId } from '../../shared/ids.ts'
 import type { Us } from '../../shared/time.ts'
@@ -86,7 +87,6 @@ interface Outstanding {
   sends: number
 }
 
-export const nextSequence = (sequence: number): number => (sequence >= 0xffff ? 1 : sequence + 1)
 
 export class EcpTx {
   #machine = new StateMachine(ECP_TX_TRANSITIONS, 'WAIT_FOR_REQUEST' as EcpTxState)

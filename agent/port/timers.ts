@@ -18,19 +18,16 @@
  *
  * @module
  */
-import type { Us } from '../../shared/time.ts'
-
-/** 10 µs · 2^exponent: the unit of every EVB TLV timer exponent (802.1Qbg-2012 D.2.12). */
-export const usFromExponentUs = (exponent: number): Us => 10 * 2 ** exponent
+import { usFromExponent, type Us } from '../../shared/time.ts'
 
 /** ECP ackTimer: 10 µs · 2^RTE (802.1Qbg-2012 43.3.6.1 ackTimerInit, D.2.12.7 RTE). */
-export const ackTimerUs = (rte: number): Us => usFromExponentUs(rte)
+export const ackTimerUs = (rte: number): Us => usFromExponent(rte)
 
 /** resourceWaitDelay: 10 µs · 2^RWD, the bridge's budget to obtain resources (41.5.5.7). */
-export const resourceWaitDelayUs = (rwd: number): Us => usFromExponentUs(rwd)
+export const resourceWaitDelayUs = (rwd: number): Us => usFromExponent(rwd)
 
 /** reinitKeepAlive: 10 µs · 2^RKA, the station's keep-alive period (41.5.5.5, D.2.12.9). */
-export const reinitKeepAliveUs = (rka: number): Us => usFromExponentUs(rka)
+export const reinitKeepAliveUs = (rka: number): Us => usFromExponent(rka)
 
 /**
  * Worst case ECP delivery time of one ULPDU: (2R + 1) · ackTimer (41.5.5.9 and 41.5.5.13 both

@@ -11,6 +11,7 @@
  * @module
  */
 import { AssertionError } from '../../shared/assert.ts'
+import { msCeil } from '../../shared/time.ts'
 import type { PortCommand, PortCore } from '../port/port-core.ts'
 import type { PortEvent } from '../port/events.ts'
 import type { FrameLink, FrameLinkError } from '../transport/frame-link.ts'
@@ -117,7 +118,7 @@ export class PortDriver {
     this.#timer = undefined
     this.#timerAtUs = atUs
     if (atUs === undefined) return
-    const delayMs = Math.max(0, Math.ceil((atUs - this.#o.clock.nowUs()) / 1000))
+    const delayMs = Math.max(0, msCeil(atUs - this.#o.clock.nowUs()))
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       this.#timerAtUs = undefined

@@ -4,7 +4,7 @@
  * it through its control socket as `vdpctl` does, and reads its JSON log.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { callAgent } from '../../agent/control/local-api.ts'
@@ -95,11 +95,6 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<AgentPr
       }
     },
   }
-}
-
-export function readAgentLog(dir: string): string {
-  const f = join(dir, 'agent.log')
-  return existsSync(f) ? readFileSync(f, 'utf8') : ''
 }
 
 export function removeDir(dir: string): void {
