@@ -6,7 +6,8 @@
  *
  * Contract (quinn / str0m): make one mutation (`handleFrame`, `handleTimeout`,
  * `handleCommand`), then drain `pollTransmit()` and `pollEvent()` until undefined and re-arm
- * one timer at `nextDeadlineUs()`. No I/O, no clock: time arrives as `nowUs`.
+ * one timer at `nextDeadlineUs()`. No I/O, no clock: time arrives as `nowUs`. A driver may
+ * instead take frames as they are built (`setTransmitSink`), so that they leave mid-step.
  *
  * Local rules:
  * 1. Peer input never throws out of the core: `DecodeError` and `RemoteProtocolError` are
@@ -233,6 +234,7 @@ export class PortCore {
   #payloadOffset = 0
   #transmits: Uint8Array[] = []
   #transmitHead = 0
+  #transmitSink: ((frame: Uint8Array) => void) | undefined
   #events: PortEvent[] = []
   #eventHead = 0
 
@@ -406,6 +408,19 @@ export class PortCore {
 
   // -------------------------------------------------------------------------------------------
   // Outputs
+
+  /**
+   * Hands every frame to `sink` the moment it is built instead of queueing it for
+   * `pollTransmit()` (undefined: queue again). Order is unchanged; what the sink gets is what
+   * `pollTransmit()` would have returned. The driver uses it so that an ECP ACK leaves before
+   * the VDP processing of the same ECPDU starts (43.3.8), and a response before this step's
+   * events are handled. The sink must not throw and must not call back into the core.
+   */
+  setTransmitSink(sink: ((frame: Uint8Array) => void) | undefined): void {
+    this.#transmitSink = sink
+    if (sink === undefined) return
+    for (let f = this.pollTransmit(); f !== undefined; f = this.pollTransmit()) sink(f)
+  }
 
   pollTransmit(): Uint8Array | undefined {
     if (this.#transmitHead >= this.#transmits.length) {
@@ -1137,10 +1152,10 @@ export class PortCore {
       this.#counters.transmitsDropped++
       return
     }
-    this.#transmits.push(
-      encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload }),
-    )
+    const frame = encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload })
     this.#counters.txFrames++
+    if (this.#transmitSink !== undefined) this.#transmitSink(frame)
+    else this.#transmits.push(frame)
   }
 
   // -------------------------------------------------------------------------------------------

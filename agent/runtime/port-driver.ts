@@ -1,7 +1,9 @@
 /**
  * Drives one `PortCore` on one `FrameLink` (STYLE.md §3, str0m's contract): make one
- * mutation (a frame, a timer, a command), then drain every output: frames to the link,
- * events to the sink, and re-arm the single timer at the core's next deadline.
+ * mutation (a frame, a timer, a command), then drain every output: events to the sink, and
+ * re-arm the single timer at the core's next deadline. Frames go to the link as the core
+ * builds them (`PortCore.setTransmitSink`), so an ECP ACK is on the wire before the VDP
+ * processing of its ECPDU starts and a response before the step's events are handled.
  *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
@@ -40,7 +42,24 @@ export class PortDriver {
 
   constructor(options: PortDriverOptions) {
     this.#o = options
-    this.#core = options.makeCore()
+    this.#core = this.#newCore()
+  }
+
+  /** Frames leave the moment the core builds them: an ECP ACK before the VDP work it precedes. */
+  #newCore(): PortCore {
+    const core = this.#o.makeCore()
+    core.setTransmitSink((frame) => this.#send(frame))
+    return core
+  }
+
+  #send(frame: Uint8Array): void {
+    if (this.#closed) return
+    try {
+      this.#o.link.send(frame)
+    } catch (e) {
+      // A closed or broken link; the link reports it through onError as well.
+      this.#o.log.warn('send-failed', { port: this.#o.link.name, error: e })
+    }
   }
 
   get core(): PortCore {
@@ -92,13 +111,12 @@ export class PortDriver {
     this.coreResets++
     this.#o.log.error('port-core-reset', { port: this.#o.link.name, error })
     this.#o.onCoreReset?.(error)
-    this.#core = this.#o.makeCore()
+    this.#core = this.#newCore()
   }
 
   #drain(): void {
     if (this.#closed) return
     const core = this.#core
-    for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) this.#o.link.send(f)
     let any = false
     for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) {
       any = true

@@ -1,0 +1,98 @@
+// The port driver hands frames to the link as the core builds them: the ECP ACK of a station's
+// ECPDU is on the link before the bridge's VDP processing of that ECPDU starts (the resource
+// decision runs), and the VDP response follows in the same step.
+import { describe, expect, it } from 'vitest'
+import { decodeEcpdu } from '../../../shared/ecp/codec.ts'
+import { decodeEthernetFrame } from '../../../shared/ethernet/frame.ts'
+import { parseMac } from '../../../shared/ethernet/mac.ts'
+import { portName } from '../../../shared/ids.ts'
+import { decodeVdpPdu } from '../../../shared/vdp/codec.ts'
+import type { ResourceRequest } from '../../../agent/port/resources.ts'
+import { PortCore } from '../../../agent/port/port-core.ts'
+import { PortDriver } from '../../../agent/runtime/port-driver.ts'
+import { silentLogger } from '../../../agent/runtime/logger.ts'
+import type { FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
+import { readCapture } from '../../support/captures.ts'
+import { FakeResourceManager } from '../../support/pair.ts'
+
+const SWITCH_MAC = parseMac('02:76:64:70:00:02')
+
+class RecordingLink implements FrameLink {
+  readonly name = 'sw0'
+  readonly mac = SWITCH_MAC
+  readonly sent: Uint8Array[] = []
+  handler: ((frame: Uint8Array) => void) | undefined
+  send(frame: Uint8Array): void {
+    this.sent.push(frame)
+  }
+  onFrame(handler: (frame: Uint8Array) => void): void {
+    this.handler = handler
+  }
+  stats(): FrameLinkStats {
+    return { rxFrames: 0, txFrames: this.sent.length, drops: 0, txErrors: 0, errors: 0 }
+  }
+  close(): void {}
+}
+
+/** Resource manager that notes how many frames had left when each decision was asked for. */
+class ObservingResources extends FakeResourceManager {
+  readonly sentAtRequest: number[] = []
+  constructor(readonly link: RecordingLink) {
+    super()
+  }
+  override request(req: ResourceRequest): ReturnType<FakeResourceManager['request']> {
+    this.sentAtRequest.push(this.link.sent.length)
+    return super.request(req)
+  }
+}
+
+const ecpOf = (frame: Uint8Array) => decodeEcpdu(decodeEthernetFrame(frame).payload)
+
+describe('PortDriver', () => {
+  it('sends the ECP ACK before the VDP work of the same ECPDU, the response right after', () => {
+    const link = new RecordingLink()
+    const resources = new ObservingResources(link)
+    let nowUs = 1_000_000
+    const driver = new PortDriver({
+      link,
+      clock: { nowUs: () => nowUs, wallMs: () => 0 },
+      makeCore: () =>
+        new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, nowUs),
+      onEvent: () => {},
+      log: silentLogger,
+    })
+    driver.start()
+    const request = readCapture('lldpad-assoc')[0]!.data
+    const requestSeq = ecpOf(request).header.sequence
+    nowUs += 10
+    link.handler!(request)
+
+    expect(resources.sentAtRequest).toEqual([1])
+    expect(link.sent).toHaveLength(2)
+    const ack = ecpOf(link.sent[0]!)
+    expect(ack.header.operation).toBe(1)
+    expect(ack.header.sequence).toBe(requestSeq)
+    const response = ecpOf(link.sent[1]!)
+    expect(response.header.operation).toBe(0)
+    const tlv = decodeVdpPdu(response.ulpdu).tlvs[0]!
+    expect(tlv.kind === 'vsi' && tlv.status.response).toBe(true)
+    driver.close()
+  })
+
+  it('hands frames queued before the sink was set to the sink, in order', () => {
+    const make = () => new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge' }, new FakeResourceManager(), 0)
+    // With LLDP on, the first timer sends an LLDPDU.
+    const reference = make()
+    reference.handleTimeout(reference.nextDeadlineUs()!)
+    const queued: Uint8Array[] = []
+    for (let f = reference.pollTransmit(); f !== undefined; f = reference.pollTransmit()) queued.push(f)
+    expect(queued.length).toBeGreaterThan(0)
+
+    const core = make()
+    core.handleTimeout(core.nextDeadlineUs()!)
+    const link = new RecordingLink()
+    core.setTransmitSink((f) => link.send(f))
+    expect(link.sent).toEqual(queued)
+    expect(core.pollTransmit()).toBeUndefined()
+  })
+})
