@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { bytesFromPlainHex, octetHex } from '../wire/hex.ts'
+import { nibble, octetHex } from '../wire/hex.ts'
 
 export type Mac = string & { readonly __brand: 'Mac' }
 
@@ -40,7 +40,15 @@ export function macFromBytes(bytes: Uint8Array, offset = 0): Mac {
 }
 
 export function macToBytes(mac: Mac): Uint8Array {
-  return bytesFromPlainHex(mac.slice(0, 2) + mac.slice(3, 5) + mac.slice(6, 8) + mac.slice(9, 11) + mac.slice(12, 14) + mac.slice(15, 17))
+  // Straight from the text (no intermediate strings): every frame sent encodes two MACs.
+  const out = new Uint8Array(6)
+  for (let i = 0; i < 6; i++) {
+    const hi = nibble(mac.charCodeAt(3 * i))
+    const lo = nibble(mac.charCodeAt(3 * i + 1))
+    if (hi < 0 || lo < 0 || mac.length !== 17) throw new Error(`Cannot parse hex: "${mac}" is not a MAC address`)
+    out[i] = (hi << 4) | lo
+  }
+  return out
 }
 
 /** Group (multicast/broadcast) bit of the first octet. */

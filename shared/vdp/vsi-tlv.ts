@@ -142,20 +142,26 @@ export function decodeVsiTlv(r: Reader, type: number): VsiTlv {
 
 export function decodeFilterEntry(r: Reader, format: FilterFormat): FilterEntry {
   switch (format) {
-    case 1:
-      return decodeVidWord(r.u16('VID word'))
+    // Object literals rather than spreads: one allocation and a fixed shape per format.
+    case 1: {
+      const word = r.u16('VID word')
+      return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT }
+    }
     case 2: {
       const mac = macFromBytes(r.view(6, 'MAC'))
-      return { ...decodeVidWord(r.u16('VID word')), mac }
+      const word = r.u16('VID word')
+      return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT, mac }
     }
     case 3: {
       const groupId = r.u32('GroupID')
-      return { ...decodeVidWord(r.u16('VID word')), groupId }
+      const word = r.u16('VID word')
+      return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT, groupId }
     }
     case 4: {
       const groupId = r.u32('GroupID')
       const mac = macFromBytes(r.view(6, 'MAC'))
-      return { ...decodeVidWord(r.u16('VID word')), mac, groupId }
+      const word = r.u16('VID word')
+      return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT, mac, groupId }
     }
   }
 }

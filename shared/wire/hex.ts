@@ -25,7 +25,8 @@ export function fromHex(text: string): Uint8Array {
   return out
 }
 
-const nibble = (c: number): number => {
+/** Value of one hex digit's char code, or -1. */
+export const nibble = (c: number): number => {
   if (c >= 48 && c <= 57) return c - 48
   if (c >= 97 && c <= 102) return c - 87
   if (c >= 65 && c <= 70) return c - 55

@@ -27,10 +27,10 @@ export class Writer {
   }
 
   #room(n: number): number {
-    assert(
-      this.#offset + n <= this.#bytes.length,
-      `Cannot write ${n} bytes at offset ${this.#offset}: buffer holds ${this.#bytes.length}`,
-    )
+    // The message is built only on failure: this runs for every field written.
+    if (this.#offset + n > this.#bytes.length) {
+      assert(false, `Cannot write ${n} bytes at offset ${this.#offset}: buffer holds ${this.#bytes.length}`)
+    }
     const at = this.#offset
     this.#offset += n
     return at
@@ -84,10 +84,9 @@ export class Writer {
 
   /** The finished buffer; asserts every byte was written. */
   toBytes(): Uint8Array {
-    assert(
-      this.#offset === this.#bytes.length,
-      `Cannot finish buffer: wrote ${this.#offset} of ${this.#bytes.length} bytes (length function disagrees)`,
-    )
+    if (this.#offset !== this.#bytes.length) {
+      assert(false, `Cannot finish buffer: wrote ${this.#offset} of ${this.#bytes.length} bytes (length function disagrees)`)
+    }
     return this.#bytes
   }
 }
