@@ -164,12 +164,18 @@ export class Agent {
       },
       dataplaneState: () => rm.dataplaneState(),
     }
+    const dpCommit = this.metrics.histogram(
+      'vdp_agent_dataplane_commit_seconds',
+      'From the VDP responses of a step leaving to the data plane holding their changes',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    )
     this.#sync = createDataplaneSync(source, this.#dataplane, {
       logger: this.#dataplaneLogger(),
       onFailure: (e) => {
         dpFailures.inc()
         this.#log.warn('dataplane-failed', { error: e })
       },
+      onCommit: (_ops, seconds) => dpCommit.observe(seconds, { dataplane: this.#dataplane.kind }),
     })
     const report = await this.#sync.reconcile()
     if (report) this.#log.info('dataplane-reconciled', { ...report })
@@ -656,6 +662,7 @@ export class Agent {
       vsis: (p: Record<string, unknown>) => this.vsis({ ...(str(p, 'port') ? { port: str(p, 'port')! } : {}), ...(str(p, 'vsiId') ? { vsiId: str(p, 'vsiId')! } : {}), ...(str(p, 'mac') ? { mac: str(p, 'mac')! } : {}) }),
       vlans: () => this.vlans(),
       counters: () => this.counters(),
+      metrics: () => this.metrics.render(),
       associate: station('associate'),
       'pre-associate': station('pre-associate'),
       'pre-associate-rr': station('pre-associate-rr'),

@@ -26,6 +26,7 @@ From a running vdp-agent (--socket PATH, default $VDP_AGENT_SOCKET or /run/vdp-a
   vsis [--port P] [--vsi UUID] [--mac MAC] VSIs: VN, VID, MACs, state, last keep-alive
   vlans                                    VLAN use: VID, VNI, ports, VSI count
   counters                                 Protocol and link counters per port and peer
+  metrics                                  The Prometheus metrics (also when --metrics is off)
   disconnect --vsi UUID [--port P] [--station MAC]
                                            Bridge role: de-associate a VSI from the switch side
   dataplane-resync                         Reconcile the data plane with the agent's state now
@@ -107,7 +108,7 @@ export async function runVdpctl(argv: string[], io: CliIo): Promise<number> {
 }
 
 const STATION_COMMANDS = new Set(['associate', 'pre-associate', 'pre-associate-rr', 'de-associate'])
-const AGENT_COMMANDS = new Set(['status', 'ports', 'peers', 'vsis', 'vlans', 'counters', 'disconnect', 'dataplane-resync', ...STATION_COMMANDS])
+const AGENT_COMMANDS = new Set(['status', 'ports', 'peers', 'vsis', 'vlans', 'counters', 'metrics', 'disconnect', 'dataplane-resync', ...STATION_COMMANDS])
 
 /**
  * Parses a vdptool-style filter: `VID`, `VID-MAC`, `VID--GROUP`, `VID-MAC-GROUP`. VID is the
@@ -154,6 +155,8 @@ function render(command: string, result: unknown): string {
       return table((result as Array<Record<string, any>>).flatMap((p) => p.peers.map((x: any) => ({ port: p.port, peer: x.peer, ecp: x.ecpState, queued: x.queued, 'rx-ecpdus': x.counters.rxEcpdus, 'tx-ecpdus': x.counters.txEcpdus, retransmits: x.counters.txRetransmits, errors: x.counters.txErrors }))), ['port', 'peer', 'ecp', 'queued', 'rx-ecpdus', 'tx-ecpdus', 'retransmits', 'errors'])
     case 'counters':
       return (result as Array<Record<string, any>>).map((p) => `${p.port}\n` + Object.entries({ ...p.counters, ...Object.fromEntries(Object.entries(p.link).map(([k, v]) => [`link.${k}`, v])) }).map(([k, v]) => `  ${k.padEnd(20)} ${v}`).join('\n') + '\n').join('')
+    case 'metrics':
+      return String(result)
     default:
       return JSON.stringify(result, null, 2) + '\n'
   }

@@ -27,6 +27,14 @@ export interface DataplaneSyncOptions {
   clearTimer?: (handle: unknown) => void
   /** Called on every failed apply or reconcile (metrics). */
   onFailure?: (error: unknown) => void
+  /**
+   * Called after every successful apply with the number of ops and the seconds from the
+   * `flush()` call (right after the VDP responses of that step left) to the driver's commit,
+   * waiting behind earlier commits included.
+   */
+  onCommit?: (ops: number, seconds: number) => void
+  /** Monotonic seconds for `onCommit` (tests inject a fake clock). */
+  nowS?: () => number
 }
 
 export interface DataplaneSync {
@@ -57,6 +65,7 @@ export function createDataplaneSync(source: DataplaneSource, driver: DataplaneDr
     setTimer: (fn: () => void, ms: number): unknown => setTimeout(fn, ms),
     clearTimer: (h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>),
     onFailure: () => {},
+    nowS: () => performance.now() / 1000,
     ...options,
   }
   let degraded = false
@@ -103,6 +112,7 @@ export function createDataplaneSync(source: DataplaneSource, driver: DataplaneDr
 
   return {
     flush() {
+      const calledS = o.onCommit ? o.nowS() : 0
       return serial(async () => {
         if (closed) return
         if (degraded) return // the pending reconcile will carry these ops
@@ -110,6 +120,7 @@ export function createDataplaneSync(source: DataplaneSource, driver: DataplaneDr
         if (ops.length === 0) return
         try {
           await driver.apply(ops)
+          o.onCommit?.(ops.length, o.nowS() - calledS)
         } catch (e) {
           scheduleRetry(e)
         }

@@ -10,9 +10,19 @@ type Labels = Record<string, string | number>
 interface Family {
   name: string
   help: string
-  type: 'counter' | 'gauge'
+  type: 'counter' | 'gauge' | 'histogram'
   values: Map<string, { labels: Labels; value: number }>
   collect?: () => Array<{ labels: Labels; value: number }>
+  histograms?: Map<string, HistogramSeries>
+  buckets?: readonly number[]
+}
+
+interface HistogramSeries {
+  labels: Labels
+  /** Observations per bucket (not cumulative); the last slot is +Inf. */
+  counts: number[]
+  sum: number
+  count: number
 }
 
 const labelKey = (labels: Labels): string =>
@@ -60,6 +70,40 @@ export class MetricsRegistry {
     }
   }
 
+  /**
+   * Declares a histogram with upper bounds `buckets` (ascending, in the metric's unit);
+   * `observe()` adds one value to one labelled series.
+   */
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly number[],
+  ): { observe(value: number, labels?: Labels): void; get(labels?: Labels): { count: number; sum: number } } {
+    const f = this.#family(name, help, 'histogram')
+    f.buckets = buckets
+    f.histograms ??= new Map()
+    const series = f.histograms
+    return {
+      observe(value, labels = {}) {
+        const k = labelKey(labels)
+        let h = series.get(k)
+        if (!h) {
+          h = { labels, counts: new Array<number>(buckets.length + 1).fill(0), sum: 0, count: 0 }
+          series.set(k, h)
+        }
+        let i = 0
+        while (i < buckets.length && value > buckets[i]!) i++
+        h.counts[i]!++
+        h.sum += value
+        h.count++
+      },
+      get(labels = {}) {
+        const h = series.get(labelKey(labels))
+        return { count: h?.count ?? 0, sum: h?.sum ?? 0 }
+      },
+    }
+  }
+
   /** A gauge or counter whose series are computed at scrape time. */
   collected(name: string, help: string, type: Family['type'], collect: () => Array<{ labels: Labels; value: number }>): void {
     const f = this.#family(name, help, type)
@@ -70,6 +114,10 @@ export class MetricsRegistry {
     let out = ''
     for (const f of this.#families.values()) {
       out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`
+      if (f.type === 'histogram') {
+        out += renderHistogram(f)
+        continue
+      }
       const series = f.collect ? f.collect() : [...f.values.values()]
       for (const s of series) {
         const keys = Object.keys(s.labels)
@@ -79,4 +127,26 @@ export class MetricsRegistry {
     }
     return out
   }
+}
+
+function labelText(labels: Labels, extra?: string): string {
+  const parts = Object.keys(labels).map((k) => `${k}="${escape(String(labels[k]))}"`)
+  if (extra !== undefined) parts.push(extra)
+  return parts.length ? `{${parts.join(',')}}` : ''
+}
+
+function renderHistogram(f: Family): string {
+  let out = ''
+  const buckets = f.buckets ?? []
+  for (const h of f.histograms?.values() ?? []) {
+    let cumulative = 0
+    buckets.forEach((le, i) => {
+      cumulative += h.counts[i]!
+      out += `${f.name}_bucket${labelText(h.labels, `le="${le}"`)} ${cumulative}\n`
+    })
+    out += `${f.name}_bucket${labelText(h.labels, 'le="+Inf"')} ${h.count}\n`
+    out += `${f.name}_sum${labelText(h.labels)} ${h.sum}\n`
+    out += `${f.name}_count${labelText(h.labels)} ${h.count}\n`
+  }
+  return out
 }

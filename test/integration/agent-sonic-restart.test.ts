@@ -76,6 +76,13 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     const row = await state.hgetall(`VDP_VSI_TABLE|${lab.switchIf}|${lab.uuid(3).replace(/-/g, '')}`)
     expect(row).toMatchObject({ state: 'associated' })
     expect(JSON.stringify(row)).toContain('101')
+    // Each association that changed CONFIG_DB was one timed commit (the second VSI of VN 7001
+    // changed nothing), reported apart from the VDP response time.
+    const metrics = String(await agent.call('metrics'))
+    expect(metrics).toContain('vdp_agent_dataplane_commit_seconds_count{dataplane="sonic"} 2\n')
+    const sum = Number(/vdp_agent_dataplane_commit_seconds_sum\{dataplane="sonic"\} (\S+)/.exec(metrics)?.[1])
+    expect(sum).toBeGreaterThan(0)
+    expect(sum).toBeLessThan(5)
   })
 
   it('survives SIGKILL: the restarted agent resumes every VSI with the same VID and writes nothing', async () => {

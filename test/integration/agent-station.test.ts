@@ -53,6 +53,10 @@ describe('station agent against bridge agent', () => {
     const table = await vdpctl(bridge.socket, ['vsis'])
     expect(table.out).toMatch(/sw0\s+02:76:64:70:01:01\s+5644504c-4142-4000-8000-00000000a001\s+5\/1\s+associate/)
     expect(table.out).toContain('300')
+    const metrics = await vdpctl(bridge.socket, ['metrics'])
+    expect(metrics.code).toBe(0)
+    expect(metrics.out).toMatch(/^vdp_port_vsis\{port="sw0"\} 1$/m)
+    expect(metrics.out).toContain('# TYPE vdp_agent_dataplane_commit_seconds histogram')
   })
 
   it('goes associate -> pre-associate (deactivate) and back', async () => {

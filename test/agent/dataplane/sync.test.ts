@@ -92,4 +92,22 @@ describe('createDataplaneSync()', () => {
     expect(inner.state()).toEqual(rm.dataplaneState())
     await sync.close()
   })
+
+  it('reports each successful commit with its op count and the time from flush() to the commit', async () => {
+    const rm = createResourceManager(validatePolicy({ vns: [{ vni: 5000 }] }), VidPool.parse('100-199'))
+    const { driver, state } = flaky()
+    let nowS = 10
+    const commits: Array<[number, number]> = []
+    const sync = createDataplaneSync(rm, driver, { nowS: () => nowS, onCommit: (ops, s) => commits.push([ops, s]) })
+    rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0)
+    const done = sync.flush()
+    nowS = 10.002 // the driver's commit takes 2 ms
+    await done
+    expect(commits).toEqual([[2, expect.closeTo(0.002, 9)]]) // VLAN with its VNI, member
+    state.down = true
+    rm.request(req({ vsi: 2, port: 'Ethernet4', entries: [{ groupId: 5000 }] }), 0)
+    await sync.flush()
+    expect(commits).toHaveLength(1) // a failed apply is not a commit
+    await sync.close()
+  })
 })

@@ -15,6 +15,28 @@ describe('MetricsRegistry', () => {
     expect(text).toContain('vdp_vsis{port="Ethernet0"} 7')
     expect(text).toContain('vdp_up{port="a\\"b"} 1')
   })
+
+  it('renders histograms with cumulative buckets, sum and count per label set', () => {
+    const m = new MetricsRegistry()
+    const h = m.histogram('vdp_commit_seconds', 'Commit', [0.001, 0.01])
+    h.observe(0.0005, { dataplane: 'sonic' })
+    h.observe(0.001, { dataplane: 'sonic' }) // on the bound: counts in that bucket
+    h.observe(0.005, { dataplane: 'sonic' })
+    h.observe(2, { dataplane: 'sonic' })
+    h.observe(0.02, { dataplane: 'linux' })
+    const text = m.render()
+    expect(text).toContain('# TYPE vdp_commit_seconds histogram\n')
+    expect(text).toContain(
+      'vdp_commit_seconds_bucket{dataplane="sonic",le="0.001"} 2\n' +
+        'vdp_commit_seconds_bucket{dataplane="sonic",le="0.01"} 3\n' +
+        'vdp_commit_seconds_bucket{dataplane="sonic",le="+Inf"} 4\n' +
+        'vdp_commit_seconds_sum{dataplane="sonic"} 2.0065\n' +
+        'vdp_commit_seconds_count{dataplane="sonic"} 4\n',
+    )
+    expect(text).toContain('vdp_commit_seconds_bucket{dataplane="linux",le="0.01"} 0\n')
+    expect(text).toContain('vdp_commit_seconds_bucket{dataplane="linux",le="+Inf"} 1\n')
+    expect(h.get({ dataplane: 'sonic' }).count).toBe(4)
+  })
 })
 
 describe('createJsonLogger()', () => {
