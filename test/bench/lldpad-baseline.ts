@@ -38,6 +38,11 @@ export interface RunningBridge {
   stop(): Promise<void>
   /** Resident memory of the bridge process, kB. */
   rssKb?(): number | undefined
+  /**
+   * Data-plane commits since start, if the bridge reports them: how many and their mean time
+   * from the responses leaving to the commit (not part of the wire response time).
+   */
+  dataplaneCommits?(): Promise<{ readonly dataplane: string; readonly count: number; readonly meanMs: number } | undefined>
 }
 
 export interface BridgeUnderTest {
@@ -111,6 +116,7 @@ export interface BaselineResult {
   readonly burstAssoc: BurstResult
   readonly burstDeassoc: BurstResult
   readonly bridgeRssKb: number | undefined
+  readonly dataplaneCommits: { readonly dataplane: string; readonly count: number; readonly meanMs: number } | undefined
   readonly assignedVids: readonly number[]
 }
 
@@ -230,6 +236,7 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
     }
     const bDeassoc = await burst(lab, held, 'deassoc', options.issuers, options.keepDir, options.nice)
     const bridgeRssKb = running.rssKb?.()
+    const dataplaneCommits = await running.dataplaneCommits?.()
     return {
       bridge: bridge.name,
       load: { before: loadBefore, after: loadavg()[0] ?? Number.NaN, cpus: cpus().length },
@@ -241,6 +248,7 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
       burstAssoc: burstResult(options.burst, bAssoc, uuids),
       burstDeassoc: burstResult(held.length, bDeassoc, new Set(held.map((v) => v.uuid))),
       bridgeRssKb,
+      dataplaneCommits,
       assignedVids: [...new Set(seq.vids.values())].sort((a, b) => a - b),
     }
   } finally {
@@ -285,6 +293,8 @@ const ROWS: readonly Row[] = [
   { label: 'burst De-Assoc responses/s', value: (r) => r.burstDeassoc.responsesPerSecond, digits: 0 },
   { label: 'burst De-Assoc ECP retransmissions', value: (r) => r.burstDeassoc.retransmissions.station + r.burstDeassoc.retransmissions.bridge, digits: 0 },
   { label: 'bridge RSS kB', value: (r) => r.bridgeRssKb, digits: 0 },
+  { label: 'data-plane commits (apart from the wire)', value: (r) => r.dataplaneCommits?.count, digits: 0, ratio: false },
+  { label: 'data-plane commit mean ms', value: (r) => r.dataplaneCommits?.meanMs, digits: 3, ratio: false },
   { label: 'load average (1 min) before', value: (r) => r.load.before, digits: 1, ratio: false },
   { label: 'load average (1 min) after', value: (r) => r.load.after, digits: 1, ratio: false },
 ]
@@ -406,6 +416,9 @@ async function main(): Promise<void> {
       'are lost. Compare only runs made under similar load.')
   }
   for (const r of results) if (r.assignedVids.length > 0) console.log(`${r.bridge}: VIDs returned for VID 0: ${r.assignedVids.join(',')}`)
+  for (const r of results) {
+    if (r.dataplaneCommits) console.log(`${r.bridge}: data plane ${r.dataplaneCommits.dataplane}, ${r.dataplaneCommits.count} commits, mean ${r.dataplaneCommits.meanMs.toFixed(3)} ms after the responses left`)
+  }
   if (cli.json !== undefined) writeFileSync(cli.json, JSON.stringify(results, null, 2))
 }
 
