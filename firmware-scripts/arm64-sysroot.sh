@@ -22,11 +22,12 @@
 #                            caller) on the console and powers off when it exits
 #   OUT_DIR/VERSIONS         the Debian packages it was built from
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 out=${1:-.cache/arm64-sysroot}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-recipe=$(sha256sum "$0" | cut -d' ' -f1)
+recipe=$(sha256sum "$self" | cut -d' ' -f1)
 if [ -f "$out/STAMP" ] && [ "$(cat "$out/STAMP")" = "$recipe" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd-base.cpio" ]; then
   echo "$out"
   exit 0
