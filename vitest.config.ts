@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config'
 
 // Two projects: `unit` is pure and runs anywhere; `integration` needs root, network
 // namespaces and the Debian packages that .ci/run installs (lldpad, tshark, mosquitto,
-// redis-server). Integration files run one at a time: they share the machine's kernel.
+// redis-server, qemu-system-arm). Integration files run one at a time: they share the
+// machine's kernel.
 export default defineConfig({
   test: {
     projects: [

@@ -15,6 +15,8 @@
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
  *   `workerProbe { ifname }` (terminates workers that are reading); `unref`; `keepOpenOnEnd`
  *   (the link is not closed when stdin ends, to see whether it keeps the process alive)
+ * - `runtime` → `{ arch, node, napi, addon }`: where the child runs and which addon file it
+ *   loaded (the arm64 test runs this child, bundled, in an emulated arm64 machine)
  *
  * @module
  */
@@ -106,6 +108,12 @@ const server = serveJsonLines(
       return { rx }
     },
     stats: () => statsOf(need()),
+    runtime: () => ({
+      arch: process.arch,
+      node: process.version,
+      napi: process.versions.napi,
+      addon: loadAfPacketAddon().path,
+    }),
     unref: () => {
       need().unref()
       return null
