@@ -186,6 +186,8 @@ function identityReplyTlv(bad: InvalidVsiTlv, keep: boolean): VdpTlv {
   return { kind: 'unknown', type: TYPE_BY_VSI_MODE[id.mode], body: w.toBytes() }
 }
 
+const ACK_SEQUENCE_OFFSET = 14 + 2
+
 /** Runs a decoder on a slice of the frame; a `DecodeError` gets its offset from the frame start. */
 function rebased<T>(base: number, decode: () => T): T {
   try {
@@ -235,6 +237,8 @@ export class PortCore {
   #transmits: Uint8Array[] = []
   #transmitHead = 0
   #transmitSink: ((frame: Uint8Array) => void) | undefined
+  /** ECP ACK frames by destination, sequence 0 (`#sendAck`). */
+  readonly #ackTemplates = new Map<Mac, Uint8Array>()
   #events: PortEvent[] = []
   #eventHead = 0
 
@@ -1133,26 +1137,35 @@ export class PortCore {
   }
 
   #sendAck(source: Mac, sequence: number): void {
-    const payload = encodeEcpdu({
-      header: {
-        version: ECP_VERSION,
-        operation: EcpOperation.Ack,
-        subtype: EcpSubtype.Vdp,
-        sequence,
-      },
-      ulpdu: new Uint8Array(0),
-    })
     const destination = this.config.ecpDestination === 'peer-unicast' ? source : NCB_GROUP_MAC
-    this.#transmit(destination, ETHERTYPE_ECP, payload)
+    let template = this.#ackTemplates.get(destination)
+    if (template === undefined) {
+      // Every ACK to one destination differs only in its sequence number: encode it once.
+      const payload = encodeEcpdu({
+        header: { version: ECP_VERSION, operation: EcpOperation.Ack, subtype: EcpSubtype.Vdp, sequence: 0 },
+        ulpdu: new Uint8Array(0),
+      })
+      template = encodeEthernetFrame({ destination, source: this.config.mac, ethertype: ETHERTYPE_ECP, payload })
+      if (this.#ackTemplates.size >= this.config.peerCountMax) this.#ackTemplates.clear()
+      this.#ackTemplates.set(destination, template)
+    }
+    const frame = template.slice()
+    // Untagged Ethernet header (14 octets), then ECP: version/operation/subtype, sequence.
+    frame[ACK_SEQUENCE_OFFSET] = sequence >>> 8
+    frame[ACK_SEQUENCE_OFFSET + 1] = sequence & 0xff
+    this.#transmitFrame(frame)
     this.#counters.txAcks++
   }
 
   #transmit(destination: Mac, ethertype: number, payload: Uint8Array): void {
+    this.#transmitFrame(encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload }))
+  }
+
+  #transmitFrame(frame: Uint8Array): void {
     if (this.#transmits.length - this.#transmitHead >= this.config.transmitQueueMax) {
       this.#counters.transmitsDropped++
       return
     }
-    const frame = encodeEthernetFrame({ destination, source: this.config.mac, ethertype, payload })
     this.#counters.txFrames++
     if (this.#transmitSink !== undefined) this.#transmitSink(frame)
     else this.#transmits.push(frame)
