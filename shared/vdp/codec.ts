@@ -145,10 +145,15 @@ export function encodeVdpTlv(w: Writer, tlv: VdpTlv): void {
 
 export function encodeVdpPdu(pdu: VdpPdu): Uint8Array {
   const w = new Writer(vdpPduLength(pdu))
+  encodeVdpPduInto(w, pdu)
+  return w.toBytes()
+}
+
+/** Writes `pdu` (`vdpPduLength(pdu)` octets) at the writer's offset, e.g. behind the headers. */
+export function encodeVdpPduInto(w: Writer, pdu: VdpPdu): void {
   encodeManagerIdTlv(w, pdu.managerId)
   for (const t of pdu.tlvs) encodeVdpTlv(w, t)
   if (pdu.endTlv) w.u16(0, 'End TLV')
-  return w.toBytes()
 }
 
 export { vsiTlvLength } from './vsi-tlv.ts'

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decodeFrame } from '../../shared/decode-frame.ts'
+import { encodeVdpFrame } from '../../shared/encode-frame.ts'
 import { decodeEcpdu, encodeEcpdu } from '../../shared/ecp/codec.ts'
 import { decodeEthernetFrame, encodeEthernetFrame } from '../../shared/ethernet/frame.ts'
 import { decodeEvbTlv } from '../../shared/evb/evb-tlv.ts'
@@ -27,6 +28,21 @@ function onlyDecodeErrors(f: () => unknown): void {
 const captured = CAPTURE_NAMES.flatMap((n) => readCapture(n).map((r) => r.data))
 
 describe('codec properties', () => {
+  it('encodeVdpFrame is byte for byte the layered Ethernet/ECP/VDP encoding', () => {
+    fc.assert(
+      fc.property(mac, mac, fc.integer({ min: 0, max: 0xffff }), vdpPdu, (destination, source, sequence, pdu) => {
+        const layered = encodeEthernetFrame({
+          destination,
+          source,
+          ethertype: 0x8940,
+          payload: encodeEcpdu({ header: { version: 1, operation: 0, subtype: 1, sequence }, ulpdu: encodeVdpPdu(pdu) }),
+        })
+        expect(encodeVdpFrame({ destination, source, sequence, pdu })).toEqual(layered)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('decodeVdpPdu(encodeVdpPdu(x)) deep-equals x, and the length function agrees', () => {
     fc.assert(
       fc.property(vdpPdu, (pdu) => {
