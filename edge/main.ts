@@ -307,6 +307,8 @@ function loadKek(o: EdgeOptions, log: Logger): Uint8Array {
 }
 
 export function edgeVersion(): string {
+  // Set by scripts/build.mjs in the bundle, which has no package.json of the project beside it.
+  if (process.env.VDP_EDGE_VERSION !== undefined) return process.env.VDP_EDGE_VERSION
   try {
     return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
   } catch {
