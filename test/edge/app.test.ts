@@ -99,7 +99,8 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
     t.clock.now = T0 + 10_000
     const r = await ingest(t, [vsiEvent({ seq: 2, sw: 'tor2', vsi: 2 })])
     expect(r.commands).toHaveLength(1)
-    expect(t.commands).toEqual([expect.objectContaining({ switchId: 'tor1', kind: 'disconnect-vsi' })])
+    expect(t.commands).toEqual([expect.objectContaining({ switchId: 'tor1', kind: 'disconnect-vsi', expiresAt: T0 + 10_000 + 3_600_000 })])
+    expect(t.store.getCommand(t.commands[0]!.commandId)).toMatchObject({ origin: 'migration-cleanup', state: 'pending' })
   })
 
   it('shuffled and duplicated batches through the store give the same latest state as in order', async () => {
