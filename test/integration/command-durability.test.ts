@@ -1,11 +1,14 @@
-// Commands survive an edge restart, on real processes: a `vdp-edge` with its embedded broker
-// and an SQLite store, a `vdp-agent` bridge (leaf1) on the root-side end of a veth pair and
-// a `vdp-agent` station in a host namespace on the other end, holding one VSI.
+// Commands survive an edge restart, on real processes: a `vdp-edge` with an SQLite store and
+// its embedded broker (or mosquitto), a `vdp-agent` bridge (leaf1) on the root-side end of a
+// veth pair and a `vdp-agent` station in a host namespace on the other end, holding one VSI.
 //
 // leaf1 is killed (offline), an operator disconnects the VSI (the command is pending), the
 // edge is SIGKILLed and started again on the same database and ports, leaf1 comes back with
 // its state directory: the edge publishes the pending command when leaf1 announces itself
 // online, leaf1 de-associates the VSI once and answers, and the command is `answered`.
+// With the embedded broker that copy is the only one (aedes died with the edge); with
+// mosquitto, leaf1's persistent session also kept the first copy, and the edge's copies at
+// its start and at leaf1's `online` come on top: leaf1 still executes it once.
 // Also shown: the switch's status and the policy across the restart (docs/mqtt.md).
 import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -13,16 +16,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decodeCommandReply } from '../../shared/api/commands.ts'
 import { hashBrokerPassword } from '../../edge/broker/embedded-broker.ts'
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.ts'
 import { EdgeApi, eventually, startEdgeProcess, type EdgeProcess } from '../support/fleet.ts'
-import { freePort } from '../support/mosquitto.ts'
+import { freePort, Mosquitto } from '../support/mosquitto.ts'
 import { exec, NetnsLab, REPO_ROOT } from '../support/netns.ts'
 
 const run = promisify(execFile)
 const ADMIN_TOKEN = 'cmd-durability-admin-token-0123'
 const LEAF_PASSWORD = 'leaf1-mqtt-secret'
+const EDGE_PASSWORD = 'edge-mqtt-secret'
 const UUID = '5644504c-4142-4000-8000-00000000c001'
 const VSI_ID = UUID.replace(/-/g, '')
 const VM_MAC = '02:76:64:72:00:c1'
@@ -37,7 +43,9 @@ interface CommandView {
   reply?: { status: string; affected: number }
 }
 
-describe('commands survive an edge restart (embedded broker, SQLite store)', () => {
+type BrokerKind = 'embedded' | 'mosquitto'
+
+describe.each<BrokerKind>(['embedded', 'mosquitto'])('commands survive an edge restart (%s broker, SQLite store)', (broker) => {
   const cleanups: Array<() => Promise<unknown>> = []
   let lab: NetnsLab
   let bridgeIf: string
@@ -46,6 +54,7 @@ describe('commands survive an edge restart (embedded broker, SQLite store)', () 
   let edge: EdgeProcess
   let station: AgentProcess
   let bridgeStateDir: string
+  let mosquittoUrl: string | undefined
 
   const startBridge = () =>
     startAgentProcess({
@@ -55,7 +64,7 @@ describe('commands survive an edge restart (embedded broker, SQLite store)', () 
     })
 
   beforeAll(async () => {
-    lab = await NetnsLab.create('cmddur')
+    lab = await NetnsLab.create(broker === 'embedded' ? 'cmddure' : 'cmddurm')
     cleanups.push(() => lab.cleanup())
     const host = await lab.addNamespace('host')
     const sw = await lab.addNamespace('sw')
@@ -84,11 +93,17 @@ describe('commands survive an edge restart (embedded broker, SQLite store)', () 
     writeFileSync(join(dir, 'tokens.json'), JSON.stringify([{ name: 'ops', token: ADMIN_TOKEN, scope: 'admin' }]), { mode: 0o600 })
     writeFileSync(join(dir, 'users.json'), JSON.stringify([{ username: 'leaf1', passwordHash: hashBrokerPassword(LEAF_PASSWORD) }]))
     // Fixed ports: the agent reconnects to the same URL after the edge restart.
-    const [httpPort, mqttPort] = [await freePort(), await freePort()]
-    edgeArgs = [
-      '--http', `127.0.0.1:${httpPort}`, '--mqtt-listen', `127.0.0.1:${mqttPort}`, '--mqtt-users', join(dir, 'users.json'),
-      '--tokens', join(dir, 'tokens.json'), '--db', join(dir, 'fleet.sqlite'),
-    ]
+    const httpPort = await freePort()
+    edgeArgs = ['--http', `127.0.0.1:${httpPort}`, '--tokens', join(dir, 'tokens.json'), '--db', join(dir, 'fleet.sqlite')]
+    if (broker === 'embedded') {
+      edgeArgs.push('--mqtt-listen', `127.0.0.1:${await freePort()}`, '--mqtt-users', join(dir, 'users.json'))
+    } else {
+      const mosq = await Mosquitto.start({ users: { leaf1: LEAF_PASSWORD, 'vdp-edge': EDGE_PASSWORD }, serviceUsers: ['vdp-edge'] })
+      cleanups.push(() => mosq.close())
+      mosquittoUrl = mosq.url
+      writeFileSync(join(dir, 'mqtt-password'), `${EDGE_PASSWORD}\n`, { mode: 0o600 })
+      edgeArgs.push('--mqtt', mosq.url, '--mqtt-username', 'vdp-edge', '--mqtt-password-file', join(dir, 'mqtt-password'), '--mqtt-client-id', 'vdp-edge-cmddur')
+    }
     edge = await startEdgeProcess(edgeArgs)
     cleanups.push(() => edge.stop())
     expect([200, 201]).toContain((await new EdgeApi(edge.httpUrl, ADMIN_TOKEN).request('PUT', `/vns/cmddur`, { vni: VNI, tenant: 't' })).status)
@@ -146,6 +161,16 @@ describe('commands survive an edge restart (embedded broker, SQLite store)', () 
     // Status is kept in the store (aedes' retained copy is gone with the process).
     expect((await api.get<{ status: string }>('/switches/leaf1')).status).toBe('offline')
 
+    // With mosquitto, count leaf1's replies: one per copy it received.
+    let replies = 0
+    const monitor = mosquittoUrl === undefined ? undefined
+      : await mqtt.connectAsync(mosquittoUrl, { username: 'vdp-edge', password: EDGE_PASSWORD, clientId: 'cmddur-monitor' })
+    if (monitor) {
+      monitor.on('message', (_t, p) => (decodeCommandReply(p).commandId === commandId ? replies++ : undefined))
+      await monitor.subscribeAsync('vdp/switch/leaf1/replies', { qos: 1 })
+      cleanups.push(() => monitor.endAsync())
+    }
+
     // leaf1 returns: it gets a fresh policy (re-published at start) and the command.
     bridge = await startBridge()
     await bridge.waitForLog('policy-applied', (e) => e.source === 'broker' && e.vns === 1, 20_000)
@@ -156,6 +181,10 @@ describe('commands survive an edge restart (embedded broker, SQLite store)', () 
     expect(answered.reply).toMatchObject({ status: 'done', affected: 1 })
     const executions = (a: AgentProcess) => a.log().filter((e) => e.msg === 'Command executed' && e.commandId === commandId).length
     expect(executions(bridge)).toBe(1)
+    if (monitor) {
+      // The session's queued copy plus the edge's copy at its start (at least): answered alike.
+      await eventually('a reply to every copy', async () => (replies >= 2 ? true : undefined), 5000)
+    }
     expect(answered.resends).toBeGreaterThanOrEqual(1)
     await station.waitForLog('vsi-de-associated', (e) => e.reason === 'bridge-request', 10_000)
     await eventually('leaf1 online', async () => ((await api.get<{ status: string }>('/switches/leaf1')).status === 'online' ? true : undefined))
