@@ -123,7 +123,6 @@ export interface UplinkMetrics extends OutboxMetrics {
   uplink_command_errors_total: number
 }
 
-
 export class MqttUplink {
   readonly outbox: Outbox
   readonly #client: MqttClient
