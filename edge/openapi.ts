@@ -402,7 +402,7 @@ export const openApiDocument = {
       get: {
         summary: 'Recent commands with their state and reply, newest first',
         security: readSec,
-        parameters: [limit, queryParam('state', 'Only commands in this state', ref('CommandState')), queryParam('switchId', 'Only commands to this switch')],
+        parameters: [limit, queryParam('state', 'Only commands in this state', ref('CommandState')), queryParam('switch', 'Only commands to this switch')],
         responses: { '200': ok('Commands', { type: 'object', properties: { commands: { type: 'array', items: ref('CommandRecord') } } }), ...errors(400, 401) },
       },
     },

@@ -66,14 +66,14 @@ export function commandsRoutes(deps: RouteDeps) {
   app.get(
     '/',
     read,
-    query(record({ limit: optional(intText(1, 1000)), state: optional(literal(...COMMAND_STATES)), switchId: optional(switchIdField) })),
+    query(record({ limit: optional(intText(1, 1000)), state: optional(literal(...COMMAND_STATES)), switch: optional(switchIdField) })),
     (c) => {
       const q = c.req.valid('query')
       return c.json({
         commands: store.listCommands({
           limit: q.limit ?? 100,
           ...(q.state !== undefined ? { state: q.state } : {}),
-          ...(q.switchId !== undefined ? { switchId: q.switchId } : {}),
+          ...(q.switch !== undefined ? { switchId: q.switch } : {}),
         }),
       })
     },

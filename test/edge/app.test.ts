@@ -286,7 +286,7 @@ describe.each(stores)('edge app on %s', (_name, makeStore) => {
     expect(await (await t.app.request(`/api/v1/commands/${id}`, { headers: read })).json()).toMatchObject({ origin: 'operator', command: { commandId: id } })
     expect(t.store.recordReply({ v: 1, commandId: id, switchId: 'tor1' as never, time: T0, status: 'done', affected: 1 })).toBe(true)
     expect(await (await t.app.request(`/api/v1/commands/${id}`, { headers: read })).json()).toMatchObject({ reply: { status: 'done' }, state: 'answered' })
-    const answered = await (await t.app.request('/api/v1/commands?state=answered&switchId=tor1', { headers: read })).json()
+    const answered = await (await t.app.request('/api/v1/commands?state=answered&switch=tor1', { headers: read })).json()
     expect(answered.commands.map((r: { command: Command }) => r.command.commandId)).toEqual([id])
     expect((await t.app.request('/api/v1/commands?state=lost', { headers: read })).status).toBe(400)
   })
