@@ -100,6 +100,13 @@ export class Agent {
   #waiters: Waiter[] = []
   /** Station role: the VSIs this host wants, re-requested after a restart. */
   readonly #stationDesired = new Map<string, { port: string; command: VsiRequestCommand }>()
+  /**
+   * Resolved at the end of `start()`: the uplink connects before the ports exist, and a fleet
+   * command delivered at once (the edge sends open commands when the switch comes online) must
+   * see the ports and the VSIs restored from the state directory.
+   */
+  #markReady: () => void = () => {}
+  readonly #ready = new Promise<void>((resolve) => (this.#markReady = resolve))
   #saveTimer: NodeJS.Timeout | undefined
   #saving: Promise<void> | undefined
   #saveDirty = false
@@ -249,6 +256,7 @@ export class Agent {
     if (c.metricsListen !== '') this.#http = await this.#startHttp(c.metricsListen)
     this.#publish({ kind: 'agent-started', agentVersion: AGENT_VERSION, role: c.role, ports: c.ports.map((p) => portName(p.name)), reason: restored ? `restored ${restored} VSIs` : 'start' })
     this.#log.info('agent-ready', { role: c.role, ports: c.ports.map((p) => p.name), dataplane: this.#dataplane.kind, restored, bootId: this.bootId })
+    this.#markReady()
   }
 
   /** The data plane logs sentences; they go out under one stable event name. */
@@ -554,6 +562,7 @@ export class Agent {
   }
 
   async #runFleetCommand(cmd: Command): Promise<CommandOutcome> {
+    await this.#ready
     // 802.1Qbg has no bridge-initiated Associate -> Pre-Associate: it needs the NVO3 protocol
     // extensions, which this agent does not speak yet. Say so rather than de-associate.
     if ('mode' in cmd && (cmd as { mode?: string }).mode === 'deactivate') {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// vdp-edge entry point. Runs the TypeScript sources through tsx for now (no build step yet);
-// a bundled build (esbuild) can replace the import below without changing the CLI.
+// vdp-edge entry point. Runs the TypeScript sources through tsx (installed with the project).
+// A deployment runs the esbuild bundle instead: `npm run build`, dist/vdp-edge/vdp-edge.mjs.
 import { register } from 'tsx/esm/api'
 
 register()

@@ -59,6 +59,8 @@ export interface EdgeDeps {
   metrics?: EdgeMetrics
   /** Default 30 000 ms. */
   migrationGraceMs?: number
+  /** Commands issued through the API expire this long after issue; default an hour. */
+  commandTtlMs?: number
 }
 
 export const DEFAULT_MIGRATION_GRACE_MS = 30_000

@@ -26,6 +26,8 @@ import type { FleetStore, IngestResult } from './store/fleet-store.ts'
 export interface IngestContext {
   metrics?: EdgeMetrics
   migrationGraceMs?: number
+  /** Cleanup commands carry `expiresAt = issuedAt + commandTtlMs` (edge/command-dispatcher.ts). */
+  commandTtlMs?: number
 }
 
 /** Applies validated events atomically; returns counts and the cleanup commands now due. */
@@ -38,6 +40,7 @@ export function ingestEvents(
   const result = store.applyEvents(events, {
     nowMs: clock.nowMs(),
     migrationGraceMs: ctx.migrationGraceMs ?? DEFAULT_MIGRATION_GRACE_MS,
+    ...(ctx.commandTtlMs !== undefined ? { commandTtlMs: ctx.commandTtlMs } : {}),
   })
   const m = ctx.metrics
   if (m) {
@@ -106,7 +109,11 @@ export function ingestReplyBytes(store: FleetStore, bytes: Uint8Array, ctx: Inge
 
 /** Issues cleanup commands due now without new events; call it from a timer (e.g. every 5 s). */
 export function sweepMigrations(store: FleetStore, clock: Clock, ctx: IngestContext = {}): Command[] {
-  const commands = store.sweep({ nowMs: clock.nowMs(), migrationGraceMs: ctx.migrationGraceMs ?? DEFAULT_MIGRATION_GRACE_MS })
+  const commands = store.sweep({
+    nowMs: clock.nowMs(),
+    migrationGraceMs: ctx.migrationGraceMs ?? DEFAULT_MIGRATION_GRACE_MS,
+    ...(ctx.commandTtlMs !== undefined ? { commandTtlMs: ctx.commandTtlMs } : {}),
+  })
   if (ctx.metrics) for (const c of commands) bump(ctx.metrics.commandsIssued, `${c.kind}|migration-cleanup`)
   return commands
 }

@@ -6,7 +6,8 @@
  * Start order matters for the embedded broker: the ingest hook is attached in the same turn
  * the broker starts listening, so no switch PUBLISH can reach the broker without it. At start,
  * every switch's policy is published again (retained): aedes keeps retained messages in memory
- * only.
+ * only. Commands live in the fleet store until answered or expired; the open ones are
+ * published again at start and when their switch comes online (edge/command-dispatcher.ts).
  *
  * SIGTERM / SIGINT: stop accepting HTTP, commit what the ingest holds (its PUBACKs go out),
  * close the broker or the MQTT session (kept by the broker), close the store; bounded by
@@ -20,6 +21,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
+import { CommandDispatcher, DEFAULT_COMMAND_TTL_MS } from './command-dispatcher.ts'
 import { DEFAULT_MIGRATION_GRACE_MS, systemClock, type EdgeDeps, type Logger, type TokenConfig } from './deps.ts'
 import { ingestEvents, sweepMigrations } from './ingest.ts'
 import { bump, createEdgeMetrics } from './metrics.ts'
@@ -62,6 +64,8 @@ Options:
   --kek-file FILE           32-byte key that seals host keys at rest (or env VDP_EDGE_KEK, 64 hex);
                             default: <db>.kek, created with mode 0600 when missing
   --migration-grace-ms MS   how long a migration source may keep a VSI (default ${DEFAULT_MIGRATION_GRACE_MS})
+  --command-ttl-ms MS       an unanswered command expires this long after issue; until then the
+                            edge sends it again when its switch comes online (default ${DEFAULT_COMMAND_TTL_MS})
   --log-level LEVEL         debug | info | warn | error (default info)
   --help                    this text
   --version                 print the version
@@ -84,6 +88,7 @@ export interface EdgeOptions {
   tokensFile: string | undefined
   kekFile: string | undefined
   migrationGraceMs: number
+  commandTtlMs: number
   logLevel: 'debug' | 'info' | 'warn' | 'error'
 }
 
@@ -117,6 +122,7 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
     tokensFile: undefined,
     kekFile: undefined,
     migrationGraceMs: DEFAULT_MIGRATION_GRACE_MS,
+    commandTtlMs: DEFAULT_COMMAND_TTL_MS,
     logLevel: 'info',
   }
   if (argv[0] === 'hash-password') return 'hash-password'
@@ -192,6 +198,13 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
         const n = Number(v)
         if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`Cannot use --migration-grace-ms "${v}": expected ms >= 0`)
         o.migrationGraceMs = n
+        break
+      }
+      case '--command-ttl-ms': {
+        const v = value()
+        const n = Number(v)
+        if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`Cannot use --command-ttl-ms "${v}": expected ms >= 1`)
+        o.commandTtlMs = n
         break
       }
       case '--log-level': {
@@ -294,6 +307,8 @@ function loadKek(o: EdgeOptions, log: Logger): Uint8Array {
 }
 
 export function edgeVersion(): string {
+  // Set by scripts/build.mjs in the bundle, which has no package.json of the project beside it.
+  if (process.env.VDP_EDGE_VERSION !== undefined) return process.env.VDP_EDGE_VERSION
   try {
     return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
   } catch {
@@ -322,6 +337,7 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
     logger: log,
     metrics,
     migrationGraceMs: o.migrationGraceMs,
+    commandTtlMs: o.commandTtlMs,
     tokens,
     secrets: createSecretBox(loadKek(o, log)),
     publish: {
@@ -329,12 +345,17 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
       command: (c) => (messaging ? messaging.publishCommand(c) : Promise.reject(new Error('MQTT not started'))),
     },
   }
+  const commands = new CommandDispatcher(
+    { store, clock, logger: log, publish: (c) => deps.publish.command(c) },
+    { commandTtlMs: o.commandTtlMs },
+  )
+  const ingestCtx = { metrics, migrationGraceMs: o.migrationGraceMs, commandTtlMs: o.commandTtlMs }
   let pushing = false
   const ingestDeps: IngestDeps = {
     store,
     log,
     nowMs: () => clock.nowMs(),
-    apply: (events) => ingestEvents(store, events, clock, { metrics, migrationGraceMs: o.migrationGraceMs }),
+    apply: (events) => ingestEvents(store, events, clock, ingestCtx),
     onRejected: (reason) => bump(metrics.eventsRejected, reason),
     // A switch that announced a new boot gets its policy (docs/api.md: the caller pushes the
     // policy of `bootedSwitches`), as `POST /api/v1/ingest/events` does: a switch new to the
@@ -358,8 +379,10 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
             pushing = false // try again at the next (re)connect
             log.warn('Cannot publish policies', { error: String(err) })
           })
+        void commands.resend()
       })
     },
+    onSwitchOnline: (switchId) => void commands.resend(switchId),
   }
   const ingestOptions = { topicPrefix: o.topicPrefix, migrationGraceMs: o.migrationGraceMs }
   let mqttUrl: string
@@ -401,7 +424,8 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
 
   const sweep = setInterval(() => {
     try {
-      for (const c of sweepMigrations(store, clock, { metrics, migrationGraceMs: o.migrationGraceMs })) {
+      commands.expire()
+      for (const c of sweepMigrations(store, clock, ingestCtx)) {
         messaging?.publishCommand(c).catch((err) => log.warn('Cannot publish command', { commandId: c.commandId, error: String(err) }))
       }
     } catch (err) {

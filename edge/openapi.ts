@@ -173,7 +173,54 @@ export const openApiDocument = {
           unknownHosts: { enum: ['allow', 'deny'] },
         },
       },
-      Command: { type: 'object', description: 'shared/api/commands.ts' },
+      Command: {
+        type: 'object',
+        description: 'shared/api/commands.ts (CBOR on MQTT, JSON here)',
+        required: ['v', 'kind', 'commandId', 'switchId', 'issuedAt', 'reason'],
+        properties: {
+          v: { const: 1 },
+          kind: { enum: ['disconnect-vsi', 'disconnect-vn'] },
+          commandId: { type: 'string' },
+          switchId: { type: 'string' },
+          issuedAt: { type: 'integer', description: 'ms since the epoch (edge clock)' },
+          expiresAt: { type: 'integer', description: 'ms since the epoch; a switch receiving it later answers expired without executing it' },
+          reason: { type: 'string' },
+          vsiId: { type: 'string' },
+          vni: { type: 'integer' },
+          port: { type: 'string' },
+          mode: { enum: ['de-associate', 'deactivate'] },
+          state: { $ref: '#/components/schemas/CommandState', description: 'in POST answers only' },
+        },
+      },
+      CommandState: {
+        enum: ['pending', 'delivered', 'answered', 'expired'],
+        description: 'pending: recorded, not acknowledged by the switch; delivered: acknowledged (embedded broker only); answered: replied; expired: no reply before expiresAt, or answered expired. See docs/api.md.',
+      },
+      CommandReply: {
+        type: 'object',
+        required: ['v', 'commandId', 'switchId', 'time', 'status', 'affected'],
+        properties: {
+          v: { const: 1 },
+          commandId: { type: 'string' },
+          switchId: { type: 'string' },
+          time: { type: 'integer', description: 'ms since the epoch (switch clock)' },
+          status: { enum: ['done', 'not-found', 'failed', 'expired'] },
+          affected: { type: 'integer' },
+          detail: { type: 'string' },
+        },
+      },
+      CommandRecord: {
+        type: 'object',
+        required: ['command', 'origin', 'state', 'stateAt', 'resends'],
+        properties: {
+          command: ref('Command'),
+          origin: { enum: ['operator', 'migration-cleanup'] },
+          state: ref('CommandState'),
+          stateAt: { type: 'integer', description: 'ms since the epoch (edge clock) of the last state change' },
+          resends: { type: 'integer', description: 'publications after the first (edge start, switch online)' },
+          reply: ref('CommandReply'),
+        },
+      },
     },
   },
   paths: {
@@ -352,11 +399,16 @@ export const openApiDocument = {
       delete: { summary: 'Revoke a token', security: adminSec, responses: { '204': { description: 'Revoked' }, ...errors(400, 401, 403, 404) } },
     },
     '/api/v1/commands': {
-      get: { summary: 'Recent commands with replies', security: readSec, parameters: [limit], responses: { '200': ok('Commands'), ...errors(400, 401) } },
+      get: {
+        summary: 'Recent commands with their state and reply, newest first',
+        security: readSec,
+        parameters: [limit, queryParam('state', 'Only commands in this state', ref('CommandState')), queryParam('switch', 'Only commands to this switch')],
+        responses: { '200': ok('Commands', { type: 'object', properties: { commands: { type: 'array', items: ref('CommandRecord') } } }), ...errors(400, 401) },
+      },
     },
     '/api/v1/commands/{commandId}': {
       parameters: [pathParam('commandId', 'Command id')],
-      get: { summary: 'One command and its reply', security: readSec, responses: { '200': ok('Command'), ...errors(401, 404) } },
+      get: { summary: 'One command with its state and reply', security: readSec, responses: { '200': ok('Command', ref('CommandRecord')), ...errors(401, 404) } },
     },
     '/api/v1/commands/disconnect-vsi': {
       post: {
@@ -373,7 +425,7 @@ export const openApiDocument = {
             reason: { type: 'string' },
           },
         }),
-        responses: { '202': ok('Published', { type: 'object', properties: { commands: { type: 'array', items: ref('Command') } } }), ...errors(400, 401, 403, 404, 415, 503) },
+        responses: { '202': ok('Recorded and published (or pending: sent when the switch comes online)', { type: 'object', properties: { commands: { type: 'array', items: ref('Command') } } }), ...errors(400, 401, 403, 404, 415) },
       },
     },
     '/api/v1/commands/disconnect-vn': {
@@ -385,7 +437,7 @@ export const openApiDocument = {
           required: ['switchId', 'port'],
           properties: { switchId: { type: 'string' }, port: { type: 'string' }, vni: { type: 'integer' }, vn: { type: 'string' }, reason: { type: 'string' } },
         }),
-        responses: { '202': ok('Published'), ...errors(400, 401, 403, 404, 415, 503) },
+        responses: { '202': ok('Recorded and published (or pending: sent when the switch comes online)', { type: 'object', properties: { commands: { type: 'array', items: ref('Command') } } }), ...errors(400, 401, 403, 404, 415) },
       },
     },
     '/api/v1/ingest/events': {

@@ -19,23 +19,30 @@
  *    the outbox's persistent record counter minus the first record of the boot, both kept in
  *    the outbox database, so a restart with the same bootId continues the sequence.
  * 3. Status: retained `online` at every connect, retained `offline` as last will and at a
- *    clean `close()`.
+ *    clean `close()`. When the broker has no session for the switch, `online` goes out only
+ *    after the SUBACK of the policy and command subscriptions: the edge publishes its open
+ *    commands when it sees `online`, and a command published before the subscription exists
+ *    would reach nobody.
  * 4. Policy: the retained `policy` topic. A policy for another switch, or one neither newer
  *    by revision nor by `issuedAt` than the one applied, is ignored; an accepted one is written to
  *    `<stateDir>/policy.cbor` (mode 0600: it holds host keys; write, fsync, rename) before the
  *    callback, so after a restart the agent applies the last policy without the edge. Keys are
  *    never logged: only the revision.
- * 5. Commands: executed at most once per command id within this process (QoS 1 may deliver
- *    twice); every delivery is answered on `replies` with the same reply. mqtt.js acknowledges
- *    a command on receipt: a command whose execution a crash interrupts is not re-delivered;
- *    the edge sees no reply and may issue it again.
+ * 5. Commands: executed at most once per command id, across agent restarts: the reply is
+ *    kept in the outbox database (fsync) before it is published, and a delivery that arrives
+ *    while the same id is executing waits for that execution. Every delivery (QoS 1 may
+ *    deliver twice; the edge publishes an open command again when the switch comes online) is
+ *    answered with the same reply. A command received after its `expiresAt` is not executed
+ *    and is answered `expired`. mqtt.js acknowledges a command on receipt: a crash during
+ *    the execution, before the reply is on disk, lets the edge's next copy run it again (for a
+ *    disconnect that finds the VSI already gone: `not-found`).
  *
  * @module
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { MqttClient, IClientOptions } from 'mqtt'
-import { decodeCommand, encodeCommandReply, type Command, type CommandReply } from '../../shared/api/commands.ts'
+import { decodeCommand, decodeCommandReply, encodeCommandReply, type Command, type CommandReply } from '../../shared/api/commands.ts'
 import { EVENT_SCHEMA_VERSION, encodeEvent, type FleetEvent } from '../../shared/api/events.ts'
 import { decodePolicy, type SwitchPolicy } from '../../shared/api/policy.ts'
 import { STATUS_SCHEMA_VERSION, encodeSwitchStatus, switchTopic, DEFAULT_TOPIC_PREFIX, validateTopicPrefix } from '../../shared/api/topics.ts'
@@ -116,8 +123,6 @@ export interface UplinkMetrics extends OutboxMetrics {
   uplink_command_errors_total: number
 }
 
-const COMMAND_REPLIES_MAX = 1024
-
 export class MqttUplink {
   readonly outbox: Outbox
   readonly #client: MqttClient
@@ -132,7 +137,8 @@ export class MqttUplink {
   #inflight = 0
   #policyRevision = -1
   #policyIssuedAtMs = -1
-  readonly #replies = new Map<string, CommandReply>()
+  /** Commands being executed: a second delivery waits for the first one's reply. */
+  readonly #executing = new Map<string, Promise<CommandReply>>()
   #closed = false
   #corked = false
   #disconnectedAtMs: number | undefined
@@ -336,11 +342,13 @@ export class MqttUplink {
       time: Date.now(),
       agentVersion: this.#config.agentVersion,
     })
-    this.#client.publish(this.#topics.status, Buffer.from(online), { qos: 1, retain: true })
-    if (!sessionPresent) {
+    const announce = () => this.#client.publish(this.#topics.status, Buffer.from(online), { qos: 1, retain: true })
+    if (sessionPresent) announce()
+    else {
       this.#client.subscribe([this.#topics.policy, this.#topics.commands], { qos: 1 }, (err, granted) => {
         if (err) this.#log.warn('Cannot subscribe to policy and commands', { error: err.message })
         else if (granted?.some((g) => g.qos === 128)) this.#log.error('Broker refused subscription to policy or commands', {})
+        if (this.#client.connected && !this.#closed) announce()
       })
     }
     this.#handlers.onConnected?.({ sessionPresent })
@@ -476,10 +484,36 @@ export class MqttUplink {
       this.#log.warn('Cannot execute command: it is for another switch', { commandId: command.commandId })
       return
     }
-    let reply = this.#replies.get(command.commandId)
-    if (reply === undefined) {
-      this.#m.uplink_commands_total++
-      let outcome: CommandOutcome
+    let reply: CommandReply
+    try {
+      reply = await this.#replyTo(command)
+    } catch (err) {
+      this.#m.uplink_command_errors_total++
+      this.#log.error('Cannot answer command', { commandId: command.commandId, error: String(err) })
+      return
+    }
+    if (this.#closed) return
+    this.#client.publish(this.#topics.replies, Buffer.from(encodeCommandReply(reply)), { qos: 1 })
+  }
+
+  /** The reply kept on disk, the one of an execution in progress, or a new execution's. */
+  #replyTo(command: Command): Promise<CommandReply> {
+    const kept = this.outbox.getReply(command.commandId)
+    if (kept !== undefined) return Promise.resolve(decodeCommandReply(kept))
+    let running = this.#executing.get(command.commandId)
+    if (running === undefined) {
+      running = this.#execute(command).finally(() => this.#executing.delete(command.commandId))
+      this.#executing.set(command.commandId, running)
+    }
+    return running
+  }
+
+  async #execute(command: Command): Promise<CommandReply> {
+    this.#m.uplink_commands_total++
+    let outcome: CommandOutcome
+    if (command.expiresAt !== undefined && Date.now() > command.expiresAt) {
+      outcome = { status: 'expired', affected: 0, detail: 'received after its expiresAt: not executed' }
+    } else {
       try {
         outcome = this.#handlers.onCommand
           ? await this.#handlers.onCommand(command)
@@ -488,20 +522,25 @@ export class MqttUplink {
         this.#m.uplink_command_errors_total++
         outcome = { status: 'failed', affected: 0, detail: String(err instanceof Error ? err.message : err).slice(0, 200) }
       }
-      reply = {
-        v: 1,
-        commandId: command.commandId,
-        switchId: this.#config.switchId,
-        time: Date.now(),
-        status: outcome.status,
-        affected: outcome.affected,
-        ...(outcome.detail !== undefined ? { detail: outcome.detail.slice(0, 200) } : {}),
-      }
-      this.#replies.set(command.commandId, reply)
-      if (this.#replies.size > COMMAND_REPLIES_MAX) this.#replies.delete(this.#replies.keys().next().value!)
     }
-    if (this.#closed) return
-    this.#client.publish(this.#topics.replies, Buffer.from(encodeCommandReply(reply)), { qos: 1 })
+    const reply: CommandReply = {
+      v: 1,
+      commandId: command.commandId,
+      switchId: this.#config.switchId,
+      time: Date.now(),
+      status: outcome.status,
+      affected: outcome.affected,
+      ...(outcome.detail !== undefined ? { detail: outcome.detail.slice(0, 200) } : {}),
+    }
+    this.#log.info('Command executed', { commandId: command.commandId, kind: command.kind, status: reply.status, affected: reply.affected })
+    if (!this.#closed) {
+      try {
+        this.outbox.putReply(command.commandId, encodeCommandReply(reply))
+      } catch (err) {
+        this.#log.error('Cannot keep a command reply on disk: a copy of the command would run again', { commandId: command.commandId, error: String(err) })
+      }
+    }
+    return reply
   }
 }
 

@@ -121,7 +121,11 @@ export interface OutboxMetrics {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS replies (n INTEGER PRIMARY KEY, command_id TEXT NOT NULL UNIQUE, payload BLOB NOT NULL) STRICT;
 `
+
+/** Command replies kept on disk (the newest; older ones are deleted as new ones come). */
+export const COMMAND_REPLIES_KEPT = 1024
 
 export class Outbox {
   readonly #db: Database.Database
@@ -233,6 +237,25 @@ export class Outbox {
     this.#db
       .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
       .run(key, value)
+  }
+
+  /** The reply kept for a command id (`putReply`), if any. */
+  getReply(commandId: string): Uint8Array | undefined {
+    this.#assertOpen()
+    const row = this.#db.prepare('SELECT payload FROM replies WHERE command_id = ?').get(commandId) as { payload: Buffer } | undefined
+    return row === undefined ? undefined : new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength)
+  }
+
+  /**
+   * Keeps a command's reply durably now (own transaction and fsync): a command executed once
+   * is answered from here after an agent restart. Keeps the newest `COMMAND_REPLIES_KEPT`.
+   */
+  putReply(commandId: string, payload: Uint8Array): void {
+    this.#assertOpen()
+    this.#db.transaction(() => {
+      const r = this.#db.prepare('INSERT OR REPLACE INTO replies (command_id, payload) VALUES (?, ?)').run(commandId, payload)
+      this.#db.prepare('DELETE FROM replies WHERE n <= ?').run(Number(r.lastInsertRowid) - COMMAND_REPLIES_KEPT)
+    })()
   }
 
   /** The next sequence number `append()` will allocate. */

@@ -17,8 +17,10 @@
  *
  * Limits, written down: aedes keeps sessions, QoS 1 in-flight and queued messages and retained
  * messages in memory (aedes-persistence). An edge restart therefore forgets them: the
- * switches' persistent sessions, the commands queued for offline switches and the retained
- * policies (the edge re-publishes every switch's policy at start, see edge/mqtt/ingest.ts).
+ * switches' persistent sessions, the commands queued for offline switches, the retained
+ * policies and statuses. What `vdp-edge` does about it: every switch's policy is published
+ * again at start (edge/main.ts), and commands are durable in the fleet store and published
+ * again when their switch comes online (edge/command-dispatcher.ts).
  * What is not lost: an event leaves a switch's outbox only on PUBACK. With the in-process
  * ingest hook (`setPublishHook`, used by edge/mqtt/embedded-ingest.ts and by `vdp-edge`)
  * aedes sends that PUBACK only after the fleet store committed the event, so an edge killed
@@ -122,6 +124,12 @@ const SWITCH_SUBSCRIBE_CHANNELS = new Set(['policy', 'commands'])
  */
 export type SwitchPublishHook = (topic: string, payload: Uint8Array, switchUsername: string, done: () => void) => void
 
+/**
+ * Called when a switch account acknowledged (PUBACK) a QoS 1 message the broker sent it, with
+ * that message's topic and payload: how the edge learns a command was delivered.
+ */
+export type SwitchDeliveryHook = (topic: string, payload: Uint8Array, switchUsername: string) => void
+
 const noLog: BrokerLogger = { info() {}, warn() {}, error() {} }
 
 export class EmbeddedBroker {
@@ -145,6 +153,7 @@ export class EmbeddedBroker {
   #port = 0
   #host: string
   #publishHook: SwitchPublishHook | undefined
+  #deliveryHook: SwitchDeliveryHook | undefined
   #closing: Promise<void> | undefined
 
   private constructor(aedes: Aedes, config: EmbeddedBrokerConfig) {
@@ -206,6 +215,14 @@ export class EmbeddedBroker {
       this.#log.warn('MQTT subscribe denied', { clientId: client.id, topic: sub.topic.slice(0, 200) })
       done(null, null)
     }
+    aedes.on('ack', (packet, client) => {
+      const hook = this.#deliveryHook
+      const who = client ? this.#roles.get(client) : undefined
+      if (hook === undefined || who?.role !== 'switch' || packet === undefined || packet === null || !('topic' in packet)) return
+      const p = packet.payload
+      const bytes = typeof p === 'string' ? new TextEncoder().encode(p) : new Uint8Array(p.buffer, p.byteOffset, p.byteLength)
+      hook(packet.topic, bytes, who.username)
+    })
     aedes.on('client', () => this.#m.broker_clients_connected++)
     aedes.on('clientDisconnect', () => this.#m.broker_clients_connected--)
     this.#server = createServer((socket) => {
@@ -260,6 +277,11 @@ export class EmbeddedBroker {
   /** Installs the in-process consumer of switch publications (see `SwitchPublishHook`). */
   setPublishHook(hook: SwitchPublishHook | undefined): void {
     this.#publishHook = hook
+  }
+
+  /** Installs the observer of switch acknowledgements (see `SwitchDeliveryHook`). */
+  setDeliveryHook(hook: SwitchDeliveryHook | undefined): void {
+    this.#deliveryHook = hook
   }
 
   /** Publishes from the edge itself (policy, commands), QoS 1. */

@@ -5,7 +5,7 @@
  * leaves the switch's outbox only once it is durable in the fleet store: killing the edge at
  * any instant loses nothing, and no MQTT subscription race exists at start (the hook sees
  * every publication, whether or not anybody subscribed). Policy and commands are published
- * into aedes in-process.
+ * into aedes in-process; a switch's PUBACK of a command marks it `delivered` in the store.
  *
  * Batching is the same as for `MqttIngest`: aedes dispatches all PUBLISHes of one socket read
  * concurrently and the batch closes at the end of the event-loop turn, so a busy switch gets
@@ -33,6 +33,9 @@ export class EmbeddedIngest implements EdgeMessaging {
     broker.setPublishHook((topic, payload, _username, done) => {
       if (this.#closed) return // no PUBACK: the switch keeps the event
       this.#core.submit(topic, payload, done)
+    })
+    broker.setDeliveryHook((topic, payload, username) => {
+      if (!this.#closed) this.#core.delivered(topic, payload, username)
     })
   }
 
@@ -74,5 +77,6 @@ export class EmbeddedIngest implements EdgeMessaging {
     this.#closed = true
     this.#core.stop()
     this.#broker.setPublishHook(undefined)
+    this.#broker.setDeliveryHook(undefined)
   }
 }

@@ -37,7 +37,7 @@
  */
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt'
 import { ApiDecodeError } from '../../shared/api/cbor.ts'
-import { decodeCommandReply, encodeCommand, type Command } from '../../shared/api/commands.ts'
+import { decodeCommand, decodeCommandReply, encodeCommand, type Command } from '../../shared/api/commands.ts'
 import { decodeEvent, EVENT_BATCH_MAX, type FleetEvent } from '../../shared/api/events.ts'
 import { encodePolicy, type SwitchPolicy } from '../../shared/api/policy.ts'
 import {
@@ -94,6 +94,11 @@ export interface IngestDeps {
   onCommitted?(events: readonly FleetEvent[], result: IngestResult): void
   /** (Re)connected and subscribed: the place to re-publish retained policies. */
   onReady?(): void
+  /**
+   * A switch published its `online` status (stored): the place to publish its open commands
+   * again. The agent publishes `online` only once its command subscription is in place.
+   */
+  onSwitchOnline?(switchId: SwitchId): void
 }
 
 export type IngestRejectReason =
@@ -115,6 +120,8 @@ export interface IngestMetrics {
   ingest_pending: number
   ingest_status_total: number
   ingest_replies_total: number
+  /** Commands a switch's client acknowledged (embedded broker only). */
+  ingest_commands_delivered_total: number
   ingest_commands_published_total: number
   ingest_policies_published_total: number
   ingest_rejected_total: Record<IngestRejectReason, number>
@@ -164,6 +171,7 @@ export class EventIngestor {
     ingest_pending: 0,
     ingest_status_total: 0,
     ingest_replies_total: 0,
+    ingest_commands_delivered_total: 0,
     ingest_commands_published_total: 0,
     ingest_policies_published_total: 0,
     ingest_rejected_total: {
@@ -304,16 +312,32 @@ export class EventIngestor {
         if (status.switchId !== switchId) return this.#reject('switch-mismatch', topic)
         this.#store.setSwitchStatus(status, this.#nowMs())
         this.m.ingest_status_total++
+        if (status.state === 'online') this.#deps.onSwitchOnline?.(switchId)
       } else if (channel === 'replies') {
         const reply = decodeCommandReply(bytes)
         if (reply.switchId !== switchId) return this.#reject('switch-mismatch', topic)
-        this.#store.recordReply(reply)
+        this.#store.recordReply(reply, this.#nowMs())
         this.m.ingest_replies_total++
       }
       // policy and commands are the edge's own publications: nothing to ingest
     } catch (err) {
       if (err instanceof ApiDecodeError) this.#reject(err.code, topic, err)
       else this.#log.error('Cannot store switch status or reply', { topic, error: String(err) })
+    }
+  }
+
+  /**
+   * The broker saw a switch acknowledge one of the edge's PUBLISHes (embedded broker): a
+   * command on the switch's own topic becomes `delivered`. Never throws.
+   */
+  delivered(topicName: string, payload: Uint8Array, switchUsername: string): void {
+    const topic = parseSwitchTopic(this.prefix, topicName)
+    if (topic === undefined || topic.channel !== 'commands' || topic.switchId !== switchUsername) return
+    try {
+      const command = decodeCommand(payload)
+      if (this.#store.markCommandDelivered(command.commandId, topic.switchId, this.#nowMs())) this.m.ingest_commands_delivered_total++
+    } catch (err) {
+      this.#log.warn('Cannot record a command delivery', { topic: topicName.slice(0, 200), error: String(err) })
     }
   }
 

@@ -1,16 +1,21 @@
 /**
- * `/api/v1/commands`: NVE-initiated disconnects, published to the switch through deps and
- * kept with their replies. `disconnect-vsi` without `switchId` goes to every switch holding
- * the VSI.
+ * `/api/v1/commands`: NVE-initiated disconnects, recorded in the fleet store (`pending`),
+ * published to the switch through deps and kept with their state and replies.
+ * `disconnect-vsi` without `switchId` goes to every switch holding the VSI. A command the
+ * broker does not take stays `pending` and is published again when its switch comes online
+ * or the edge restarts (edge/command-dispatcher.ts): the answer is 202 all the same, and
+ * issuing it again would make a second command.
  */
 import { Hono } from 'hono'
 import type { Command } from '../../shared/api/commands.ts'
 import { idField, nameField, portField, reasonField, switchIdField, vniField, vsiIdField } from '../../shared/api/fields.ts'
 import { literal, optional, record } from '../../shared/api/schema.ts'
 import { requireScope } from '../auth.ts'
+import { DEFAULT_COMMAND_TTL_MS } from '../command-dispatcher.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { bump } from '../metrics.ts'
 import { intText, jsonBody, params, query } from '../validate.ts'
+import { COMMAND_STATES } from '../store/fleet-store.ts'
 import type { AppEnv, RouteDeps } from './context.ts'
 
 export const disconnectVsiBodySchema = record({
@@ -44,14 +49,34 @@ export function commandsRoutes(deps: RouteDeps) {
       try {
         await deps.publish.command(command)
       } catch (err) {
-        deps.logger.warn('command publish failed', { commandId: command.commandId, error: err instanceof Error ? err.message : String(err) })
-        throw new ApiError(503, 'unavailable', `Cannot publish command ${command.commandId}: the broker did not take it; it is recorded, retry to send again`)
+        deps.logger.warn('command publish failed: it stays pending and is sent when the switch comes online', {
+          commandId: command.commandId,
+          error: err instanceof Error ? err.message : String(err),
+        })
       }
     }
   }
+  const expiresAt = (now: number) => now + (deps.commandTtlMs ?? DEFAULT_COMMAND_TTL_MS)
+  const withState = (commands: Command[]) =>
+    commands.map((command) => {
+      const r = store.getCommand(command.commandId)
+      return { ...command, state: r?.state ?? 'pending' }
+    })
 
-  app.get('/', read, query(record({ limit: optional(intText(1, 1000)) })), (c) =>
-    c.json({ commands: store.listCommands(c.req.valid('query').limit ?? 100) }),
+  app.get(
+    '/',
+    read,
+    query(record({ limit: optional(intText(1, 1000)), state: optional(literal(...COMMAND_STATES)), switch: optional(switchIdField) })),
+    (c) => {
+      const q = c.req.valid('query')
+      return c.json({
+        commands: store.listCommands({
+          limit: q.limit ?? 100,
+          ...(q.state !== undefined ? { state: q.state } : {}),
+          ...(q.switch !== undefined ? { switchId: q.switch } : {}),
+        }),
+      })
+    },
   )
   app.get('/:commandId', read, params(record({ commandId: idField })), (c) => {
     const r = store.getCommand(c.req.valid('param').commandId)
@@ -77,12 +102,13 @@ export function commandsRoutes(deps: RouteDeps) {
       switchId: t.switchId,
       issuedAt: now,
       reason: b.reason ?? 'operator',
+      expiresAt: expiresAt(now),
       vsiId: b.vsiId,
       ...(t.port !== undefined ? { port: t.port } : {}),
       mode: b.mode ?? 'de-associate',
     }))
     await send(commands, c.get('tokenName'))
-    return c.json({ commands }, 202)
+    return c.json({ commands: withState(commands) }, 202)
   })
   app.post('/disconnect-vn', admin, jsonBody(disconnectVnBodySchema), async (c) => {
     const b = c.req.valid('json')
@@ -94,18 +120,20 @@ export function commandsRoutes(deps: RouteDeps) {
       vni = vn.vni
     }
     if (vni === undefined) throw new ApiError(400, 'validation', 'Invalid body: give vni or vn', 'vni')
+    const now = deps.clock.nowMs()
     const command: Command = {
       v: 1,
       kind: 'disconnect-vn',
       commandId: newId(),
       switchId: b.switchId,
-      issuedAt: deps.clock.nowMs(),
+      issuedAt: now,
       reason: b.reason ?? 'operator',
+      expiresAt: expiresAt(now),
       vni,
       port: b.port,
     }
     await send([command], c.get('tokenName'))
-    return c.json({ commands: [command] }, 202)
+    return c.json({ commands: withState([command]) }, 202)
   })
   return app
 }

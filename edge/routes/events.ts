@@ -10,6 +10,7 @@ import { switchIdField, vsiIdField } from '../../shared/api/fields.ts'
 import { literal, optional, record } from '../../shared/api/schema.ts'
 import { requireScope } from '../auth.ts'
 import { ApiError } from '../errors.ts'
+import { DEFAULT_COMMAND_TTL_MS } from '../command-dispatcher.ts'
 import { countRejected, ingestEventBytes } from '../ingest.ts'
 import { bump } from '../metrics.ts'
 import { pushPolicies } from '../policy.ts'
@@ -67,6 +68,7 @@ export function ingestRoutes(deps: RouteDeps) {
       const result = ingestEventBytes(deps.store, bytes, deps.clock, {
         metrics: deps.metrics,
         migrationGraceMs: deps.migrationGraceMs,
+        commandTtlMs: deps.commandTtlMs ?? DEFAULT_COMMAND_TTL_MS,
       })
       if (result.bootedSwitches.length) await pushPolicies(deps, result.bootedSwitches)
       for (const command of result.commands) {

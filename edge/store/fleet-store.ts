@@ -39,6 +39,8 @@ export interface IngestOptions {
   nowMs: number
   /** How long a migration's source may keep the VSI after the destination associated. */
   migrationGraceMs: number
+  /** Cleanup commands issued now carry `expiresAt = issuedAt + commandTtlMs`. */
+  commandTtlMs?: number
 }
 
 export interface IngestResult {
@@ -158,11 +160,40 @@ export interface ApiTokenRecord {
 
 export type ApiTokenView = Omit<ApiTokenRecord, 'hash'>
 
+/**
+ * Where a command is (docs/api.md, "Command states"):
+ * - `pending`: recorded, no switch has acknowledged it yet;
+ * - `delivered`: the switch's MQTT client acknowledged the PUBLISH (embedded broker only: an
+ *   external broker does not tell the edge), no reply yet;
+ * - `answered`: the switch replied (`reply`);
+ * - `expired`: no reply before its deadline, or the switch answered `expired`.
+ * Pending and delivered commands are "open": the edge publishes them again at its start and
+ * when their switch comes online, until they are answered or expire.
+ */
+export const COMMAND_STATES = ['pending', 'delivered', 'answered', 'expired'] as const
+export type CommandState = (typeof COMMAND_STATES)[number]
+
+export const OPEN_COMMAND_STATES: readonly CommandState[] = ['pending', 'delivered']
+
 export interface CommandRecord {
   command: Command
   /** Who asked: 'operator' (API) or 'migration-cleanup'. */
   origin: string
+  state: CommandState
+  /** When `state` last changed (edge clock, ms). */
+  stateAt: number
+  /** Publications after the first one (edge start, switch online). */
+  resends: number
   reply?: CommandReply
+}
+
+/** What `recordCommand` takes: a new command starts `pending`. */
+export type NewCommandRecord = Pick<CommandRecord, 'command' | 'origin'>
+
+export interface CommandQuery {
+  limit: number
+  state?: CommandState
+  switchId?: SwitchId
 }
 
 export interface MigrationEntry {
@@ -211,10 +242,24 @@ export interface FleetStore {
   /** Increments and returns the policy revision (stored). */
   nextPolicyRevision(): number
 
-  recordCommand(record: CommandRecord): void
-  recordReply(reply: CommandReply): boolean
+  /** Records a new command as `pending` (an existing id is left as it is). */
+  recordCommand(record: NewCommandRecord): void
+  /** Records the switch's reply: `answered` (`expired` for an `expired` reply). */
+  recordReply(reply: CommandReply, nowMs?: number): boolean
+  /** The switch's client acknowledged the command's PUBLISH: `pending` -> `delivered`. */
+  markCommandDelivered(commandId: string, switchId: SwitchId, nowMs: number): boolean
+  /** Counts one more publication of an open command. */
+  markCommandResent(commandId: string): void
+  /**
+   * Open commands whose deadline (`command.expiresAt`, else `issuedAt + defaultTtlMs`) is at
+   * or before `nowMs` become `expired`; returns them.
+   */
+  expireCommands(nowMs: number, defaultTtlMs: number): CommandRecord[]
+  /** Open commands (pending, delivered), oldest first; of one switch when given. */
+  openCommands(switchId?: SwitchId, limit?: number): CommandRecord[]
   getCommand(commandId: string): CommandRecord | undefined
-  listCommands(limit: number): CommandRecord[]
+  /** Newest first. */
+  listCommands(query: CommandQuery): CommandRecord[]
 
   close(): void
 }
@@ -259,10 +304,11 @@ export abstract class BaseFleetStore implements FleetStore {
   abstract recentMigrations(limit: number): MigrationEntry[]
   abstract listEvents(query: EventQuery): StoredEvent[]
   abstract counts(): { vsis: number; switches: number; events: number }
-  abstract recordCommand(record: CommandRecord): void
-  abstract recordReply(reply: CommandReply): boolean
-  abstract getCommand(commandId: string): CommandRecord | undefined
-  abstract listCommands(limit: number): CommandRecord[]
+  /** Inserts or replaces a command record. */
+  protected abstract saveCommand(record: CommandRecord): void
+  protected abstract loadCommand(commandId: string): CommandRecord | undefined
+  abstract openCommands(switchId?: SwitchId, limit?: number): CommandRecord[]
+  abstract listCommands(query: CommandQuery): CommandRecord[]
   abstract close(): void
 
   /** Sweep at most this many VSIs per call so one call stays short. */
@@ -361,7 +407,8 @@ export abstract class BaseFleetStore implements FleetStore {
       if (!rec) continue
       const r = sweepVsi(rec, this.bootOf, options.nowMs, options.migrationGraceMs)
       this.saveVsi(r.record, this.indexOf(r.record, options.migrationGraceMs))
-      for (const command of r.commands) {
+      for (const c of r.commands) {
+        const command = options.commandTtlMs === undefined ? c : { ...c, expiresAt: c.issuedAt + options.commandTtlMs }
         this.recordCommand({ command, origin: 'migration-cleanup' })
         commands.push(command)
       }
@@ -468,6 +515,59 @@ export abstract class BaseFleetStore implements FleetStore {
   }
   nextPolicyRevision(): number {
     return this.incrementMeta('policy-revision')
+  }
+
+  recordCommand(record: NewCommandRecord): void {
+    this.transaction(() => {
+      if (this.loadCommand(record.command.commandId) !== undefined) return
+      this.saveCommand({ ...record, state: 'pending', stateAt: record.command.issuedAt, resends: 0 })
+    })
+  }
+
+  recordReply(reply: CommandReply, nowMs: number = reply.time): boolean {
+    return this.transaction(() => {
+      const r = this.loadCommand(reply.commandId)
+      if (!r || r.command.switchId !== reply.switchId) return false
+      const state = reply.status === 'expired' ? 'expired' : 'answered'
+      // A repeated reply (re-delivery) keeps the first one's time.
+      if (r.reply !== undefined && r.state === state) return true
+      this.saveCommand({ ...r, reply, state, stateAt: nowMs })
+      return true
+    })
+  }
+
+  markCommandDelivered(commandId: string, switchId: SwitchId, nowMs: number): boolean {
+    return this.transaction(() => {
+      const r = this.loadCommand(commandId)
+      if (!r || r.command.switchId !== switchId || r.state !== 'pending') return false
+      this.saveCommand({ ...r, state: 'delivered', stateAt: nowMs })
+      return true
+    })
+  }
+
+  markCommandResent(commandId: string): void {
+    this.transaction(() => {
+      const r = this.loadCommand(commandId)
+      if (r) this.saveCommand({ ...r, resends: r.resends + 1 })
+    })
+  }
+
+  expireCommands(nowMs: number, defaultTtlMs: number): CommandRecord[] {
+    return this.transaction(() => {
+      const expired: CommandRecord[] = []
+      for (const r of this.openCommands()) {
+        const deadline = r.command.expiresAt ?? r.command.issuedAt + defaultTtlMs
+        if (deadline > nowMs) continue
+        const next: CommandRecord = { ...r, state: 'expired', stateAt: nowMs }
+        this.saveCommand(next)
+        expired.push(next)
+      }
+      return expired
+    })
+  }
+
+  getCommand(commandId: string): CommandRecord | undefined {
+    return this.loadCommand(commandId)
   }
 }
 

@@ -5,13 +5,14 @@
  *
  * @module
  */
-import type { CommandReply } from '../../shared/api/commands.ts'
 import { eventKey, isVsiEvent, type FleetEvent } from '../../shared/api/events.ts'
 import type { SwitchId, VsiIdHex } from '../../shared/ids.ts'
 import type { SwitchRecord, VsiRecord } from './model.ts'
 import {
   BaseFleetStore,
   type Collection,
+  OPEN_COMMAND_STATES,
+  type CommandQuery,
   type CommandRecord,
   type EventQuery,
   type MigrationEntry,
@@ -214,25 +215,27 @@ export class MemoryFleetStore extends BaseFleetStore {
     return n
   }
 
-  recordCommand(record: CommandRecord): void {
+  protected saveCommand(record: CommandRecord): void {
     const id = record.command.commandId
     const prior = this.commands.get(id)
     this.commands.set(id, structuredClone(record))
     this.onUndo(() => (prior ? this.commands.set(id, prior) : this.commands.delete(id)))
   }
-  recordReply(reply: CommandReply): boolean {
-    const r = this.commands.get(reply.commandId)
-    if (!r || r.command.switchId !== reply.switchId) return false
-    r.reply = structuredClone(reply)
-    return true
-  }
-  getCommand(commandId: string): CommandRecord | undefined {
+  protected loadCommand(commandId: string): CommandRecord | undefined {
     return structuredClone(this.commands.get(commandId))
   }
-  listCommands(limit: number): CommandRecord[] {
+  openCommands(switchId?: SwitchId, limit = Number.MAX_SAFE_INTEGER): CommandRecord[] {
     return [...this.commands.values()]
-      .sort((a, b) => b.command.issuedAt - a.command.issuedAt)
+      .filter((r) => OPEN_COMMAND_STATES.includes(r.state) && (switchId === undefined || r.command.switchId === switchId))
+      .sort((a, b) => a.command.issuedAt - b.command.issuedAt)
       .slice(0, limit)
+      .map((r) => structuredClone(r))
+  }
+  listCommands(q: CommandQuery): CommandRecord[] {
+    return [...this.commands.values()]
+      .filter((r) => (q.state === undefined || r.state === q.state) && (q.switchId === undefined || r.command.switchId === q.switchId))
+      .sort((a, b) => b.command.issuedAt - a.command.issuedAt)
+      .slice(0, q.limit)
       .map((r) => structuredClone(r))
   }
 

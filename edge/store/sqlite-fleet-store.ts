@@ -12,13 +12,13 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { CommandReply } from '../../shared/api/commands.ts'
 import { isVsiEvent, type FleetEvent } from '../../shared/api/events.ts'
 import type { SwitchId, VsiIdHex } from '../../shared/ids.ts'
 import type { SwitchRecord, VsiRecord } from './model.ts'
 import {
   BaseFleetStore,
   type Collection,
+  type CommandQuery,
   type CommandRecord,
   type EventQuery,
   type MigrationEntry,
@@ -105,6 +105,7 @@ export class SqliteFleetStore extends BaseFleetStore {
     this.db.exec(SCHEMA)
     const columns = this.db.prepare('PRAGMA table_info(vsis)').all() as { name: string }[]
     if (!columns.some((c) => c.name === 'ix')) this.db.exec('ALTER TABLE vsis ADD COLUMN ix TEXT')
+    migrateCommandStates(this.db)
     const db = this.db
     this.s = {
       hasEvent: db.prepare('SELECT 1 FROM events WHERE switch_id = ? AND boot_id = ? AND seq = ?').pluck(),
@@ -156,10 +157,16 @@ export class SqliteFleetStore extends BaseFleetStore {
         'INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value',
       ).pluck(),
       putCommand: db.prepare(
-        'INSERT INTO commands (command_id, issued_at, body) VALUES (?, ?, ?) ON CONFLICT (command_id) DO UPDATE SET body = excluded.body',
+        'INSERT INTO commands (command_id, issued_at, body, switch_id, state) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (command_id) DO UPDATE SET body = excluded.body, state = excluded.state',
       ),
       getCommand: db.prepare('SELECT body FROM commands WHERE command_id = ?').pluck(),
-      listCommands: db.prepare('SELECT body FROM commands ORDER BY issued_at DESC LIMIT ?').pluck(),
+      openCommands: db
+        .prepare("SELECT body FROM commands WHERE state IN ('pending', 'delivered') ORDER BY issued_at LIMIT ?")
+        .pluck(),
+      openCommandsOf: db
+        .prepare("SELECT body FROM commands WHERE state IN ('pending', 'delivered') AND switch_id = ? ORDER BY issued_at LIMIT ?")
+        .pluck(),
       countVsis: db.prepare('SELECT count(*) FROM vsis').pluck(),
       countSwitches: db.prepare('SELECT count(*) FROM switches').pluck(),
       maxCursor: db.prepare("SELECT coalesce(max(cursor), 0) FROM events").pluck(),
@@ -343,28 +350,57 @@ export class SqliteFleetStore extends BaseFleetStore {
     return this.s.incMeta.get(key) as number
   }
 
-  recordCommand(record: CommandRecord): void {
-    this.s.putCommand.run(record.command.commandId, record.command.issuedAt, JSON.stringify(record))
+  protected saveCommand(r: CommandRecord): void {
+    this.s.putCommand.run(r.command.commandId, r.command.issuedAt, JSON.stringify(r), r.command.switchId, r.state)
   }
-  recordReply(reply: CommandReply): boolean {
-    return this.transaction(() => {
-      const r = this.getCommand(reply.commandId)
-      if (!r || r.command.switchId !== reply.switchId) return false
-      this.recordCommand({ ...r, reply })
-      return true
-    })
-  }
-  getCommand(commandId: string): CommandRecord | undefined {
+  protected loadCommand(commandId: string): CommandRecord | undefined {
     const t = this.s.getCommand.get(commandId) as string | undefined
     return t === undefined ? undefined : (JSON.parse(t) as CommandRecord)
   }
-  listCommands(limit: number): CommandRecord[] {
-    return (this.s.listCommands.all(limit) as string[]).map((t) => JSON.parse(t) as CommandRecord)
+  openCommands(switchId?: SwitchId, limit = -1): CommandRecord[] {
+    const rows = switchId === undefined ? this.s.openCommands.all(limit) : this.s.openCommandsOf.all(switchId, limit)
+    return (rows as string[]).map((t) => JSON.parse(t) as CommandRecord)
+  }
+  listCommands(q: CommandQuery): CommandRecord[] {
+    const where: string[] = []
+    const args: unknown[] = []
+    if (q.state !== undefined) {
+      where.push('state = ?')
+      args.push(q.state)
+    }
+    if (q.switchId !== undefined) {
+      where.push('switch_id = ?')
+      args.push(q.switchId)
+    }
+    const sql = `SELECT body FROM commands ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY issued_at DESC LIMIT ?`
+    return (this.prepared(sql).pluck().all(...args, q.limit) as string[]).map((t) => JSON.parse(t) as CommandRecord)
   }
 
   close(): void {
     if (this.db.open) this.db.close()
   }
+}
+
+/**
+ * Commands gained a state (pending, delivered, answered, expired) with the switch id beside
+ * it for the re-send query. A database from before gets the columns; its commands without a
+ * reply become `pending` (and expire at the first sweep when old), answered ones `answered`.
+ */
+function migrateCommandStates(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(commands)').all() as { name: string }[]
+  if (!columns.some((c) => c.name === 'state')) {
+    db.exec(`
+      ALTER TABLE commands ADD COLUMN switch_id TEXT;
+      ALTER TABLE commands ADD COLUMN state TEXT;
+      UPDATE commands SET
+        switch_id = json_extract(body, '$.command.switchId'),
+        state = CASE WHEN json_extract(body, '$.reply') IS NULL THEN 'pending' ELSE 'answered' END,
+        body = json_set(body,
+          '$.state', CASE WHEN json_extract(body, '$.reply') IS NULL THEN 'pending' ELSE 'answered' END,
+          '$.stateAt', issued_at, '$.resends', 0);
+    `)
+  }
+  db.exec("CREATE INDEX IF NOT EXISTS commands_open ON commands (switch_id, issued_at) WHERE state IN ('pending', 'delivered')")
 }
 
 /** Sorted MACs, IPs and `switch\0port` places, as kept in `vsis.ix`. */

@@ -4,7 +4,11 @@
  *
  * Rules:
  * 1. `commandId` is chosen by the edge and unique; the switch executes a command id at most
- *    once per boot and answers every delivery with the same reply (QoS 1 may deliver twice).
+ *    once (its reply is kept in the agent's state directory, across agent restarts) and
+ *    answers every delivery with the same reply: QoS 1 may deliver twice, and the edge
+ *    publishes a command again until it is answered (docs/mqtt.md, "Commands").
+ * 4. `expiresAt` (edge clock, ms since the epoch): a switch that receives the command later
+ *    does not execute it and answers `expired`. Absent: no deadline on the switch.
  * 2. `disconnect-vsi` is the NVE-initiated De-Associate (mode 'de-associate') or deactivate,
  *    associate to pre-associate (mode 'deactivate'); without `port` it acts on every port
  *    holding the VSI.
@@ -25,6 +29,7 @@ const commandHeader = {
   switchId: switchIdField,
   issuedAt: timeMsField,
   reason: reasonField,
+  expiresAt: optional(timeMsField),
 }
 
 export const commandSchema = tagged('kind', {
@@ -50,8 +55,11 @@ export const commandReplySchema = record({
   commandId: idField,
   switchId: switchIdField,
   time: timeMsField,
-  /** 'done': executed; 'not-found': nothing matched; 'failed': see detail. */
-  status: literal('done', 'not-found', 'failed'),
+  /**
+   * 'done': executed; 'not-found': nothing matched; 'failed': see detail; 'expired': received
+   * after `expiresAt`, not executed.
+   */
+  status: literal('done', 'not-found', 'failed', 'expired'),
   /** VSIs de-associated or deactivated. */
   affected: integer(0, 1_000_000),
   detail: optional(text({ max: 200 })),

@@ -84,7 +84,7 @@ describe('MemoryFleetStore and SqliteFleetStore', () => {
               bySwitch: [1, 2, 3].map((w) => s.findVsis({ limit: 10, switchId: switchId(`tor${w}`), port: 'Ethernet1' as never }).map((x) => x.vsiId)),
               byState: s.findVsis({ limit: 10, state: 'pre-associated', vni: 5000 }).map((x) => x.vsiId),
               migrations: s.recentMigrations(100).length,
-              commands: s.listCommands(100).map((c) => c.command.commandId).sort(),
+              commands: s.listCommands({ limit: 100 }).map((c) => c.command.commandId).sort(),
             }
             s.close()
             return out

@@ -32,6 +32,7 @@ describe('parseEdgeArgs', () => {
     expect([o.mqttListenHost, o.mqttListenPort]).toEqual(['127.0.0.1', 1883])
     expect(o.db).toBe('vdp-edge.sqlite')
     expect(o.topicPrefix).toBe('vdp')
+    expect(o.commandTtlMs).toBe(3_600_000)
   })
 
   it('parseEdgeArgs() reads every flag, with a space or an equals sign', () => {
@@ -51,6 +52,7 @@ describe('parseEdgeArgs', () => {
       'dc1/vdp',
       '--migration-grace-ms',
       '5000',
+      '--command-ttl-ms=600000',
       '--log-level',
       'warn',
     ]) as EdgeOptions
@@ -62,6 +64,7 @@ describe('parseEdgeArgs', () => {
     expect(o.db).toBe(':memory:')
     expect(o.topicPrefix).toBe('dc1/vdp')
     expect(o.migrationGraceMs).toBe(5000)
+    expect(o.commandTtlMs).toBe(600_000)
     expect(o.logLevel).toBe('warn')
     expect(parseEdgeArgs(['--http', '[::1]:8080'])).toMatchObject({ httpHost: '::1', httpPort: 8080 })
   })
@@ -73,6 +76,8 @@ describe('parseEdgeArgs', () => {
       [['--mqtt', 'http://x'], /--mqtt/],
       [['--mqtt'], /needs a value/],
       [['--log-level', 'loud'], /--log-level/],
+      [['--command-ttl-ms', '0'], /--command-ttl-ms/],
+      [['--command-ttl-ms', '1h'], /--command-ttl-ms/],
       [['--topic-prefix', 'a/+/b'], /prefix/],
       [['--frobnicate'], /unknown/],
       [['--mqtt', 'mqtt://x:1883', '--mqtt-users', 'f.json'], /--mqtt-users/],
