@@ -24,6 +24,7 @@ import { Agent, createServer, request as httpRequest, type IncomingMessage, type
 import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { Logger } from './deps.ts'
+import type { LookupShortcut } from './lookup-shortcut.ts'
 import type { EdgeOptions } from './main.ts'
 import { bump, type EdgeMetrics } from './metrics.ts'
 import type { AppEnv } from './routes/context.ts'
@@ -88,7 +89,8 @@ export async function startHttpWorkers(options: {
   log: Logger
 }): Promise<HttpWorkerPool> {
   const { count, config, metrics, log } = options
-  cluster.setupPrimary({ exec: options.workerScript, args: [], execArgv: [], silent: false })
+  // The writer's node flags carry over (e.g. `node --cpu-prof bin/vdp-edge.mjs` profiles the workers too).
+  cluster.setupPrimary({ exec: options.workerScript, args: [], execArgv: process.execArgv, silent: false })
   const workers = new Set<Worker>()
   let stopping = false
   let port = config.port
@@ -173,11 +175,17 @@ const endToEnd = (raw: string[]): string[] => {
 }
 
 /**
- * Worker side: serves `app` (built over a read-only store) on the shared port, passes what
- * it does not answer to the writer, and reports its request counts. `close` releases the
+ * Worker side: serves `app` (built over a read-only store, with the lookup shortcut in front)
+ * on the shared port, passes what it does not answer to the writer, and reports its request counts. `close` releases the
  * worker's resources (the store) once the server has stopped.
  */
-export function runHttpWorker(config: HttpWorkerConfig, app: Hono<AppEnv>, metrics: EdgeMetrics, close: () => void): void {
+export function runHttpWorker(
+  config: HttpWorkerConfig,
+  app: Hono<AppEnv>,
+  shortcut: LookupShortcut,
+  metrics: EdgeMetrics,
+  close: () => void,
+): void {
   const send = (m: WorkerMessage) => process.send?.(m)
   const local = getRequestListener(app.fetch)
   const agent = new Agent({ keepAlive: true, maxSockets: 256 })
@@ -200,8 +208,8 @@ export function runHttpWorker(config: HttpWorkerConfig, app: Hono<AppEnv>, metri
     req.pipe(upstream)
   }
   const server = createServer((req, res) => {
-    if (servedByWorker(req.method, req.url)) void local(req, res)
-    else forward(req, res)
+    if (!servedByWorker(req.method, req.url)) forward(req, res)
+    else if (!shortcut(req, res)) void local(req, res)
   })
   server.once('error', (err) => {
     send({ kind: 'failed', message: err.message })

@@ -17,15 +17,16 @@
 import cluster from 'node:cluster'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import type { Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { createAdaptorServer } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { DEFAULT_MIGRATION_GRACE_MS, systemClock, type EdgeDeps, type Logger, type TokenConfig } from './deps.ts'
 import { HTTP_WORKER_ENV, HTTP_WORKERS_MAX, runHttpWorker, startHttpWorkers, type HttpWorkerConfig, type HttpWorkerPool } from './http-workers.ts'
 import { ingestEvents, sweepMigrations } from './ingest.ts'
+import { createLookupShortcut } from './lookup-shortcut.ts'
 import { bump, createEdgeMetrics } from './metrics.ts'
 import { pushPolicies } from './policy.ts'
 import { createSecretBox } from './secrets.ts'
@@ -438,8 +439,12 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
   // With workers, this process serves its full app on a private socket, for what they pass on.
   const socketDir = o.httpWorkers > 0 ? mkdtempSync(join(tmpdir(), 'vdp-edge-')) : undefined
   let workers: HttpWorkerPool | undefined
+  const shortcut = createLookupShortcut({ store, tokens, metrics })
+  const listener = getRequestListener(app.fetch)
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createAdaptorServer({ fetch: app.fetch }) as Server
+    const s = createServer((req, res) => {
+      if (!shortcut(req, res)) void listener(req, res)
+    })
     s.once('error', reject)
     const listening = () => {
       const address = s.address()
@@ -515,6 +520,7 @@ function startEdgeHttpWorker(config: HttpWorkerConfig): void {
   const log = jsonLogger(o.logLevel)
   const store = new SqliteFleetStore({ path: o.db, readonly: true })
   const metrics = createEdgeMetrics()
+  const tokens = loadTokens(o.tokensFile)
   const notHere = () => Promise.reject(new Error('Cannot publish from an HTTP worker: only the writer process talks MQTT'))
   const app = createApp({
     store,
@@ -522,11 +528,11 @@ function startEdgeHttpWorker(config: HttpWorkerConfig): void {
     logger: log,
     metrics,
     migrationGraceMs: o.migrationGraceMs,
-    tokens: loadTokens(o.tokensFile),
+    tokens,
     secrets: createSecretBox(loadKek(o, log)),
     publish: { policy: notHere, command: notHere },
   })
-  runHttpWorker(config, app, metrics, () => store.close())
+  runHttpWorker(config, app, createLookupShortcut({ store, tokens, metrics }), metrics, () => store.close())
 }
 
 /** The CLI: returns the exit code. */
