@@ -161,18 +161,23 @@ const port = await new Promise<number>((resolveStarted, reject) => {
 })
 edge.removeAllListeners('exit')
 
+const USER_HZ = 100
+const statFields = (pid: number | 'self') => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+/** CPU time (µs) of this process's children that have exited: the load generators. */
+const loadCpuUs = () => ((Number(statFields('self')[13]) + Number(statFields('self')[14])) * 1e6) / USER_HZ
+
 /** CPU time (µs) of vdp-edge and its workers, from /proc (Linux). */
 function serverCpuUs(): number {
   let ticks = 0
   for (const pid of edgePids) {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+      const fields = statFields(pid)
       ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
     } catch {
       // a worker that is gone
     }
   }
-  return (ticks * 1e6) / 100 // USER_HZ
+  return (ticks * 1e6) / USER_HZ
 }
 
 const CLIENT = `
@@ -288,14 +293,17 @@ async function runWrk(by: 'mac' | 'ip', seconds: number): Promise<RunResult> {
 
 async function run(label: string, by: 'mac' | 'ip', pathOf: (n: number) => string, total: number, seconds: number): Promise<void> {
   const cpuBefore = serverCpuUs()
+  const loadBefore = loadCpuUs()
   const r = LOAD === 'wrk' ? await runWrk(by, seconds) : await runNode(pathOf, total)
   const cpuUsPerRequest = (serverCpuUs() - cpuBefore) / r.requests
+  const loadUsPerRequest = (loadCpuUs() - loadBefore) / r.requests
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   const how = LOAD === 'wrk' ? `wrk 1 thread, ${CONNECTIONS} connections, ${seconds} s` : `${CLIENTS}×${CONCURRENCY} node:http in flight`
   console.log(
     `${label.padEnd(10)} ${fmt(r.requests / r.seconds)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  max ${r.max.toFixed(1)} ms  ` +
       `(${fmt(r.requests)} requests, ${how}, ${r.errors} errors, load average ${load})\n` +
-      `${''.padEnd(10)} server CPU ${cpuUsPerRequest.toFixed(0)} µs/request = ${fmt(1e6 / cpuUsPerRequest)} req/s per server core`,
+      `${''.padEnd(10)} server CPU ${cpuUsPerRequest.toFixed(0)} µs/request = ${fmt(1e6 / cpuUsPerRequest)} req/s per server core; ` +
+      `load generator CPU ${loadUsPerRequest.toFixed(0)} µs/request`,
   )
 }
 
