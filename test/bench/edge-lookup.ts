@@ -5,6 +5,7 @@
  *
  *   npx tsx test/bench/edge-lookup.ts [--http-workers 2] [--load wrk|node] [--connections 16]
  *                                     [--seconds 10] [--vsis 1000000] [--db PATH] [--fresh] [--skip-apply]
+ *                                     [--edge DIR]
  *   node load only:                   [--requests 200000] [--concurrency 64] [--clients 1]
  *
  * The database is built once and reused (its VSI count is checked); `--fresh` rebuilds it.
@@ -14,6 +15,8 @@
  * earlier generator: `--clients` node:http processes, `--requests` in total,
  * `--concurrency` in flight each. The server's CPU time (vdp-edge and its workers, from
  * /proc) is reported per request, the figure that least depends on what else runs.
+ * `--edge DIR` runs DIR/bin/vdp-edge.mjs instead of this checkout's (e.g. an older commit
+ * unpacked with `git archive`, node_modules linked), for a same-run comparison.
  * Goal: 20,000 req/s with p99 < 5 ms.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -40,7 +43,7 @@ const HAVE_WRK = spawnSync('wrk', ['--version']).error === undefined
 const LOAD = arg('load', HAVE_WRK ? 'wrk' : 'node')
 const CONNECTIONS = Number(arg('connections', '16'))
 const SECONDS = Number(arg('seconds', '10'))
-const ROOT = resolve(import.meta.dirname, '../..')
+const EDGE_ROOT = resolve(arg('edge', resolve(import.meta.dirname, '../..')))
 if (LOAD !== 'wrk' && LOAD !== 'node') throw new Error(`Cannot use --load "${LOAD}": expected wrk or node`)
 if (LOAD === 'wrk' && !HAVE_WRK) throw new Error('Cannot use --load wrk: wrk is not installed (apt-get install wrk)')
 const T0 = 1_700_000_000_000
@@ -137,9 +140,10 @@ writeFileSync(join(tmp, 'tokens.json'), JSON.stringify([{ name: 'bench', token: 
 const edge = spawn(
   process.execPath,
   [
-    join(ROOT, 'bin/vdp-edge.mjs'),
+    join(EDGE_ROOT, 'bin/vdp-edge.mjs'),
     ...['--http', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--db', DB, '--tokens', join(tmp, 'tokens.json')],
-    ...['--http-workers', String(HTTP_WORKERS), '--log-level', 'info'],
+    ...(HTTP_WORKERS > 0 ? ['--http-workers', String(HTTP_WORKERS)] : []),
+    ...['--log-level', 'info'],
   ],
   { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VDP_EDGE_KEK: '00'.repeat(32) } },
 )
@@ -312,7 +316,9 @@ try {
   const probe = await fetch(`http://127.0.0.1:${port}/api/v1/vsis?ip=${ipOf(4242)}`, { headers: { Authorization: `Bearer ${TOKEN}` } })
   const body = (await probe.json()) as { vsis: { current?: { macs: string[] } }[] }
   if (probe.status !== 200 || body.vsis[0]?.current?.macs[0] !== macOf(4242)) throw new Error(`Cannot look VSI 4242 up: ${probe.status}`)
-  console.log(`HTTP lookups against ${fmt(VSIS)} VSIs on http://127.0.0.1:${port}, vdp-edge --http-workers ${HTTP_WORKERS}, load: ${LOAD}`)
+  console.log(
+    `HTTP lookups against ${fmt(VSIS)} VSIs on http://127.0.0.1:${port}, ${EDGE_ROOT}/bin/vdp-edge.mjs --http-workers ${HTTP_WORKERS}, load: ${LOAD}`,
+  )
   await run('warm-up', 'mac', (n) => `/api/v1/vsis?mac=${macOf(n)}`, Math.min(20_000, REQUESTS), 3)
   await run('by MAC', 'mac', (n) => `/api/v1/vsis?mac=${macOf(n)}`, REQUESTS, SECONDS)
   await run('by IP', 'ip', (n) => `/api/v1/vsis?ip=${ipOf(n)}`, REQUESTS, SECONDS)
