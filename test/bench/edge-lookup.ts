@@ -226,7 +226,8 @@ interface RunResult {
 async function runNode(pathOf: (n: number) => string, total: number): Promise<RunResult> {
   const perClient = Math.ceil(total / CLIENTS)
   let seed = 12345
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % VSIS)
+  // MINSTD: exact in doubles, so wrk's Lua draws the same sequence.
+  const rnd = () => ((seed = (seed * 48271) % 2147483647) % VSIS)
   const results = await Promise.all(
     Array.from({ length: CLIENTS }, () => {
       const paths = Array.from({ length: perClient }, () => pathOf(rnd()))
@@ -256,7 +257,7 @@ const wrkScript = (by: 'mac' | 'ip') => `
 local seed = 12345
 local h = "Bearer ${TOKEN}"
 request = function()
-  seed = (seed * 1103515245 + 12345) % 4294967296
+  seed = (seed * 48271) % 2147483647
   local n = seed % ${VSIS}
   local a, b, c, d = math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256
   local path = ${
