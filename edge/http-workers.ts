@@ -14,8 +14,9 @@
  *    second, so `/metrics` counts every request (up to 1 s late).
  * 3. A worker that exits while the edge is not stopping is started again, after a delay
  *    that grows (to `RESTART_DELAY_MAX_MS`) while workers keep dying young.
- * 4. A worker exits when its IPC channel closes (the writer died or is stopping). It ignores
- *    SIGINT: a Ctrl-C reaches the whole process group and the writer stops the workers.
+ * 4. A worker exits when the writer tells it to (stopping) or its IPC channel closes (the
+ *    writer died), closing its connections, event streams included. It ignores SIGINT: a
+ *    Ctrl-C reaches the whole process group and the writer stops the workers.
  *
  * @module
  */
@@ -49,6 +50,7 @@ export interface HttpWorkerConfig {
   options: EdgeOptions
 }
 
+type WriterMessage = { kind: 'stop' }
 type WorkerMessage =
   | { kind: 'listening'; port: number }
   | { kind: 'failed'; message: string }
@@ -118,13 +120,13 @@ export async function startHttpWorkers(options: {
     worker.on('exit', (code, signal) => {
       workers.delete(worker)
       if (stopping) return
-      const young = Date.now() - startedAt < YOUNG_WORKER_MS
-      restartDelayMs = young ? Math.min(RESTART_DELAY_MAX_MS, restartDelayMs * 2) : RESTART_DELAY_MIN_MS
-      log.warn('HTTP worker exited: starting another', { pid: worker.process.pid, code, signal, delayMs: restartDelayMs })
       if (startup) {
         startup.reject(new Error(`Cannot start HTTP worker: it exited (code ${code}, signal ${signal})`))
         return
       }
+      const young = Date.now() - startedAt < YOUNG_WORKER_MS
+      restartDelayMs = young ? Math.min(RESTART_DELAY_MAX_MS, restartDelayMs * 2) : RESTART_DELAY_MIN_MS
+      log.warn('HTTP worker exited: starting another', { pid: worker.process.pid, code, signal, delayMs: restartDelayMs })
       restartTimer = setTimeout(() => {
         restartTimer = undefined
         if (!stopping) fork()
@@ -144,7 +146,8 @@ export async function startHttpWorkers(options: {
             clearTimeout(force)
             resolve()
           })
-          w.disconnect() // rule 4: the worker exits when its IPC channel closes
+          // Not worker.disconnect(): that waits for open keep-alive connections and streams.
+          w.send({ kind: 'stop' } satisfies WriterMessage)
         }),
     )
     await Promise.all(exits)
@@ -225,14 +228,22 @@ export function runHttpWorker(
     metrics.httpRequests.clear()
   }, COUNTS_INTERVAL_MS)
   counts.unref()
-  process.on('SIGINT', () => {}) // rule 4
-  process.once('disconnect', () => {
+  let stopping = false
+  const stop = () => {
+    if (stopping) return
+    stopping = true
     clearInterval(counts)
+    if (metrics.httpRequests.size > 0 && process.connected) send({ kind: 'http-requests', counts: [...metrics.httpRequests] })
     server.close(() => {
       close()
       process.exit(0)
     })
     server.closeAllConnections()
     agent.destroy()
+  }
+  process.on('SIGINT', () => {}) // rule 4
+  process.on('message', (m: WriterMessage) => {
+    if (m.kind === 'stop') stop()
   })
+  process.once('disconnect', stop)
 }

@@ -4,7 +4,7 @@
  * a crashed worker is replaced; `/metrics` counts the workers' requests; SIGTERM stops all.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { get, request } from 'node:http'
+import { get, request, type IncomingMessage } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -152,9 +152,17 @@ describe('vdp-edge --http-workers', () => {
     const replacement = logged('HTTP worker started')[2]!.pid as number
     for (const r of await lookups(byMac, 6)) expect(r.status).toBe(200)
 
+    // An open event stream (answered by a worker) does not hold the shutdown up.
+    const stream = await new Promise<IncomingMessage>((ok) =>
+      get({ host: '127.0.0.1', port, path: '/api/v1/stream', headers: { Authorization: `Bearer ${READ}` }, agent: false }, ok),
+    )
+    stream.on('error', () => {})
+    await new Promise((r) => stream.once('data', r))
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    const stopAt = Date.now()
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
+    expect(Date.now() - stopAt).toBeLessThan(4000)
     await until('workers to exit', () => !alive(workerPids[1]!) && !alive(replacement), 5000)
   }, 60_000)
 })
