@@ -4,7 +4,8 @@
  * a crashed worker is replaced; `/metrics` counts the workers' requests; SIGTERM stops all.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { get, request, type IncomingMessage } from 'node:http'
+import { createServer, get, request, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -165,4 +166,28 @@ describe('vdp-edge --http-workers', () => {
     expect(Date.now() - stopAt).toBeLessThan(4000)
     await until('workers to exit', () => !alive(workerPids[1]!) && !alive(replacement), 5000)
   }, 60_000)
+
+  it('vdp-edge --http-workers exits 1 with the reason when the workers cannot listen', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vdp-edge-workers-'))
+    dirs.push(dir)
+    const taken = createServer()
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const child = spawn(
+        process.execPath,
+        [join(ROOT, 'bin/vdp-edge.mjs'), '--http', `127.0.0.1:${port}`, '--mqtt-listen', '127.0.0.1:0', '--http-workers', '2', '--db', join(dir, 'f.sqlite')],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      )
+      children.push(child)
+      let log = ''
+      child.stderr!.on('data', (d: Buffer) => (log += d.toString()))
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+      expect(code).toBe(1)
+      expect(log).toMatch(/Cannot start HTTP worker: .*EADDRINUSE/)
+      expect(log).not.toContain('starting another')
+    } finally {
+      taken.close()
+    }
+  }, 30_000)
 })
