@@ -36,14 +36,25 @@ export interface TokenChecker {
   check(presented: string): Promise<{ name: string; scope: TokenScope } | undefined>
 }
 
+/** The configured token matching `presented`: each one compared, no early exit. */
+export function findConfiguredToken(tokens: readonly TokenConfig[], presented: string): TokenConfig | undefined {
+  let found: TokenConfig | undefined
+  for (const t of tokens) if (equalConstantTime(presented, t.token) && !found) found = t
+  return found
+}
+
+/** `Authorization: Bearer <token>`: the token is group 1. */
+export const BEARER_HEADER = /^Bearer\s+(\S+)\s*$/i
+/** Longer presented tokens are refused before any comparison. */
+export const TOKEN_LENGTH_MAX = 512
+
 export function createTokenChecker(tokens: readonly TokenConfig[], store?: FleetStore): TokenChecker {
   for (const t of tokens) {
     if (t.token.length < 16) throw new Error(`Cannot use token "${t.name}": it is shorter than 16 characters`)
   }
   return {
     async check(presented) {
-      let found: TokenConfig | undefined
-      for (const t of tokens) if (equalConstantTime(presented, t.token) && !found) found = t
+      const found = findConfiguredToken(tokens, presented)
       if (found || !store) return found
       const issued = store.tokenByHash(await tokenHash(presented))
       return issued && { name: issued.name, scope: issued.scope }
@@ -59,14 +70,14 @@ export function requireScope(checker: TokenChecker, scope: TokenScope): Middlewa
     const header = c.req.header('Authorization')
     let presented: string | undefined
     if (header !== undefined) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+      const m = BEARER_HEADER.exec(header)
       if (!m) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: Authorization is not "Bearer <token>"')
       presented = m[1]
     } else {
       presented = c.req.query('token')
     }
     if (!presented) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: no bearer token')
-    if (presented.length > 512) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: token too long')
+    if (presented.length > TOKEN_LENGTH_MAX) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: token too long')
     const t = await checker.check(presented)
     if (!t) throw new ApiError(401, 'unauthorized', 'Cannot authenticate: unknown token')
     if (scope === 'admin' && t.scope !== 'admin') {

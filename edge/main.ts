@@ -15,15 +15,20 @@
  *
  * @module
  */
+import cluster from 'node:cluster'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { serve } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { CommandDispatcher, DEFAULT_COMMAND_TTL_MS } from './command-dispatcher.ts'
 import { DEFAULT_MIGRATION_GRACE_MS, systemClock, type EdgeDeps, type Logger, type TokenConfig } from './deps.ts'
+import { HTTP_WORKER_ENV, HTTP_WORKERS_MAX, runHttpWorker, startHttpWorkers, type HttpWorkerConfig, type HttpWorkerPool } from './http-workers.ts'
 import { ingestEvents, sweepMigrations } from './ingest.ts'
+import { createLookupShortcut } from './lookup-shortcut.ts'
 import { bump, createEdgeMetrics } from './metrics.ts'
 import { pushPolicies } from './policy.ts'
 import { createSecretBox } from './secrets.ts'
@@ -44,6 +49,9 @@ Usage: vdp-edge [options]
 
 Options:
   --http HOST:PORT          HTTP API and web page (default 127.0.0.1:8080)
+  --http-workers N          serve HTTP from N worker processes that read the database
+                            read-only (GET and HEAD; the rest is passed to this process,
+                            which stays the only writer); 0 = this process serves it (default)
   --mqtt URL                use an external broker (mqtt://host:port, mqtts://host:port)
                             instead of the embedded one
   --mqtt-listen HOST:PORT   embedded broker address (default 127.0.0.1:1883)
@@ -74,6 +82,7 @@ Options:
 export interface EdgeOptions {
   httpHost: string
   httpPort: number
+  httpWorkers: number
   mqttUrl: string | undefined
   mqttListenHost: string
   mqttListenPort: number
@@ -108,6 +117,7 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
   const o: EdgeOptions = {
     httpHost: '127.0.0.1',
     httpPort: 8080,
+    httpWorkers: 0,
     mqttUrl: undefined,
     mqttListenHost: '127.0.0.1',
     mqttListenPort: 1883,
@@ -146,6 +156,15 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
       case '--http':
         ;[o.httpHost, o.httpPort] = hostPort(flag, value())
         break
+      case '--http-workers': {
+        const v = value()
+        const n = Number(v)
+        if (!/^\d{1,2}$/.test(v) || n > HTTP_WORKERS_MAX) {
+          throw new UsageError(`Cannot use --http-workers "${v}": expected a number of processes, 0..${HTTP_WORKERS_MAX}`)
+        }
+        o.httpWorkers = n
+        break
+      }
       case '--mqtt':
         o.mqttUrl = value()
         if (!/^(mqtt|mqtts|tcp):\/\/[^/]+/.test(o.mqttUrl)) {
@@ -227,6 +246,9 @@ export function parseEdgeArgs(argv: readonly string[]): EdgeOptions | 'help' | '
   }
   if (o.mqttUrl === undefined && o.mqttShared !== undefined) {
     throw new UsageError('Cannot use --mqtt-shared without --mqtt: the embedded broker has no shared subscriptions')
+  }
+  if (o.httpWorkers > 0 && o.db === ':memory:') {
+    throw new UsageError('Cannot use --http-workers with --db :memory:: the workers read the database file')
   }
   return o
 }
@@ -319,6 +341,8 @@ export function edgeVersion(): string {
 export interface RunningEdge {
   httpPort: number
   mqttUrl: string
+  /** Process ids of the HTTP workers (`--http-workers`), empty without them. */
+  httpWorkerPids(): number[]
   stop(): Promise<void>
 }
 
@@ -436,28 +460,66 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
 
   const app = createApp(deps)
   let httpPort = o.httpPort
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: o.httpHost, port: o.httpPort }, (info) => {
-      httpPort = info.port
-      resolve(s)
+  // With workers, this process serves its full app on a private socket, for what they pass on.
+  const socketDir = o.httpWorkers > 0 ? mkdtempSync(join(tmpdir(), 'vdp-edge-')) : undefined
+  let workers: HttpWorkerPool | undefined
+  const shortcut = createLookupShortcut({ store, tokens, metrics })
+  const listener = getRequestListener(app.fetch)
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createServer((req, res) => {
+      if (!shortcut(req, res)) void listener(req, res)
     })
     s.once('error', reject)
-  }).catch(async (err) => {
-    clearInterval(sweep)
-    await messaging?.close()
-    await broker?.close()
-    store.close()
-    throw err
+    const listening = () => {
+      const address = s.address()
+      if (typeof address === 'object' && address) httpPort = address.port
+      resolve(s)
+    }
+    if (socketDir !== undefined) s.listen(join(socketDir, 'writer.sock'), listening)
+    else s.listen(o.httpPort, o.httpHost, listening)
   })
-  log.info('vdp-edge started', { http: `${o.httpHost}:${httpPort}`, mqtt: mqttUrl, embeddedBroker: broker !== undefined, db: o.db })
+    .then(async (s) => {
+      if (socketDir === undefined) return s
+      try {
+        workers = await startHttpWorkers({
+          count: o.httpWorkers,
+          workerScript: join(ROOT, 'bin/vdp-edge.mjs'),
+          config: { writerSocket: join(socketDir, 'writer.sock'), host: o.httpHost, port: o.httpPort, options: o },
+          metrics,
+          log,
+        })
+      } catch (err) {
+        s.close()
+        throw err
+      }
+      httpPort = workers.port
+      return s
+    })
+    .catch(async (err) => {
+      clearInterval(sweep)
+      await messaging?.close()
+      await broker?.close()
+      store.close()
+      if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true })
+      throw err
+    })
+  log.info('vdp-edge started', {
+    http: `${o.httpHost}:${httpPort}`,
+    httpWorkers: o.httpWorkers,
+    mqtt: mqttUrl,
+    embeddedBroker: broker !== undefined,
+    db: o.db,
+  })
 
   let stopping: Promise<void> | undefined
   return {
     httpPort,
     mqttUrl,
+    httpWorkerPids: () => workers?.pids() ?? [],
     stop() {
       stopping ??= (async () => {
         clearInterval(sweep)
+        await workers?.stop()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
@@ -465,6 +527,7 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
         await messaging?.close()
         await broker?.close()
         store.close()
+        if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true })
         log.info('vdp-edge stopped')
       })()
       return stopping
@@ -472,8 +535,37 @@ export async function startEdge(o: EdgeOptions, log: Logger): Promise<RunningEdg
   }
 }
 
+/**
+ * An HTTP worker (started by `startHttpWorkers` with `HTTP_WORKER_ENV` set): the same app
+ * over a read-only store, with the writer's tokens and key; MQTT stays with the writer.
+ */
+function startEdgeHttpWorker(config: HttpWorkerConfig): void {
+  const o = config.options
+  const log = jsonLogger(o.logLevel)
+  const store = new SqliteFleetStore({ path: o.db, readonly: true })
+  const metrics = createEdgeMetrics()
+  const tokens = loadTokens(o.tokensFile)
+  const notHere = () => Promise.reject(new Error('Cannot publish from an HTTP worker: only the writer process talks MQTT'))
+  const app = createApp({
+    store,
+    clock: systemClock,
+    logger: log,
+    metrics,
+    migrationGraceMs: o.migrationGraceMs,
+    tokens,
+    secrets: createSecretBox(loadKek(o, log)),
+    publish: { policy: notHere, command: notHere },
+  })
+  runHttpWorker(config, app, createLookupShortcut({ store, tokens, metrics }), metrics, () => store.close())
+}
+
 /** The CLI: returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  const workerConfig = process.env[HTTP_WORKER_ENV]
+  if (cluster.isWorker && workerConfig !== undefined) {
+    startEdgeHttpWorker(JSON.parse(workerConfig) as HttpWorkerConfig)
+    return new Promise<number>(() => {}) // the worker exits by itself (see runHttpWorker)
+  }
   let parsed: ReturnType<typeof parseEdgeArgs>
   try {
     parsed = parseEdgeArgs(argv)

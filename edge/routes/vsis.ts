@@ -6,9 +6,12 @@
 import { Hono } from 'hono'
 import { macField, portField, switchIdField, vsiIdField } from '../../shared/api/fields.ts'
 import { parseIp } from '../../shared/api/ip.ts'
-import { literal, optional, record, textAs } from '../../shared/api/schema.ts'
+import { literal, optional, record, textAs, type Infer } from '../../shared/api/schema.ts'
+import type { VsiIdHex } from '../../shared/ids.ts'
 import { requireScope } from '../auth.ts'
 import { ApiError, notFound } from '../errors.ts'
+import type { FleetStore } from '../store/fleet-store.ts'
+import type { VsiView } from '../store/model.ts'
 import { intText, params, query } from '../validate.ts'
 import type { AppEnv, RouteDeps } from './context.ts'
 
@@ -24,28 +27,29 @@ export const vsiQuerySchema = record({
 })
 const idParam = record({ vsiId: vsiIdField })
 
+/** What `GET /api/v1/vsis` answers for a validated query (also used by `lookup-shortcut.ts`). */
+export function findVsiPage(store: FleetStore, q: Infer<typeof vsiQuerySchema>): { vsis: VsiView[]; next: VsiIdHex | null } {
+  if (q.port !== undefined && q.switch === undefined) {
+    throw new ApiError(400, 'validation', 'Invalid query: port needs switch', 'port')
+  }
+  const limit = q.limit ?? 100
+  const vsis = store.findVsis({
+    limit,
+    ...(q.mac !== undefined ? { mac: q.mac } : {}),
+    ...(q.ip !== undefined ? { ip: q.ip } : {}),
+    ...(q.vni !== undefined ? { vni: q.vni } : {}),
+    ...(q.switch !== undefined ? { switchId: q.switch } : {}),
+    ...(q.port !== undefined ? { port: q.port } : {}),
+    ...(q.state !== undefined ? { state: q.state } : {}),
+    ...(q.after !== undefined ? { after: q.after } : {}),
+  })
+  return { vsis, next: vsis.length === limit ? vsis[vsis.length - 1]!.vsiId : null }
+}
+
 export function vsisRoutes(deps: RouteDeps) {
   const app = new Hono<AppEnv>()
   const read = requireScope(deps.tokenChecker, 'read')
-  app.get('/', read, query(vsiQuerySchema), (c) => {
-    const q = c.req.valid('query')
-    if (q.port !== undefined && q.switch === undefined) {
-      throw new ApiError(400, 'validation', 'Invalid query: port needs switch', 'port')
-    }
-    const limit = q.limit ?? 100
-    const vsis = deps.store.findVsis({
-      limit,
-      ...(q.mac !== undefined ? { mac: q.mac } : {}),
-      ...(q.ip !== undefined ? { ip: q.ip } : {}),
-      ...(q.vni !== undefined ? { vni: q.vni } : {}),
-      ...(q.switch !== undefined ? { switchId: q.switch } : {}),
-      ...(q.port !== undefined ? { port: q.port } : {}),
-      ...(q.state !== undefined ? { state: q.state } : {}),
-      ...(q.after !== undefined ? { after: q.after } : {}),
-    })
-    const next = vsis.length === limit ? vsis[vsis.length - 1]!.vsiId : null
-    return c.json({ vsis, next })
-  })
+  app.get('/', read, query(vsiQuerySchema), (c) => c.json(findVsiPage(deps.store, c.req.valid('query'))))
   app.get('/:vsiId', read, params(idParam), (c) => {
     const { vsiId } = c.req.valid('param')
     const v = deps.store.getVsi(vsiId)

@@ -37,6 +37,13 @@ export interface SqliteFleetStoreOptions {
   /** Memory-mapped reads (default 2048 MiB): lookups skip a read() per page. */
   mmapSizeMb?: number
   limits?: ReducerLimits
+  /**
+   * Open an existing database read-only (an HTTP worker beside the writer process): no
+   * schema changes, no pragmas that write, and every write throws `SQLITE_READONLY`. The
+   * switch cache is then checked against `PRAGMA data_version`, which changes when another
+   * connection commits.
+   */
+  readonly?: boolean
 }
 
 const SCHEMA = `
@@ -80,10 +87,13 @@ export class SqliteFleetStore extends BaseFleetStore {
   readonly db: Database.Database
   private readonly s
   /**
-   * Switch records (a few hundred at most), read through: this process is the database's
-   * only writer, records are never mutated in place, and a failed transaction clears it.
+   * Switch records (a few hundred at most), read through: records are never mutated in
+   * place, and a failed transaction clears it. A writer is the database's only writer; a
+   * read-only store drops it whenever `data_version` says another connection committed.
    */
   private readonly switches = new Map<string, SwitchRecord>()
+  private readonly dataVersion: Database.Statement | undefined
+  private seenDataVersion = -1
   /** Statements of the filter combinations seen so far (a few dozen at most). */
   private readonly adHoc = new Map<string, Database.Statement>()
 
@@ -96,16 +106,23 @@ export class SqliteFleetStore extends BaseFleetStore {
   constructor(options: SqliteFleetStoreOptions) {
     super(options.limits ?? defaultReducerLimits)
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
-    this.db = new Database(options.path)
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+    if (options.readonly && options.path === ':memory:') throw new Error('Cannot open :memory: read-only: it has no writer to share it with')
+    this.db = new Database(options.path, options.readonly ? { readonly: true, fileMustExist: true } : {})
+    if (!options.readonly) {
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`)
+    }
     this.db.pragma(`cache_size = ${-1024 * (options.cacheSizeMb ?? 64)}`)
     this.db.pragma(`mmap_size = ${1024 * 1024 * (options.mmapSizeMb ?? 2048)}`)
     this.db.pragma('foreign_keys = OFF')
-    this.db.exec(SCHEMA)
-    const columns = this.db.prepare('PRAGMA table_info(vsis)').all() as { name: string }[]
-    if (!columns.some((c) => c.name === 'ix')) this.db.exec('ALTER TABLE vsis ADD COLUMN ix TEXT')
-    migrateCommandStates(this.db)
+    if (!options.readonly) {
+      this.db.exec(SCHEMA)
+      const columns = this.db.prepare('PRAGMA table_info(vsis)').all() as { name: string }[]
+      if (!columns.some((c) => c.name === 'ix')) this.db.exec('ALTER TABLE vsis ADD COLUMN ix TEXT')
+      migrateCommandStates(this.db)
+    } else {
+      this.dataVersion = this.db.prepare('PRAGMA data_version').pluck()
+    }
     const db = this.db
     this.s = {
       hasEvent: db.prepare('SELECT 1 FROM events WHERE switch_id = ? AND boot_id = ? AND seq = ?').pluck(),
@@ -227,6 +244,13 @@ export class SqliteFleetStore extends BaseFleetStore {
   }
 
   protected loadSwitch(switchId: SwitchId): SwitchRecord | undefined {
+    if (this.dataVersion) {
+      const version = this.dataVersion.get() as number
+      if (version !== this.seenDataVersion) {
+        this.switches.clear()
+        this.seenDataVersion = version
+      }
+    }
     let r = this.switches.get(switchId)
     if (r === undefined) {
       const text = this.s.loadSwitch.get(switchId) as string | undefined

@@ -1,28 +1,32 @@
 /**
  * Edge benchmark: (1) reducer + SQLite store apply rate, (2) HTTP lookups of a VSI by MAC
- * and by IP through @hono/node-server on 127.0.0.1 against a store of 1,000,000 VSIs.
+ * and by IP against `vdp-edge` (bin/vdp-edge.mjs, a separate process, optionally with HTTP
+ * workers) on 127.0.0.1 with a store of 1,000,000 VSIs.
  *
- *   npx tsx test/bench/edge-lookup.ts [--vsis 1000000] [--requests 200000] [--concurrency 64]
- *                                     [--clients 1] [--db /tmp/vdp-edge-bench/fleet.sqlite] [--fresh]
+ *   npx tsx test/bench/edge-lookup.ts [--http-workers 2] [--load wrk|node] [--connections 16]
+ *                                     [--seconds 10] [--vsis 1000000] [--db PATH] [--fresh] [--skip-apply]
+ *                                     [--edge DIR]
+ *   node load only:                   [--requests 200000] [--concurrency 64] [--clients 1]
  *
  * The database is built once and reused (its VSI count is checked); `--fresh` rebuilds it.
- * Load is bounded: `--requests` in total, `--concurrency` in flight per client process. The
- * clients are separate processes (plain node:http with keep-alive), so the server's CPU time
- * per request is measured alone: on a shared or small machine, "req/s per server core" is
- * the figure that does not depend on what else runs. Goal: 20,000 req/s with p99 < 5 ms.
+ * Load is bounded and on loopback only. `--load wrk` (the default when wrk is installed) is
+ * one wrk thread with `--connections` keep-alive connections for `--seconds`: a C load
+ * generator leaves the 2 cores of a small machine to the server. `--load node` is the
+ * earlier generator: `--clients` node:http processes, `--requests` in total,
+ * `--concurrency` in flight each. The server's CPU time (vdp-edge and its workers, from
+ * /proc) is reported per request, the figure that least depends on what else runs.
+ * `--edge DIR` runs DIR/bin/vdp-edge.mjs instead of this checkout's (e.g. an older commit
+ * unpacked with `git archive`, node_modules linked), for a same-run comparison.
+ * Goal: 20,000 req/s with p99 < 5 ms.
  */
-import { mkdirSync, rmSync } from 'node:fs'
-import { dirname } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import { spawn } from 'node:child_process'
-import { serve } from '@hono/node-server'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { spawn, spawnSync } from 'node:child_process'
 import { parseMac, type Mac } from '../../shared/ethernet/mac.ts'
 import { parseIpv4 } from '../../shared/api/ip.ts'
 import type { VsiEvent } from '../../shared/api/events.ts'
 import { managerIdFromText, portName, switchId, vsiIdFromUuid } from '../../shared/ids.ts'
-import { createApp } from '../../edge/app.ts'
-import { silentLogger } from '../../edge/deps.ts'
-import { createSecretBox } from '../../edge/secrets.ts'
 import { SqliteFleetStore } from '../../edge/store/sqlite-fleet-store.ts'
 
 const arg = (name: string, fallback: string): string => {
@@ -34,6 +38,14 @@ const REQUESTS = Number(arg('requests', '200000'))
 const CONCURRENCY = Number(arg('concurrency', '64'))
 const CLIENTS = Number(arg('clients', '1'))
 const DB = arg('db', '/tmp/vdp-edge-bench/fleet.sqlite')
+const HTTP_WORKERS = Number(arg('http-workers', '0'))
+const HAVE_WRK = spawnSync('wrk', ['--version']).error === undefined
+const LOAD = arg('load', HAVE_WRK ? 'wrk' : 'node')
+const CONNECTIONS = Number(arg('connections', '16'))
+const SECONDS = Number(arg('seconds', '10'))
+const EDGE_ROOT = resolve(arg('edge', resolve(import.meta.dirname, '../..')))
+if (LOAD !== 'wrk' && LOAD !== 'node') throw new Error(`Cannot use --load "${LOAD}": expected wrk or node`)
+if (LOAD === 'wrk' && !HAVE_WRK) throw new Error('Cannot use --load wrk: wrk is not installed (apt-get install wrk)')
 const T0 = 1_700_000_000_000
 const TOKEN = 'bench-read-token-0123456789'
 const MANAGER = managerIdFromText('bench')
@@ -90,7 +102,7 @@ const rates = (r: { wall: number; cpu: number }) => `${fmt(r.wall)} events/s (${
 
 // ---- 1. apply rate ----
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
-{
+if (!process.argv.includes('--skip-apply')) {
   const path = `${dirname(DB)}/apply.sqlite`
   mkdirSync(dirname(DB), { recursive: true })
   for (const sync of ['FULL', 'NORMAL'] as const) {
@@ -121,20 +133,56 @@ if (have !== VSIS) {
   console.log(`reusing ${DB} with ${fmt(have)} VSIs (--fresh rebuilds it)`)
 }
 store.close()
-store = new SqliteFleetStore({ path: DB, synchronous: 'FULL' })
 
-// ---- 2. HTTP lookups ----
-const app = createApp({
-  store,
-  clock: { nowMs: () => Date.now() },
-  logger: silentLogger,
-  publish: { policy: async () => {}, command: async () => {} },
-  tokens: [{ name: 'bench', token: TOKEN, scope: 'read' }],
-  secrets: createSecretBox(new Uint8Array(32)),
+// ---- 2. HTTP lookups against vdp-edge ----
+const tmp = mkdtempSync(join(tmpdir(), 'vdp-edge-lookup-'))
+writeFileSync(join(tmp, 'tokens.json'), JSON.stringify([{ name: 'bench', token: TOKEN, scope: 'read' }]))
+const edge = spawn(
+  process.execPath,
+  [
+    join(EDGE_ROOT, 'bin/vdp-edge.mjs'),
+    ...['--http', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--db', DB, '--tokens', join(tmp, 'tokens.json')],
+    ...(HTTP_WORKERS > 0 ? ['--http-workers', String(HTTP_WORKERS)] : []),
+    ...['--log-level', 'info'],
+  ],
+  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VDP_EDGE_KEK: '00'.repeat(32) } },
+)
+const edgePids = [edge.pid!]
+const port = await new Promise<number>((resolveStarted, reject) => {
+  let log = ''
+  edge.once('exit', (code) => reject(new Error(`vdp-edge exited with ${code}: ${log}`)))
+  edge.stderr!.on('data', (d: Buffer) => {
+    log += d.toString()
+    const lines = log.split('\n')
+    log = lines.pop()!
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue
+      const l = JSON.parse(line) as { msg: string; pid?: number; http?: string }
+      if (l.msg === 'HTTP worker started') edgePids.push(l.pid!)
+      if (l.msg === 'vdp-edge started') resolveStarted(Number(l.http!.split(':')[1]))
+    }
+  })
 })
-const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 })
-await new Promise((r) => server.once('listening', r))
-const port = (server.address() as AddressInfo).port
+edge.removeAllListeners('exit')
+
+const USER_HZ = 100
+const statFields = (pid: number | 'self') => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+/** CPU time (µs) of this process's children that have exited: the load generators. */
+const loadCpuUs = () => ((Number(statFields('self')[13]) + Number(statFields('self')[14])) * 1e6) / USER_HZ
+
+/** CPU time (µs) of vdp-edge and its workers, from /proc (Linux). */
+function serverCpuUs(): number {
+  let ticks = 0
+  for (const pid of edgePids) {
+    try {
+      const fields = statFields(pid)
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+    } catch {
+      // a worker that is gone
+    }
+  }
+  return (ticks * 1e6) / USER_HZ
+}
 
 const CLIENT = `
 const http = require('node:http')
@@ -165,11 +213,21 @@ function finish() {
 for (let k = 0; k < concurrency; k++) one()
 `
 
-async function run(label: string, pathOf: (n: number) => string, total: number): Promise<void> {
+interface RunResult {
+  requests: number
+  seconds: number
+  errors: number
+  /** Latency quantiles, ms. */
+  p50: number
+  p99: number
+  max: number
+}
+
+async function runNode(pathOf: (n: number) => string, total: number): Promise<RunResult> {
   const perClient = Math.ceil(total / CLIENTS)
   let seed = 12345
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % VSIS)
-  const cpuBefore = process.cpuUsage()
+  // MINSTD: exact in doubles, so wrk's Lua draws the same sequence.
+  const rnd = () => ((seed = (seed * 48271) % 2147483647) % VSIS)
   const results = await Promise.all(
     Array.from({ length: CLIENTS }, () => {
       const paths = Array.from({ length: perClient }, () => pathOf(rnd()))
@@ -177,27 +235,97 @@ async function run(label: string, pathOf: (n: number) => string, total: number):
       child.stdin.end(JSON.stringify({ port, token: TOKEN, paths, concurrency: CONCURRENCY }))
       let out = ''
       child.stdout.on('data', (chunk: Buffer) => (out += chunk))
-      return new Promise<{ lat: number[]; errors: number; seconds: number }>((resolve, reject) => {
-        child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client exited with ${code}`))))
+      return new Promise<{ lat: number[]; errors: number; seconds: number }>((resolveRun, reject) => {
+        child.once('exit', (code) => (code === 0 ? resolveRun(JSON.parse(out)) : reject(new Error(`client exited with ${code}`))))
       })
     }),
   )
-  const cpu = process.cpuUsage(cpuBefore)
   const lat = Float64Array.from(results.flatMap((r) => r.lat)).sort()
-  const cpuUsPerRequest = (cpu.user + cpu.system) / lat.length
-  const seconds = Math.max(...results.map((r) => r.seconds))
-  const errors = results.reduce((a, r) => a + r.errors, 0)
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(2)
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!
+  return {
+    requests: lat.length,
+    seconds: Math.max(...results.map((r) => r.seconds)),
+    errors: results.reduce((a, r) => a + r.errors, 0),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: lat[lat.length - 1]!,
+  }
+}
+
+/** wrk's Lua: the same pseudo-random VSIs as the node clients, MAC or IP. */
+const wrkScript = (by: 'mac' | 'ip') => `
+local seed = 12345
+local h = "Bearer ${TOKEN}"
+request = function()
+  seed = (seed * 48271) % 2147483647
+  local n = seed % ${VSIS}
+  local a, b, c, d = math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256
+  local path = ${
+    by === 'mac'
+      ? '"/api/v1/vsis?mac=" .. string.format("02:00:%02x:%02x:%02x:%02x", a, b, c, d)'
+      : '"/api/v1/vsis?ip=" .. string.format("10.%d.%d.%d", b, c, d)'
+  }
+  return wrk.format("GET", path, { ["Authorization"] = h })
+end
+`
+
+async function runWrk(by: 'mac' | 'ip', seconds: number): Promise<RunResult> {
+  const script = join(tmp, `${by}.lua`)
+  writeFileSync(script, wrkScript(by))
+  const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d))
+  await new Promise<void>((ok, fail) => child.once('exit', (code) => (code === 0 ? ok() : fail(new Error(`wrk exited with ${code}: ${out}`)))))
+  const ms = (text: string) => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(text)
+    if (!m) throw new Error(`Cannot read wrk latency "${text}"`)
+    return Number(m[1]) * (m[2] === 'us' ? 1e-3 : m[2] === 's' ? 1e3 : 1)
+  }
+  const field = (re: RegExp) => re.exec(out)?.[1] ?? '0'
+  const requests = Number(field(/(\d+) requests in/))
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    requests,
+    seconds: requests / Number(field(/Requests\/sec:\s+([\d.]+)/)),
+    errors: Number(field(/Non-2xx or 3xx responses: (\d+)/)) + (socketErrors ? socketErrors.slice(1).reduce((a, v) => a + Number(v), 0) : 0),
+    p50: ms(field(/ 50%\s+(\S+)/)),
+    p99: ms(field(/ 99%\s+(\S+)/)),
+    max: ms(field(/Latency\s+\S+\s+\S+\s+(\S+)/)),
+  }
+}
+
+async function run(label: string, by: 'mac' | 'ip', pathOf: (n: number) => string, total: number, seconds: number): Promise<void> {
+  const cpuBefore = serverCpuUs()
+  const loadBefore = loadCpuUs()
+  const r = LOAD === 'wrk' ? await runWrk(by, seconds) : await runNode(pathOf, total)
+  const cpuUsPerRequest = (serverCpuUs() - cpuBefore) / r.requests
+  const loadUsPerRequest = (loadCpuUs() - loadBefore) / r.requests
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+  const how = LOAD === 'wrk' ? `wrk 1 thread, ${CONNECTIONS} connections, ${seconds} s` : `${CLIENTS}×${CONCURRENCY} node:http in flight`
   console.log(
-    `${label.padEnd(10)} ${fmt(lat.length / seconds)} req/s  p50 ${q(0.5)} ms  p99 ${q(0.99)} ms  max ${lat[lat.length - 1]!.toFixed(1)} ms  ` +
-      `(${fmt(lat.length)} requests, ${CLIENTS}×${CONCURRENCY} in flight, ${errors} errors)\n` +
-      `${''.padEnd(10)} server CPU ${cpuUsPerRequest.toFixed(0)} µs/request = ${fmt(1e6 / cpuUsPerRequest)} req/s per server core`,
+    `${label.padEnd(10)} ${fmt(r.requests / r.seconds)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  max ${r.max.toFixed(1)} ms  ` +
+      `(${fmt(r.requests)} requests, ${how}, ${r.errors} errors, load average ${load})\n` +
+      `${''.padEnd(10)} server CPU ${cpuUsPerRequest.toFixed(0)} µs/request = ${fmt(1e6 / cpuUsPerRequest)} req/s per server core; ` +
+      `load generator CPU ${loadUsPerRequest.toFixed(0)} µs/request`,
   )
 }
 
-console.log(`HTTP lookups against ${fmt(VSIS)} VSIs on http://127.0.0.1:${port}`)
-await run('warm-up', (n) => `/api/v1/vsis?mac=${macOf(n)}`, Math.min(20_000, REQUESTS))
-await run('by MAC', (n) => `/api/v1/vsis?mac=${macOf(n)}`, REQUESTS)
-await run('by IP', (n) => `/api/v1/vsis?ip=${ipOf(n)}`, REQUESTS)
-await new Promise((r) => server.close(r))
-store.close()
+try {
+  // A lookup answers the VSI asked for, before any load.
+  const probe = await fetch(`http://127.0.0.1:${port}/api/v1/vsis?ip=${ipOf(4242)}`, { headers: { Authorization: `Bearer ${TOKEN}` } })
+  const body = (await probe.json()) as { vsis: { current?: { macs: string[] } }[] }
+  if (probe.status !== 200 || body.vsis[0]?.current?.macs[0] !== macOf(4242)) throw new Error(`Cannot look VSI 4242 up: ${probe.status}`)
+  console.log(
+    `HTTP lookups against ${fmt(VSIS)} VSIs on http://127.0.0.1:${port}, ${EDGE_ROOT}/bin/vdp-edge.mjs --http-workers ${HTTP_WORKERS}, load: ${LOAD}`,
+  )
+  await run('warm-up', 'mac', (n) => `/api/v1/vsis?mac=${macOf(n)}`, Math.min(20_000, REQUESTS), 3)
+  await run('by MAC', 'mac', (n) => `/api/v1/vsis?mac=${macOf(n)}`, REQUESTS, SECONDS)
+  await run('by IP', 'ip', (n) => `/api/v1/vsis?ip=${ipOf(n)}`, REQUESTS, SECONDS)
+} finally {
+  const exited = new Promise((r) => edge.once('exit', r))
+  edge.kill('SIGTERM')
+  await exited
+  rmSync(tmp, { recursive: true, force: true })
+}
