@@ -160,12 +160,17 @@ interface Peer {
   lldpTtlDeadlineUs: Us | undefined
 }
 
+/**
+ * A VSI's timer is named by its key (`vsiKey`: a MAC or '-' first), the same string object the
+ * VSI holds, so a keep-alive re-arms it without building a name; the port's own timers start
+ * with '#', which no VSI key does.
+ */
 type TimerName = string
-const VSI_TIMER = 'v|'
-const ECP_TIMER = 'e|'
-const LLDP_TX_TIMER = 'l|tx'
-const LLDP_TTL_TIMER = 'l|ttl|'
-const COUNTERS_TIMER = 'c|counters'
+const OWN_TIMER_PREFIX = 0x23 // '#'
+const ECP_TIMER = '#e|'
+const LLDP_TX_TIMER = '#l|tx'
+const LLDP_TTL_TIMER = '#l|ttl|'
+const COUNTERS_TIMER = '#c|counters'
 const UPLINK = 'uplink'
 /** Times a VDP TLV is queued again after ECP gave up on the ECPDU that carried it. */
 const RESPONSE_RESENDS_MAX = 2
@@ -295,9 +300,7 @@ export class PortCore {
         core.#enqueueVdp(peer, managerId, tlv, owner),
       emit: (event: PortEvent) => core.#emit(event),
       setTimer: (key: string, atUs: Us | undefined) =>
-        atUs === undefined
-          ? core.#timers.stop(VSI_TIMER + key)
-          : core.#timers.set(VSI_TIMER + key, atUs),
+        atUs === undefined ? core.#timers.stop(key) : core.#timers.set(key, atUs),
     }
     this.#bridgeCtx = {
       ...common,
@@ -903,7 +906,7 @@ export class PortCore {
     for (const vsi of this.#stationVsis.values()) {
       if (vsi.state !== 'WAIT_SYSCMD') continue
       vsi.deadlineUs = this.#nowUs
-      this.#timers.set(VSI_TIMER + vsi.key, this.#nowUs)
+      this.#timers.set(vsi.key, this.#nowUs)
     }
   }
 
@@ -911,8 +914,8 @@ export class PortCore {
   // Timers
 
   #timer(name: TimerName): void {
-    if (name.startsWith(VSI_TIMER)) {
-      const key = name.slice(VSI_TIMER.length)
+    if (name.charCodeAt(0) !== OWN_TIMER_PREFIX) {
+      const key = name
       if (this.role === 'bridge') {
         const vsi = this.#bridgeVsis.get(key)
         if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs)
