@@ -21,7 +21,15 @@
  * save of the record can leave one item unrecorded (then left alone as foreign). Deletes run
  * only for owned items. With `-force`, iproute2 runs every line and reports each failure as
  * `Command failed -:<line>` after the kernel's words; the driver maps lines back to items,
- * keeps the successes, and throws `DataplaneError('command-failed')` listing the rest.
+ * keeps the successes, and throws `DataplaneError('command-failed')` listing the rest. A
+ * per-VNI device whose creation failed after `link add` is deleted again in the same call,
+ * and the VID steps on a device that was not created are not run.
+ *
+ * `apply()` reads the kernel first (`bridge -j vlan show`, plus `tunnelshow` in the `single`
+ * layout and `ip -d -j link show` for device items) and does not write an item that is
+ * already there: not owned, it is reported foreign; owned, it is left as it is. This matters
+ * because the kernel treats a repeated `bridge vlan add` as a rewrite of the VLAN's flags (an
+ * operator's `pvid untagged` membership would become tagged without PVID).
  *
  * Reconciliation reads the kernel (`ip -d -j link show`, `bridge -j vlan show`,
  * `bridge -j vlan tunnelshow`) and compares it with the desired items.
@@ -241,25 +249,53 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
     return { item, action, steps }
   }
 
+  /** Runs one `-force -batch` of `steps`; records each failed line's item in `failedItems`. */
+  async function runBatch(steps: readonly Step[], failedItems: Map<string, string>): Promise<void> {
+    const tool = steps[0]!.tool
+    const stdin = steps.map((s) => s.line).join('\n') + '\n'
+    const r = await o.runner.run(argv(tool, ['-force', '-batch', '-']), stdin)
+    const errors = parseBatchErrors(r.stderr)
+    if (r.code !== 0 && errors.size === 0) {
+      for (const s of steps) failedItems.set(s.item, r.stderr.trim() || `${tool} exited with ${r.code}`)
+    }
+    for (const [line, error] of errors) {
+      const s = steps[line - 1]
+      if (s && !failedItems.has(s.item)) failedItems.set(s.item, `${s.line}: ${error}`)
+    }
+    o.logger.debug('iproute2 batch', { tool, lines: steps.length, failed: errors.size })
+  }
+
+  /**
+   * A per-VNI device claim that failed after its `link add` (the kernel refused `up`, e.g.
+   * "Address already in use" when another VXLAN socket holds the UDP port) left a device that
+   * nobody owns: delete it again, so that only whole items exist. A failed device claim also
+   * cancels the VID steps on that device (on an operator's device of the same name they would
+   * rewrite its VLANs).
+   */
+  async function rollBackDevices(changes: readonly Change[], failedItems: Map<string, string>): Promise<void> {
+    const undo: Step[] = []
+    for (const ch of changes) {
+      const err = failedItems.get(ch.item)
+      if (ch.action !== 'claim' || err === undefined || !ch.item.startsWith('vxdev|')) continue
+      const dev = ch.item.split('|')[1]!
+      if (!err.startsWith(`${ch.steps[0]!.line}:`)) undo.push({ tool: 'ip', item: ch.item, line: `link del ${dev}` })
+      for (const other of changes) {
+        if (other.action === 'claim' && other.item.startsWith(`vxvid|${dev}|`) && !failedItems.has(other.item)) {
+          failedItems.set(other.item, `not run: device ${dev} was not created (${err})`)
+        }
+      }
+    }
+    if (undo.length > 0) await runBatch(undo, new Map())
+  }
+
   /** Runs changes in phases, one batch per phase; updates ownership; returns failed items. */
   async function execute(changes: readonly Change[]): Promise<Array<{ item: string; error: string }>> {
     const failedItems = new Map<string, string>()
     for (let phase = 0; phase < 4; phase++) {
       const steps = changes.flatMap((ch) => ch.steps.filter((s) => phaseOf(s, ch.action) === phase))
         .filter((s) => !failedItems.has(s.item))
-      if (steps.length === 0) continue
-      const tool = steps[0]!.tool
-      const stdin = steps.map((s) => s.line).join('\n') + '\n'
-      const r = await o.runner.run(argv(tool, ['-force', '-batch', '-']), stdin)
-      const errors = parseBatchErrors(r.stderr)
-      if (r.code !== 0 && errors.size === 0) {
-        for (const s of steps) failedItems.set(s.item, r.stderr.trim() || `${tool} exited with ${r.code}`)
-      }
-      for (const [line, error] of errors) {
-        const s = steps[line - 1]
-        if (s && !failedItems.has(s.item)) failedItems.set(s.item, `${s.line}: ${error}`)
-      }
-      o.logger.debug('iproute2 batch', { tool, lines: steps.length, failed: errors.size })
+      if (steps.length > 0) await runBatch(steps, failedItems)
+      if (phase === 2) await rollBackDevices(changes, failedItems)
     }
     const failures: Array<{ item: string; error: string }> = []
     for (const ch of changes) {
@@ -281,14 +317,12 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
     present(item: string): boolean
   }
 
-  async function readLive(): Promise<Live> {
-    const links = (await query('ip', ['-d', '-j', 'link', 'show'])) as Array<{
-      ifname: string
-      master?: string
-      linkinfo?: { info_kind?: string; info_data?: { id?: number } }
-    }>
+  /** Reads the kernel; `needLinks` false skips `ip -d -j link show` (no device items asked). */
+  async function readLive(needLinks = true): Promise<Live> {
+    type LinkRow = { ifname: string; master?: string; linkinfo?: { info_kind?: string; info_data?: { id?: number } } }
+    const links = needLinks ? ((await query('ip', ['-d', '-j', 'link', 'show'])) as LinkRow[]) : []
     const vlans = (await query('bridge', ['-j', 'vlan', 'show'])) as Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number }> }>
-    const tunnels = (await query('bridge', ['-j', 'vlan', 'tunnelshow'])) as Array<{
+    const tunnels = layout.mode !== 'single' ? [] : (await query('bridge', ['-j', 'vlan', 'tunnelshow'])) as Array<{
       ifname: string
       tunnels?: Array<{ vlan: number; vlanEnd?: number; tunid: number; tunidEnd?: number }>
     }>
@@ -353,12 +387,29 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
     itemsOf,
     apply(ops) {
       return serial(async () => {
-        const changes = itemsOfOps(ops)
+        const all = itemsOfOps(ops)
+        // Contract 1 (driver.ts): what is already there and not ours is foreign, never
+        // rewritten. A repeated `bridge vlan add` is not harmless: the kernel replaces the
+        // VLAN's flags with the command's, so an operator's `pvid untagged` membership would
+        // become tagged without PVID (and then be deleted as ours on release).
+        const claims = all.filter((c) => c.action === 'claim')
+        const live = claims.length === 0 ? undefined : await readLive(claims.some((c) => c.item.startsWith('vxdev|')))
+        const releasedBefore = new Set<string>()
+        const changes: Change[] = []
+        const report: ApplyReport = { changed: [], foreign: [], conflicts: [] }
+        for (const ch of all) {
+          if (ch.action === 'release') releasedBefore.add(ch.item)
+          else if (!releasedBefore.has(ch.item) && live?.present(ch.item)) {
+            if (!o.ownership.has(ch.item)) report.foreign.push(ch.item)
+            continue
+          }
+          changes.push(ch)
+        }
         const failures = await execute(changes)
         if (failures.length > 0) {
           throw new DataplaneError('command-failed', `Cannot apply ${failures.length} of ${changes.length} data-plane change(s) with iproute2`, failures)
         }
-        const report: ApplyReport = { changed: changes.map((c) => c.item), foreign: [], conflicts: [] }
+        report.changed = changes.map((c) => c.item)
         return report
       })
     },
