@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ReconcileReport } from '../../agent/dataplane/driver.ts'
+import type { ApplyReport, ReconcileReport } from '../../agent/dataplane/driver.ts'
 import { diffDataplane, emptyDataplaneState, type DataplaneOp, type DataplaneState } from '../../agent/resources/dataplane-ops.ts'
 import { validatePolicy } from '../../agent/resources/policy.ts'
 import { createResourceManager } from '../../agent/resources/resource-manager.ts'
@@ -98,8 +98,8 @@ async function open(options: Record<string, unknown>, ownershipPath: string): Pr
   return r.owned
 }
 
-async function apply(what: string, ops: DataplaneOp[]): Promise<DriverAnswer<{ changed: string[]; foreign: string[] }>> {
-  const r = await vm!.request<DriverAnswer<{ changed: string[]; foreign: string[] }>>('apply', { ops }, REQUEST_TIMEOUT_MS)
+async function apply(what: string, ops: DataplaneOp[]): Promise<DriverAnswer<ApplyReport>> {
+  const r = await vm!.request<DriverAnswer<ApplyReport>>('apply', { ops }, REQUEST_TIMEOUT_MS)
   timings.push(`${what}: ${ops.length} ops in ${r.ms} ms`)
   return r
 }
@@ -319,6 +319,34 @@ describe('Linux driver on a VLAN-filtering kernel (arm64 VM)', () => {
     expect(await apply('single: VLAN 120 gone', diffDataplane(after, emptyDataplaneState()))).not.toHaveProperty('error')
     expect(await kernelTunnels()).toEqual({ vxlan0: OPERATOR_TUNNELS })
     expect(await owned()).toEqual([])
+  })
+
+  it('single layout: a VN whose VID or VNI the operator already uses on the VXLAN device is a conflict, not a rewrite', async () => {
+    expect(await open(single, '/tmp/owned-conflict.json')).toEqual([])
+    const r = await apply('single: conflicting maps', [
+      { op: 'vlan-add', vid: 555, vni: 6555 }, // the operator maps VID 555 to VNI 9555
+      { op: 'vlan-add', vid: 130, vni: 9555 }, // ... and VNI 9555 to VID 555
+    ])
+    expect(r.error).toBeUndefined()
+    expect(r.report?.conflicts).toEqual([
+      'vxvid|vxlan0|555|6555 <- vxlan0 vid 555 tunnel_info id 9555',
+      'vxvid|vxlan0|130|9555 <- vxlan0 vid 555 tunnel_info id 9555',
+    ])
+    expect(await kernelTunnels()).toEqual({ vxlan0: OPERATOR_TUNNELS })
+    expect((await kernelVlans()).vxlan0).toEqual(['1 PVID Egress Untagged', ...OPERATOR_VLANS.vxlan0])
+    expect(await owned()).toEqual([])
+  })
+
+  it('single layout: a VID whose tunnel_info the kernel refuses is deleted again, not left unowned', async () => {
+    // The operator forgot `vlan_tunnel on`: the kernel takes the VID, refuses the map.
+    await ip('link', 'add', 'vxlan1', 'type', 'vxlan', 'external', 'dstport', '4791', 'local', '10.0.0.1', 'nolearning')
+    await ip('link', 'set', 'vxlan1', 'master', 'br1')
+    expect(await open({ bridge: 'br1', vxlan: { mode: 'single', device: 'vxlan1' } }, '/tmp/owned-notunnel.json')).toEqual([])
+    const r = await apply('single: tunnel_info refused', [{ op: 'vlan-add', vid: 140, vni: 5140 }])
+    expect(r.error?.failures).toEqual([{ item: 'vxvid|vxlan1|140|5140', error: 'vlan add dev vxlan1 vid 140 tunnel_info id 5140: RTNETLINK answers: Invalid argument' }])
+    expect((await kernelVlans()).vxlan1).toEqual(['1 PVID Egress Untagged'])
+    expect(await owned()).toEqual([])
+    await ip('link', 'del', 'vxlan1')
   })
 
   it('per-VNI layout: a device the kernel will not bring up is deleted again, not left unowned', async () => {

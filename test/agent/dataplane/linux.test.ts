@@ -127,6 +127,42 @@ describe('openLinuxDriver() on a VLAN-filtering NOS kernel (model)', () => {
     expect(own.items()).toEqual([])
   })
 
+  it('apply() and reconcile() report a VID or VNI the operator already maps on the VXLAN device as a conflict', async () => {
+    const k = new FakeNosKernel('br0', ['swp1', 'vxlan0'])
+    k.vlans.set('vxlan0|555', [])
+    k.tunnels.set('vxlan0|555', 9555) // the operator's
+    k.vlans.set('vxlan0|556', []) // the operator's, no map
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k })
+    const r = await dp.apply([
+      { op: 'vlan-add', vid: 555, vni: 6555 },
+      { op: 'vlan-add', vid: 130, vni: 9555 },
+      { op: 'vlan-add', vid: 556, vni: 6556 },
+    ])
+    expect(r.conflicts).toEqual([
+      'vxvid|vxlan0|555|6555 <- vxlan0 vid 555 tunnel_info id 9555',
+      'vxvid|vxlan0|130|9555 <- vxlan0 vid 555 tunnel_info id 9555',
+      'vxvid|vxlan0|556|6556 <- vxlan0 vid 556',
+    ])
+    const rec = await dp.reconcile({ vlans: [{ vid: 555, vni: 6555 }], members: [] })
+    expect(rec.conflicts).toEqual(['vxvid|vxlan0|555|6555 <- vxlan0 vid 555 tunnel_info id 9555'])
+    expect(k.batches('bridge')).toEqual([])
+    expect(own.items()).toEqual([])
+  })
+
+  it('apply() deletes a VID again when the kernel refuses its tunnel_info', async () => {
+    const k = new FakeNosKernel('br0', ['vxlan0'])
+    // The real kernel's answer when the port has vlan_tunnel off (arm64 VM test).
+    k.refuse.set('vlan add dev vxlan0 vid 140 tunnel_info id 5140', 'RTNETLINK answers: Invalid argument')
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k })
+    const err = (await dp.apply([{ op: 'vlan-add', vid: 140, vni: 5140 }]).catch((e: unknown) => e)) as DataplaneError
+    expect(err.failures).toEqual([{ item: 'vxvid|vxlan0|140|5140', error: 'vlan add dev vxlan0 vid 140 tunnel_info id 5140: RTNETLINK answers: Invalid argument' }])
+    expect(k.batches('bridge')).toEqual(['vlan add dev vxlan0 vid 140\nvlan add dev vxlan0 vid 140 tunnel_info id 5140\n', 'vlan del dev vxlan0 vid 140\n'])
+    expect(k.vlans.has('vxlan0|140')).toBe(false)
+    expect(own.items()).toEqual([])
+  })
+
   it('reconcile(): creates missing, deletes stale owned, leaves right and foreign items alone', async () => {
     const k = new FakeNosKernel('br0', ['swp1', 'swp2', 'vxlan0'])
     const own = OwnershipRecord.inMemory('linux', '', ['member|swp2|300', 'member|swp2|301', 'vxvid|vxlan0|100|5000'])
