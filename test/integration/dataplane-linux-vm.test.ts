@@ -8,9 +8,11 @@
  * kernel's own `bridge -j vlan show` and `bridge -j vlan tunnelshow`.
  *
  * Guest lab (built by the test through the child, gone with the VM):
- * - br0 (`vlan_filtering 1`): swp1 (veth, peer host1), swp2 (dummy), vxlan0 (`external`,
- *   `vlan_tunnel on`) for the `single` layout; the operator's own VLANs: swp1 VID 555
- *   tagged, swp2 VID 300 PVID untagged, vxlan0 VID 555 mapped to VNI 9555;
+ * - br0 (`vlan_filtering 1`): swp1 and swp5 (veths whose peers host1 and host5 sit in
+ *   namespaces h1 and h5 with an 802.1Q device in VID 150 each, 192.0.2.1 and .5), swp2
+ *   (dummy), vxlan0 (`external`, `vlan_tunnel on`) for the `single` layout; the operator's
+ *   own VLANs: swp1 VID 555 tagged, swp2 VID 300 PVID untagged, vxlan0 VID 555 mapped to
+ *   VNI 9555;
  * - br1 (`vlan_filtering 1`): swp3 (veth), swp4 (dummy) for the `per-vni` layout.
  *
  * Root, qemu-system-aarch64 and the sysroot (firmware-scripts/arm64-sysroot.sh) are required:
@@ -139,15 +141,27 @@ beforeAll(async () => {
   for (const br of ['br0', 'br1']) await ip('link', 'add', br, 'type', 'bridge', 'vlan_filtering', '1')
   await ip('link', 'add', 'swp1', 'type', 'veth', 'peer', 'name', 'host1')
   await ip('link', 'add', 'swp2', 'type', 'dummy')
+  await ip('link', 'add', 'swp5', 'type', 'veth', 'peer', 'name', 'host5')
   await ip('link', 'add', 'swp3', 'type', 'veth', 'peer', 'name', 'host3')
   await ip('link', 'add', 'swp4', 'type', 'dummy')
   await ip('link', 'add', 'vxlan0', 'type', 'vxlan', 'external', 'dstport', '4789', 'local', '10.0.0.1', 'nolearning')
-  for (const [port, br] of [['swp1', 'br0'], ['swp2', 'br0'], ['vxlan0', 'br0'], ['swp3', 'br1'], ['swp4', 'br1']] as const) {
+  for (const [port, br] of [['swp1', 'br0'], ['swp2', 'br0'], ['swp5', 'br0'], ['vxlan0', 'br0'], ['swp3', 'br1'], ['swp4', 'br1']] as const) {
     await ip('link', 'set', port, 'master', br)
     await ip('link', 'set', port, 'up')
   }
   await ip('link', 'set', 'vxlan0', 'type', 'bridge_slave', 'vlan_tunnel', 'on')
   for (const br of ['br0', 'br1']) await ip('link', 'set', br, 'up')
+  // Two hosts behind swp1 and swp5, each with an 802.1Q device in VID 150 (`ip netns` needs
+  // /run on a tmpfs: the initramfs root cannot be a shared mount).
+  await guest(['mkdir', '-p', '/run'])
+  await guest(['mount', '-t', 'tmpfs', 'tmpfs', '/run'])
+  for (const [h, addr] of [['1', '192.0.2.1/24'], ['5', '192.0.2.5/24']] as const) {
+    await ip('netns', 'add', `h${h}`)
+    await ip('link', 'set', `host${h}`, 'netns', `h${h}`)
+    await ip('-n', `h${h}`, 'link', 'add', 'link', `host${h}`, 'name', `host${h}.150`, 'type', 'vlan', 'id', '150')
+    await ip('-n', `h${h}`, 'addr', 'add', addr, 'dev', `host${h}.150`)
+    for (const dev of [`host${h}`, `host${h}.150`]) await ip('-n', `h${h}`, 'link', 'set', dev, 'up')
+  }
   await bridgeCmd('vlan', 'add', 'dev', 'swp1', 'vid', '555')
   await bridgeCmd('vlan', 'add', 'dev', 'swp2', 'vid', '300', 'pvid', 'untagged')
   await bridgeCmd('vlan', 'add', 'dev', 'vxlan0', 'vid', '555')
@@ -181,6 +195,7 @@ describe('Linux driver on a VLAN-filtering kernel (arm64 VM)', () => {
       swp2: ['1 Egress Untagged', ...OPERATOR_VLANS.swp2],
       swp3: ['1 PVID Egress Untagged'],
       swp4: ['1 PVID Egress Untagged'],
+      swp5: ['1 PVID Egress Untagged'],
       vxlan0: ['1 PVID Egress Untagged', ...OPERATOR_VLANS.vxlan0],
     })
     expect(await kernelTunnels()).toEqual({ vxlan0: OPERATOR_TUNNELS })
@@ -296,6 +311,25 @@ describe('Linux driver on a VLAN-filtering kernel (arm64 VM)', () => {
       vxlan0: ['1 PVID Egress Untagged', ...OPERATOR_VLANS.vxlan0],
     })
     expect(await kernelTunnels()).toEqual({ vxlan0: OPERATOR_TUNNELS })
+    expect(await owned()).toEqual([])
+  })
+
+  it('the memberships the driver adds carry tagged traffic between two ports; removing one stops it', async () => {
+    expect(await open(single, '/tmp/owned-traffic.json')).toEqual([])
+    // Neighbour entries flushed first: an ARP entry left FAILED by the previous ping made the
+    // next ping fail. `waitS`: 3 s where a reply is expected, 1 s where none is.
+    const ping = async (waitS: number) => {
+      for (const h of ['h1', 'h5']) await ip('-n', h, 'neigh', 'flush', 'all')
+      return (await guest(['ip', 'netns', 'exec', 'h1', 'ping', '-c', '1', '-W', String(waitS), '192.0.2.5'], true)).code
+    }
+    expect(await ping(1)).not.toBe(0) // VID 150 is on no port yet
+    const both = { vlans: [{ vid: 150 }], members: [{ vid: 150, port: portName('swp1') }, { vid: 150, port: portName('swp5') }] }
+    const one = { vlans: [{ vid: 150 }], members: [{ vid: 150, port: portName('swp1') }] }
+    expect(await apply('traffic: VID 150 on swp1 and swp5', diffDataplane(emptyDataplaneState(), both))).not.toHaveProperty('error')
+    expect(await ping(3)).toBe(0)
+    expect(await apply('traffic: swp5 leaves', diffDataplane(both, one))).not.toHaveProperty('error')
+    expect(await ping(1)).not.toBe(0)
+    expect(await apply('traffic: all gone', diffDataplane(one, emptyDataplaneState()))).not.toHaveProperty('error')
     expect(await owned()).toEqual([])
   })
 
