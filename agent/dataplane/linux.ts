@@ -21,7 +21,18 @@
  * save of the record can leave one item unrecorded (then left alone as foreign). Deletes run
  * only for owned items. With `-force`, iproute2 runs every line and reports each failure as
  * `Command failed -:<line>` after the kernel's words; the driver maps lines back to items,
- * keeps the successes, and throws `DataplaneError('command-failed')` listing the rest.
+ * keeps the successes, and throws `DataplaneError('command-failed')` listing the rest. Items
+ * exist whole or not at all: a claim that failed after its first step is undone in the same
+ * call (`rollBack()`).
+ *
+ * `apply()` reads the kernel first (`bridge -j vlan show`, plus `tunnelshow` in the `single`
+ * layout and `ip -d -j link show` for device items) and does not write an item that is
+ * already there: not owned, it is reported foreign; owned, it is left as it is. This matters
+ * because the kernel treats a repeated `bridge vlan add` as a rewrite of the VLAN's flags (an
+ * operator's `pvid untagged` membership would become tagged without PVID). In the `single`
+ * layout, a VID/VNI item whose VID or VNI the operator already uses on the VXLAN device is a
+ * conflict (`ours <- theirs`), in `apply()` and in `reconcile()`, and is not written.
+ * These kernel behaviours were seen on Debian's 6.1 kernel (dataplane-linux-vm.test.ts).
  *
  * Reconciliation reads the kernel (`ip -d -j link show`, `bridge -j vlan show`,
  * `bridge -j vlan tunnelshow`) and compares it with the desired items.
@@ -241,25 +252,62 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
     return { item, action, steps }
   }
 
+  /** Runs one `-force -batch` of `steps`; records each failed line's item in `failedItems`. */
+  async function runBatch(steps: readonly Step[], failedItems: Map<string, string>): Promise<void> {
+    const tool = steps[0]!.tool
+    const stdin = steps.map((s) => s.line).join('\n') + '\n'
+    const r = await o.runner.run(argv(tool, ['-force', '-batch', '-']), stdin)
+    const errors = parseBatchErrors(r.stderr)
+    if (r.code !== 0 && errors.size === 0) {
+      for (const s of steps) failedItems.set(s.item, r.stderr.trim() || `${tool} exited with ${r.code}`)
+    }
+    for (const [line, error] of errors) {
+      const s = steps[line - 1]
+      if (s && !failedItems.has(s.item)) failedItems.set(s.item, `${s.line}: ${error}`)
+    }
+    o.logger.debug('iproute2 batch', { tool, lines: steps.length, failed: errors.size })
+  }
+
+  /**
+   * Items exist whole or not at all. A claim that failed after its first step succeeded is
+   * undone after its phase, unless the item was already owned (then the next reconcile
+   * repairs it):
+   * - a per-VNI device refused after `link add` (the kernel refuses `up` with "Address already
+   *   in use" when another VXLAN socket holds the UDP port on that address) is deleted, and
+   *   the VID steps on a device that was not created are not run (on an operator's device of
+   *   the same name they would rewrite its VLANs);
+   * - a `single` layout VID whose `tunnel_info` the kernel refused ("File exists": the VNI is
+   *   mapped to another VID; "Invalid argument": `vlan_tunnel` is off) is deleted again.
+   */
+  async function rollBack(phase: number, changes: readonly Change[], failedItems: Map<string, string>): Promise<void> {
+    const undo: Step[] = []
+    for (const ch of changes) {
+      const err = failedItems.get(ch.item)
+      if (ch.action !== 'claim' || err === undefined || o.ownership.has(ch.item)) continue
+      const [kind, dev, vid] = ch.item.split('|') as [string, string, string]
+      const firstStepFailed = err.startsWith(`${ch.steps[0]!.line}:`)
+      if (phase === 2 && kind === 'vxdev') {
+        if (!firstStepFailed) undo.push({ tool: 'ip', item: ch.item, line: `link del ${dev}` })
+        for (const other of changes) {
+          if (other.action === 'claim' && other.item.startsWith(`vxvid|${dev}|`) && !failedItems.has(other.item)) {
+            failedItems.set(other.item, `not run: device ${dev} was not created (${err})`)
+          }
+        }
+      } else if (phase === 3 && kind === 'vxvid' && layout.mode === 'single' && !firstStepFailed) {
+        undo.push({ tool: 'bridge', item: ch.item, line: `vlan del dev ${dev} vid ${vid}` })
+      }
+    }
+    if (undo.length > 0) await runBatch(undo, new Map())
+  }
+
   /** Runs changes in phases, one batch per phase; updates ownership; returns failed items. */
   async function execute(changes: readonly Change[]): Promise<Array<{ item: string; error: string }>> {
     const failedItems = new Map<string, string>()
     for (let phase = 0; phase < 4; phase++) {
       const steps = changes.flatMap((ch) => ch.steps.filter((s) => phaseOf(s, ch.action) === phase))
         .filter((s) => !failedItems.has(s.item))
-      if (steps.length === 0) continue
-      const tool = steps[0]!.tool
-      const stdin = steps.map((s) => s.line).join('\n') + '\n'
-      const r = await o.runner.run(argv(tool, ['-force', '-batch', '-']), stdin)
-      const errors = parseBatchErrors(r.stderr)
-      if (r.code !== 0 && errors.size === 0) {
-        for (const s of steps) failedItems.set(s.item, r.stderr.trim() || `${tool} exited with ${r.code}`)
-      }
-      for (const [line, error] of errors) {
-        const s = steps[line - 1]
-        if (s && !failedItems.has(s.item)) failedItems.set(s.item, `${s.line}: ${error}`)
-      }
-      o.logger.debug('iproute2 batch', { tool, lines: steps.length, failed: errors.size })
+      if (steps.length > 0) await runBatch(steps, failedItems)
+      if (phase >= 2) await rollBack(phase, changes, failedItems)
     }
     const failures: Array<{ item: string; error: string }> = []
     for (const ch of changes) {
@@ -279,16 +327,21 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
 
   interface Live {
     present(item: string): boolean
+    /**
+     * For a `single` layout VID/VNI item: what the operator already has on the device that
+     * the item would rewrite (its VID with another or no map, its VNI mapped to another VID),
+     * as `<dev> vid <vid>[ tunnel_info id <vni>]`; undefined when nothing (owned items do not
+     * count). The kernel refuses a second map of a VID or a VNI ("File exists").
+     */
+    conflictOf(item: string): string | undefined
   }
 
-  async function readLive(): Promise<Live> {
-    const links = (await query('ip', ['-d', '-j', 'link', 'show'])) as Array<{
-      ifname: string
-      master?: string
-      linkinfo?: { info_kind?: string; info_data?: { id?: number } }
-    }>
+  /** Reads the kernel; `needLinks` false skips `ip -d -j link show` (no device items asked). */
+  async function readLive(needLinks = true): Promise<Live> {
+    type LinkRow = { ifname: string; master?: string; linkinfo?: { info_kind?: string; info_data?: { id?: number } } }
+    const links = needLinks ? ((await query('ip', ['-d', '-j', 'link', 'show'])) as LinkRow[]) : []
     const vlans = (await query('bridge', ['-j', 'vlan', 'show'])) as Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number }> }>
-    const tunnels = (await query('bridge', ['-j', 'vlan', 'tunnelshow'])) as Array<{
+    const tunnels = layout.mode !== 'single' ? [] : (await query('bridge', ['-j', 'vlan', 'tunnelshow'])) as Array<{
       ifname: string
       tunnels?: Array<{ vlan: number; vlanEnd?: number; tunid: number; tunidEnd?: number }>
     }>
@@ -297,13 +350,37 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
     for (const p of vlans) {
       for (const v of p.vlans ?? []) for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) vidSet.add(`${p.ifname}|${vid}`)
     }
+    const ownedVxvids = new Set<string>()
+    for (const i of o.ownership.items()) if (i.startsWith('vxvid|')) ownedVxvids.add(i.split('|').slice(1, 3).join('|'))
     const tunSet = new Set<string>()
+    const tunByVid = new Map<string, number>()
+    const vidByTun = new Map<string, number>()
     for (const p of tunnels) {
       for (const t of p.tunnels ?? []) {
-        for (let i = 0; i <= (t.vlanEnd ?? t.vlan) - t.vlan; i++) tunSet.add(`${p.ifname}|${t.vlan + i}|${t.tunid + i}`)
+        for (let i = 0; i <= (t.vlanEnd ?? t.vlan) - t.vlan; i++) {
+          tunSet.add(`${p.ifname}|${t.vlan + i}|${t.tunid + i}`)
+          tunByVid.set(`${p.ifname}|${t.vlan + i}`, t.tunid + i)
+          vidByTun.set(`${p.ifname}|${t.tunid + i}`, t.vlan + i)
+        }
       }
     }
     return {
+      conflictOf(item) {
+        const [kind, dev, vid, vni] = item.split('|') as [string, string, string, string?]
+        if (kind !== 'vxvid' || layout.mode !== 'single' || o.ownership.has(item)) return undefined
+        const tun = tunByVid.get(`${dev}|${vid}`)
+        if (tun !== undefined && tun !== Number(vni) && !o.ownership.has(vxvidItem(dev, Number(vid), tun))) {
+          return `${dev} vid ${vid} tunnel_info id ${tun}`
+        }
+        if (tun === undefined && vidSet.has(`${dev}|${vid}`) && !ownedVxvids.has(`${dev}|${vid}`)) {
+          return `${dev} vid ${vid}`
+        }
+        const other = vidByTun.get(`${dev}|${vni}`)
+        if (other !== undefined && other !== Number(vid) && !o.ownership.has(vxvidItem(dev, other, Number(vni)))) {
+          return `${dev} vid ${other} tunnel_info id ${vni}`
+        }
+        return undefined
+      },
       present(item) {
         const [kind, a, b, c] = item.split('|') as [string, string, string, string?]
         if (kind === 'member') return vidSet.has(`${a}|${b}`)
@@ -353,12 +430,35 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
     itemsOf,
     apply(ops) {
       return serial(async () => {
-        const changes = itemsOfOps(ops)
+        const all = itemsOfOps(ops)
+        // Contract 1 (driver.ts): what is already there and not ours is foreign, never
+        // rewritten. A repeated `bridge vlan add` is not harmless: the kernel replaces the
+        // VLAN's flags with the command's, so an operator's `pvid untagged` membership would
+        // become tagged without PVID (and then be deleted as ours on release).
+        const claims = all.filter((c) => c.action === 'claim')
+        const live = claims.length === 0 ? undefined : await readLive(claims.some((c) => c.item.startsWith('vxdev|')))
+        const releasedBefore = new Set<string>()
+        const changes: Change[] = []
+        const report: ApplyReport = { changed: [], foreign: [], conflicts: [] }
+        for (const ch of all) {
+          if (ch.action === 'release') releasedBefore.add(ch.item)
+          else if (!releasedBefore.has(ch.item) && live?.present(ch.item)) {
+            if (!o.ownership.has(ch.item)) report.foreign.push(ch.item)
+            continue
+          } else {
+            const conflict = live?.conflictOf(ch.item)
+            if (conflict !== undefined) {
+              report.conflicts.push(`${ch.item} <- ${conflict}`)
+              continue
+            }
+          }
+          changes.push(ch)
+        }
         const failures = await execute(changes)
         if (failures.length > 0) {
           throw new DataplaneError('command-failed', `Cannot apply ${failures.length} of ${changes.length} data-plane change(s) with iproute2`, failures)
         }
-        const report: ApplyReport = { changed: changes.map((c) => c.item), foreign: [], conflicts: [] }
+        report.changed = changes.map((c) => c.item)
         return report
       })
     },
@@ -371,7 +471,9 @@ export async function openLinuxDriver(options: LinuxDriverOptions): Promise<Linu
         const changes: Change[] = []
         for (const item of want) {
           const owned = o.ownership.has(item)
+          const conflict = live.conflictOf(item)
           if (live.present(item)) (owned ? report.unchanged : report.foreign).push(item)
+          else if (conflict !== undefined) report.conflicts.push(`${item} <- ${conflict}`)
           else {
             changes.push(changeOf(item, 'claim'))
             report.created.push(item)

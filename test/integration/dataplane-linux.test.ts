@@ -9,7 +9,8 @@
  * devices: `bridge vlan add` answers "Operation not supported". The test probes that first
  * and asserts whichever behaviour the kernel has; on this machine that means VID membership
  * and tunnel_info are checked as failures here, and their exact batches are checked against
- * a model in test/agent/dataplane/linux.test.ts.
+ * a model in test/agent/dataplane/linux.test.ts. Their outcome on a kernel with VLAN filtering
+ * is checked in an emulated arm64 machine: dataplane-linux-vm.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'

@@ -1,9 +1,11 @@
 /**
  * An emulated arm64 machine for integration tests: Debian 12's arm64 kernel, busybox and
  * nodejs (from firmware-scripts/arm64-sysroot.sh) booted by qemu-system-aarch64 inside a
- * network namespace, with one virtio NIC on a tap device there and the console on the
- * process's stdio. The guest runs `/app/run` with the console as stdin/stdout, so a child
- * that speaks the JSON lines of ns-child-runtime.ts is driven with the usual `NsChild`.
+ * network namespace, with one virtio NIC on a tap device there (or without a NIC), and the
+ * console on the process's stdio. The guest runs `/app/run` with the console as stdin/stdout,
+ * so a child that speaks the JSON lines of ns-child-runtime.ts is driven with the usual
+ * `NsChild`. The guest also has iproute2 and a kernel with bridge VLAN filtering, VXLAN and
+ * 802.1Q (dataplane-linux-vm.test.ts).
  *
  * Why not qemu-user: Debian 12's qemu-user (7.2) refuses every setsockopt(SOL_PACKET, ...)
  * with ENOPROTOOPT, so the AF_PACKET addon cannot open its socket under user-mode emulation.
@@ -90,12 +92,15 @@ export async function buildArm64Initrd(
 }
 
 export interface Arm64VmOptions {
-  /** Namespace qemu runs in; the tap device must exist there. */
-  ns: string
-  /** Existing tap device in `ns` (`ip tuntap add mode tap`) that the guest's eth0 is wired to. */
-  tap: string
-  /** MAC address of the guest's eth0. */
-  mac: string
+  /** Namespace qemu runs in (where `tap` is); without it qemu runs in the caller's namespace. */
+  ns?: string
+  /**
+   * Existing tap device in `ns` (`ip tuntap add mode tap`) that the guest's eth0 is wired to.
+   * Without it the guest has no NIC (tests that only use the guest's kernel).
+   */
+  tap?: string
+  /** MAC address of the guest's eth0 (with `tap`). */
+  mac?: string
   sysroot: Arm64Sysroot
   initrd: string
   /** Boot to the child's `ready` event; TCG emulation boots in 10-20 s on a 2-core VM. */
@@ -113,14 +118,19 @@ export async function startArm64Vm(options: Arm64VmOptions): Promise<NsChild> {
     '-kernel', options.sysroot.vmlinuz,
     '-initrd', options.initrd,
     '-append', 'console=ttyAMA0 loglevel=1 panic=-1 rdinit=/init',
-    '-netdev', `tap,id=n0,ifname=${options.tap},script=no,downscript=no`,
-    // romfile= : no PXE option ROM (the kernel is booted directly; Debian ships none for arm).
-    // ctrl_vlan=off: otherwise qemu's virtio-net keeps a VLAN filter table and drops tagged
-    // frames of every VID the guest did not register (no 802.1Q devices in the guest here).
-    '-device', `virtio-net-pci,netdev=n0,mac=${options.mac},romfile=,ctrl_vlan=off`,
+    ...(options.tap === undefined
+      ? ['-nic', 'none']
+      : [
+          '-netdev', `tap,id=n0,ifname=${options.tap},script=no,downscript=no`,
+          // romfile= : no PXE option ROM (the kernel is booted directly; Debian ships none for arm).
+          // ctrl_vlan=off: otherwise qemu's virtio-net keeps a VLAN filter table and drops tagged
+          // frames of every VID the guest did not register (no 802.1Q devices in the guest here).
+          '-device', `virtio-net-pci,netdev=n0,mac=${options.mac ?? '02:61:72:6d:00:01'},romfile=,ctrl_vlan=off`,
+        ]),
   ]
-  const child = spawn('ip', ['netns', 'exec', options.ns, QEMU, ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
-  const vm = new NsChild(options.ns, child)
+  const argv = options.ns === undefined ? [QEMU, ...args] : ['ip', 'netns', 'exec', options.ns, QEMU, ...args]
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const vm = new NsChild(options.ns ?? 'the arm64 VM', child)
   const timeoutMs = options.readyTimeoutMs ?? 90_000
   const ready = vm.waitForEvent((e) => e.event === 'ready', timeoutMs)
   const died = vm.exited.then((x) => {

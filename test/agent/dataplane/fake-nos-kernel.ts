@@ -1,7 +1,10 @@
 /**
  * A model of what a NOS kernel with VLAN filtering does with the iproute2 lines the Linux
  * driver emits, for unit tests on machines whose kernel cannot run them. It answers the JSON
- * queries the driver makes and records every call. It models only those lines.
+ * queries the driver makes and records every call. It models only those lines. The real
+ * kernel's behaviour it follows was checked on Debian's 6.1 kernel in the arm64 VM
+ * (test/integration/dataplane-linux-vm.test.ts): flags replaced by a repeated add, one PVID
+ * per port, one tunnel map per VID and per VNI, JSON key names.
  */
 import type { CommandResult, CommandRunner } from '../../../agent/dataplane/linux.ts'
 
@@ -87,8 +90,23 @@ export class FakeNosKernel implements CommandRunner {
       if (!this.links.has(dev)) return `Cannot find device "${dev}"`
       const k = `${dev}|${vid}`
       if (w[1] === 'add') {
-        if (w[6] === 'tunnel_info') this.tunnels.set(k, Number(w[8]))
-        else this.vlans.set(k, w[6] === 'pvid' ? ['PVID', 'Egress Untagged'] : [])
+        if (w[6] === 'tunnel_info') {
+          // One map per VID and per VNI on a device: a second one is refused.
+          const vni = Number(w[8])
+          const clash = [...this.tunnels].some(([tk, tv]) => tk.startsWith(`${dev}|`) && (tk === k ? tv !== vni : tv === vni))
+          if (clash) return 'RTNETLINK answers: File exists'
+          this.tunnels.set(k, vni)
+        }
+        else {
+          // As the kernel does: a repeated add replaces the VLAN's flags with the command's,
+          // and a port has one PVID (a new one takes it from the old VID).
+          if (w[6] === 'pvid') {
+            for (const [other, flags] of this.vlans) {
+              if (other.startsWith(`${dev}|`) && other !== k) this.vlans.set(other, flags.filter((f) => f !== 'PVID'))
+            }
+          }
+          this.vlans.set(k, w[6] === 'pvid' ? ['PVID', 'Egress Untagged'] : [])
+        }
       } else if (w[6] === 'tunnel_info') this.tunnels.delete(k)
       else {
         this.vlans.delete(k)

@@ -1,7 +1,8 @@
 /**
  * Linux driver against a model of a NOS kernel with bridge VLAN filtering (this machine's
  * kernel has none, see test/integration/dataplane-linux.test.ts): the exact iproute2 batches
- * for both VXLAN layouts, failure mapping, ownership and reconciliation.
+ * for both VXLAN layouts, failure mapping, ownership and reconciliation. The outcomes on a
+ * real VLAN-filtering kernel are checked in test/integration/dataplane-linux-vm.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import { DataplaneError } from '../../../agent/dataplane/driver.ts'
@@ -82,6 +83,84 @@ describe('openLinuxDriver() on a VLAN-filtering NOS kernel (model)', () => {
     await dp.apply([{ op: 'member-del', vid: 200, port: p('swp1') }, { op: 'vlan-del', vid: 200 }])
     expect(k.batches('bridge')).toEqual([])
     expect(k.vlans.has('swp1|200')).toBe(true)
+  })
+
+  it('apply() leaves a membership the operator already has as it is and reports it foreign', async () => {
+    const k = new FakeNosKernel('br0', ['swp1', 'vxlan0'])
+    k.vlans.set('swp1|300', ['PVID', 'Egress Untagged']) // the operator's
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k })
+    const r = await dp.apply([{ op: 'vlan-add', vid: 300, vni: 6000 }, { op: 'member-add', vid: 300, port: p('swp1') }])
+    expect(r).toEqual({ changed: ['vxvid|vxlan0|300|6000'], foreign: ['member|swp1|300'], conflicts: [] })
+    // A second `bridge vlan add dev swp1 vid 300` would have cleared PVID and untagged.
+    expect(k.batches('bridge')).toEqual(['vlan add dev vxlan0 vid 300\nvlan add dev vxlan0 vid 300 tunnel_info id 6000\n'])
+    expect(k.vlans.get('swp1|300')).toEqual(['PVID', 'Egress Untagged'])
+    // Owned and already there: not written again. Released in the same batch: re-added.
+    await dp.apply([{ op: 'member-add', vid: 300, port: p('swp1') }, { op: 'vlan-add', vid: 300, vni: 6000 }])
+    expect(k.batches('bridge')).toHaveLength(1)
+    await dp.apply([{ op: 'vlan-del', vid: 300, vni: 6000 }, { op: 'vlan-add', vid: 300, vni: 6000 }])
+    expect(k.batches('bridge').slice(1)).toEqual([
+      'vlan del dev vxlan0 vid 300 tunnel_info id 6000\nvlan del dev vxlan0 vid 300\n',
+      'vlan add dev vxlan0 vid 300\nvlan add dev vxlan0 vid 300 tunnel_info id 6000\n',
+    ])
+    expect(own.items()).toEqual(['vxvid|vxlan0|300|6000'])
+  })
+
+  it('apply() deletes a per-VNI device again when a later step of its creation fails, and skips its VID steps', async () => {
+    const k = new FakeNosKernel('br0', ['swp1'])
+    // The real kernel's answer when another VXLAN socket holds the UDP port (arm64 VM test).
+    k.refuse.set('link set vxlan5000 up', 'RTNETLINK answers: Address already in use')
+    k.links.set('vxlan5001', { ifname: 'vxlan5001', kind: 'port' }) // the operator's, same name
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'per-vni', local: '10.0.0.1' }, ownership: own, runner: k })
+    const err = (await dp.apply([{ op: 'vlan-add', vid: 100, vni: 5000 }, { op: 'vlan-add', vid: 101, vni: 5001 }]).catch((e: unknown) => e)) as DataplaneError
+    expect(err.failures).toEqual([
+      { item: 'vxdev|vxlan5000|5000', error: 'link set vxlan5000 up: RTNETLINK answers: Address already in use' },
+      { item: 'vxvid|vxlan5000|100|5000', error: 'not run: device vxlan5000 was not created (link set vxlan5000 up: RTNETLINK answers: Address already in use)' },
+      { item: 'vxdev|vxlan5001|5001', error: 'link add vxlan5001 type vxlan id 5001 local 10.0.0.1 dstport 4789 nolearning: RTNETLINK answers: File exists' },
+      { item: 'vxvid|vxlan5001|101|5001', error: 'not run: device vxlan5001 was not created (link add vxlan5001 type vxlan id 5001 local 10.0.0.1 dstport 4789 nolearning: RTNETLINK answers: File exists)' },
+    ])
+    // Only the device this batch created is deleted; the operator's is not touched.
+    expect(k.batches('ip').at(-1)).toBe('link del vxlan5000\n')
+    expect(k.batches('bridge')).toEqual([])
+    expect([k.links.has('vxlan5000'), k.links.has('vxlan5001')]).toEqual([false, true])
+    expect(own.items()).toEqual([])
+  })
+
+  it('apply() and reconcile() report a VID or VNI the operator already maps on the VXLAN device as a conflict', async () => {
+    const k = new FakeNosKernel('br0', ['swp1', 'vxlan0'])
+    k.vlans.set('vxlan0|555', [])
+    k.tunnels.set('vxlan0|555', 9555) // the operator's
+    k.vlans.set('vxlan0|556', []) // the operator's, no map
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k })
+    const r = await dp.apply([
+      { op: 'vlan-add', vid: 555, vni: 6555 },
+      { op: 'vlan-add', vid: 130, vni: 9555 },
+      { op: 'vlan-add', vid: 556, vni: 6556 },
+    ])
+    expect(r.conflicts).toEqual([
+      'vxvid|vxlan0|555|6555 <- vxlan0 vid 555 tunnel_info id 9555',
+      'vxvid|vxlan0|130|9555 <- vxlan0 vid 555 tunnel_info id 9555',
+      'vxvid|vxlan0|556|6556 <- vxlan0 vid 556',
+    ])
+    const rec = await dp.reconcile({ vlans: [{ vid: 555, vni: 6555 }], members: [] })
+    expect(rec.conflicts).toEqual(['vxvid|vxlan0|555|6555 <- vxlan0 vid 555 tunnel_info id 9555'])
+    expect(k.batches('bridge')).toEqual([])
+    expect(own.items()).toEqual([])
+  })
+
+  it('apply() deletes a VID again when the kernel refuses its tunnel_info', async () => {
+    const k = new FakeNosKernel('br0', ['vxlan0'])
+    // The real kernel's answer when the port has vlan_tunnel off (arm64 VM test).
+    k.refuse.set('vlan add dev vxlan0 vid 140 tunnel_info id 5140', 'RTNETLINK answers: Invalid argument')
+    const own = OwnershipRecord.inMemory('linux')
+    const dp = await openLinuxDriver({ bridge: 'br0', vxlan: { mode: 'single', device: 'vxlan0' }, ownership: own, runner: k })
+    const err = (await dp.apply([{ op: 'vlan-add', vid: 140, vni: 5140 }]).catch((e: unknown) => e)) as DataplaneError
+    expect(err.failures).toEqual([{ item: 'vxvid|vxlan0|140|5140', error: 'vlan add dev vxlan0 vid 140 tunnel_info id 5140: RTNETLINK answers: Invalid argument' }])
+    expect(k.batches('bridge')).toEqual(['vlan add dev vxlan0 vid 140\nvlan add dev vxlan0 vid 140 tunnel_info id 5140\n', 'vlan del dev vxlan0 vid 140\n'])
+    expect(k.vlans.has('vxlan0|140')).toBe(false)
+    expect(own.items()).toEqual([])
   })
 
   it('reconcile(): creates missing, deletes stale owned, leaves right and foreign items alone', async () => {
