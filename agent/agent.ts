@@ -98,8 +98,15 @@ export class Agent {
   #control: ControlServer | undefined
   #http: Server | undefined
   #waiters: Waiter[] = []
-  /** Station role: the VSIs this host wants, re-requested after a restart. */
-  readonly #stationDesired = new Map<string, { port: string; command: VsiRequestCommand }>()
+  /**
+   * Station role: the VSIs this host wants, re-requested after a restart, as the JSON of
+   * `{ port, command }` (built once per command, not at every save).
+   */
+  readonly #stationDesired = new Map<string, string>()
+  /** Counts changes of `#stationDesired` (with the resource manager's, what a save covers). */
+  #stationChanges = 0
+  /** Change count that the last data-plane flush and save request covered. */
+  #handledChanges = 0
   #saveTimer: NodeJS.Timeout | undefined
   #saving: Promise<void> | undefined
   #saveDirty = false
@@ -339,8 +346,8 @@ export class Agent {
   async #writeState(): Promise<void> {
     try {
       const t0 = performance.now()
-      const resources = JSON.stringify(this.#rm.exportSnapshot())
-      const station = this.config.role === 'station' ? JSON.stringify([...this.#stationDesired.values()]) : undefined
+      const resources = this.#rm.exportSnapshotJson()
+      const station = this.config.role === 'station' ? `[${[...this.#stationDesired.values()].join(',')}]` : undefined
       this.#lastSaveMs = performance.now() - t0
       await writeFileAtomic(join(this.config.stateDir, RESOURCES_FILE), resources)
       if (station !== undefined) await writeFileAtomic(join(this.config.stateDir, STATION_FILE), station)
@@ -357,7 +364,7 @@ export class Agent {
       for (const { port, command } of list) {
         const d = this.#drivers.get(port)
         if (!d) continue
-        this.#stationDesired.set(`${port}|${command.vsiId.id}`, { port, command })
+        this.#stationDesired.set(`${port}|${command.vsiId.id}`, JSON.stringify({ port, command }))
         try {
           d.command(command)
         } catch (e) {
@@ -373,9 +380,26 @@ export class Agent {
   // ----------------------------------------------------------------------------------------
   // Events
 
+  /**
+   * After a drain that produced events: only a change of what the state file holds (VSIs
+   * granted or released, station wishes) needs a data-plane flush and a save. Counters,
+   * peer and EVB events do not; saving 10,000 VSIs for each of them stalled the loop.
+   */
   #afterDrain(): void {
+    const changes = this.#rm.changes + this.#stationChanges
+    if (changes === this.#handledChanges) return
+    this.#handledChanges = changes
     void this.#sync.flush()
     this.#scheduleSave()
+  }
+
+  #setStationDesired(key: string, entry: { port: string; command: VsiRequestCommand } | undefined): void {
+    if (entry === undefined) {
+      if (this.#stationDesired.delete(key)) this.#stationChanges++
+      return
+    }
+    this.#stationDesired.set(key, JSON.stringify(entry))
+    this.#stationChanges++
   }
 
   #onPortEvent(port: string, e: PortEvent): void {
@@ -397,7 +421,7 @@ export class Agent {
         const initiator = e.reason === 'station-request' ? 'station' : e.reason === 'local-command' || e.reason === 'bridge-request' ? 'bridge' : undefined
         this.#publish({ ...this.#vsiFields(port, e.vsi, e.reason), kind, ...(kind === 'vsi-de-associated' && initiator ? { initiator } : {}) } as UplinkEvent)
         if (this.config.role === 'bridge') this.#publishState([{ kind: 'del', port: portName(port), vsiId: e.vsi.vsiId.id }])
-        if (this.config.role === 'station' && e.reason !== 'station-request') this.#stationDesired.delete(`${port}|${e.vsi.vsiId.id}`)
+        if (this.config.role === 'station' && e.reason !== 'station-request') this.#setStationDesired(`${port}|${e.vsi.vsiId.id}`, undefined)
         this.#settle(port, e.vsi.vsiId.id, { outcome: 'de-associated', vsi: e.vsi, reason: e.reason })
         break
       }
@@ -526,8 +550,7 @@ export class Agent {
     }
     if (this.config.role === 'station' && 'vsiId' in cmd) {
       const key = `${port}|${cmd.vsiId.id}`
-      if (cmd.kind === 'de-associate') this.#stationDesired.delete(key)
-      else this.#stationDesired.set(key, { port, command: cmd })
+      this.#setStationDesired(key, cmd.kind === 'de-associate' ? undefined : { port, command: cmd })
       this.#scheduleSave()
     }
     return waiting ? await waiting : undefined
@@ -634,10 +657,11 @@ export class Agent {
       uptimeS: Math.round((this.#deps.clock.wallMs() - this.bootTimeMs) / 1000),
       ports: this.#drivers.size,
       vsis: [...this.#drivers.values()].reduce((n, d) => n + d.core.vsiCount, 0),
-      vlans: this.#rm.vlanUse().length,
+      vlans: this.#rm.vlanCount(),
       policyRevision: this.#policy.revision,
       dataplane: { kind: this.#dataplane.kind, healthy: this.#sync.healthy },
       uplink: this.#uplink ? this.#uplink.metrics() : null,
+      memory: (({ rss, heapTotal, heapUsed, external }) => ({ rssBytes: rss, heapTotalBytes: heapTotal, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
     }
   }
 
@@ -680,7 +704,7 @@ export class Agent {
     m.collected('vdp_port_ecp_tx_errors_total', 'ECPDUs given up after maxRetries', 'counter', per((d) => d.core.counters().txErrors))
     m.collected('vdp_port_rejects_total', 'VDP requests rejected', 'counter', per((d) => d.core.counters().rejects))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
-    m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanUse().length }])
+    m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanCount() }])
     m.collected('vdp_dataplane_healthy', '1 when the data plane is in sync', 'gauge', () => [{ labels: { kind: this.#dataplane.kind }, value: this.#sync.healthy ? 1 : 0 }])
     m.collected('vdp_uplink', 'Uplink and outbox figures', 'gauge', () =>
       this.#uplink ? Object.entries(this.#uplink.metrics()).map(([k, v]) => ({ labels: { metric: k }, value: Number(v) })) : [],
