@@ -115,12 +115,9 @@ export class BridgeVsi {
       // 41.5.5: same mode as confirmed → ALIVE: answer from the stored state.
       this.machine.fire('request-same-mode')
       ctx.counters.keepalivesRx++
-      ctx.send(
-        this.peer,
-        this.managerId,
-        withMode(confirmed, confirmed.mode, RESPONSE_OK),
-        this.key,
-      )
+      // `confirmed` is the success response itself (status 0x40, VIDs filled) and is never
+      // changed in place, only replaced: it goes out as it is, no copy per keep-alive.
+      ctx.send(this.peer, this.managerId, confirmed, this.key)
       this.machine.fire('reply-sent')
       this.#armKeepAlive(ctx, nowUs)
       return
