@@ -157,6 +157,8 @@ interface Peer {
   /** Reported up (peer-up sent, no peer-down since). */
   up: boolean
   lldpTtlDeadlineUs: Us | undefined
+  /** Name of this peer's ECP timer in the table, built once (it is looked up per ECPDU). */
+  readonly ecpTimer: TimerName
 }
 
 type TimerName = string
@@ -963,6 +965,7 @@ export class PortCore {
       counters: zeroPeerCounters(),
       up: false,
       lldpTtlDeadlineUs: undefined,
+      ecpTimer: ECP_TIMER + (this.role === 'station' ? UPLINK : mac),
     }
   }
 
@@ -1005,9 +1008,6 @@ export class PortCore {
     return peer
   }
 
-  #ecpTimerName(peer: Peer): TimerName {
-    return ECP_TIMER + (this.role === 'station' ? UPLINK : peer.mac)
-  }
 
   #destinationFor(peer: Peer | undefined): Mac {
     if (
@@ -1111,7 +1111,7 @@ export class PortCore {
       this.#flushEcp(peer)
       return
     }
-    const name = this.#ecpTimerName(peer)
+    const name = peer.ecpTimer
     const at = peer.tx.deadlineUs
     if (at === undefined) this.#timers.stop(name)
     else if (this.#timers.get(name) !== at) this.#timers.set(name, at)
