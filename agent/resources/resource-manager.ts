@@ -135,11 +135,12 @@ export interface ResourceManagerCore extends ResourceManager {
   heldVsis(): HeldVsi[]
   exportSnapshot(): ResourceSnapshot
   /**
-   * `JSON.stringify(exportSnapshot())` for the state file, cheap enough to run often at
-   * 10,000 VSIs: each holding's JSON is built once and kept, and the VSIs come in the order
-   * they were first held (`importSnapshot` takes any order) instead of sorted.
+   * What `exportSnapshot()` holds, without copying or sorting: the held VSIs in the order they
+   * were first held (`importSnapshot` takes any order). The objects are the manager's own and
+   * are never changed (a change replaces them), so the list stays a consistent snapshot while
+   * the shell serialises it in slices; callers must not modify them.
    */
-  exportSnapshotJson(): string
+  snapshotView(): { version: 1; policyRevision: number; vsis: readonly HeldVsi[] }
   /**
    * Replaces all state with a snapshot. The data-plane change log is reset to the restored
    * state (no ops are queued): the shell reconciles the driver instead.
@@ -169,8 +170,6 @@ interface Holding {
   associated: boolean
   /** Restored from a snapshot and not yet confirmed by a request. */
   restored?: boolean
-  /** `JSON.stringify(vsi)`, built by the first save after the holding was made. */
-  json?: string
 }
 
 const ownerKeyOf = (t: EntryTarget): string => (t.kind === 'vn' ? `vn:${t.vni}` : `type:${t.typeId}/${t.typeVersion}`)
@@ -512,10 +511,10 @@ export function createResourceManager(
         .map(([, v]) => v)
       return { version: 1, policyRevision: cp.policy.revision, vsis }
     },
-    exportSnapshotJson(): string {
-      const parts: string[] = []
-      for (const h of holdings.values()) parts.push((h.json ??= JSON.stringify(h.vsi)))
-      return `{"version":1,"policyRevision":${JSON.stringify(cp.policy.revision)},"vsis":[${parts.join(',')}]}`
+    snapshotView() {
+      const vsis: HeldVsi[] = []
+      for (const h of holdings.values()) vsis.push(h.vsi)
+      return { version: 1 as const, policyRevision: cp.policy.revision, vsis }
     },
     importSnapshot,
     dropUnconfirmed(): HeldVsi[] {
