@@ -57,7 +57,8 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<AgentPr
   let exited = false
   const exitP = new Promise<number | null>((resolve) => child.once('exit', (code) => { exited = true; resolve(code) }))
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { logText += d; appendFileSync(logFile, d) })
-  child.stdout!.resume()
+  // Whatever the agent or node prints on stdout (e.g. --trace-gc) is kept beside the log.
+  child.stdout!.on('data', (d: Buffer) => appendFileSync(join(dir, 'agent.out'), d))
   const parse = () => logText.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown> } catch { return {} } })
   const waitForLog: AgentProcess['waitForLog'] = async (event, predicate = () => true, timeoutMs = 15_000) => {
     const end = Date.now() + timeoutMs
