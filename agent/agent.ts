@@ -81,6 +81,8 @@ const SAVE_DELAY_MIN_MS = 20
 const SAVE_DELAY_MAX_MS = 1000
 const SAVE_COST_FACTOR = 20
 const STATION_FILE = 'station-vsis.json'
+/** VSIs serialised per event-loop turn when saving (see `#resourcesJson`). */
+const SAVE_SLICE_VSIS = 500
 
 export class Agent {
   readonly config: AgentConfig
@@ -98,8 +100,15 @@ export class Agent {
   #control: ControlServer | undefined
   #http: Server | undefined
   #waiters: Waiter[] = []
-  /** Station role: the VSIs this host wants, re-requested after a restart. */
-  readonly #stationDesired = new Map<string, { port: string; command: VsiRequestCommand }>()
+  /**
+   * Station role: the VSIs this host wants, re-requested after a restart, as the JSON of
+   * `{ port, command }` (built once per command, not at every save).
+   */
+  readonly #stationDesired = new Map<string, string>()
+  /** Counts changes of `#stationDesired` (with the resource manager's, what a save covers). */
+  #stationChanges = 0
+  /** Change count that the last data-plane flush and save request covered. */
+  #handledChanges = 0
   /**
    * Resolved at the end of `start()`: the uplink connects before the ports exist, and a fleet
    * command delivered at once (the edge sends open commands when the switch comes online) must
@@ -350,12 +359,35 @@ export class Agent {
     if (this.#saveDirty && !this.#stopped) this.#scheduleSave()
   }
 
+  /**
+   * The resource snapshot as JSON, built in slices of `SAVE_SLICE_VSIS` with the event loop
+   * free in between: at 10,000 VSIs one piece would hold it for ~10 ms, longer than ECP's
+   * retry window at RTE 8. `busyMs` adds up the time the slices took.
+   */
+  async #resourcesJson(busy: { ms: number }): Promise<string> {
+    let t0 = performance.now()
+    const view = this.#rm.snapshotView()
+    const parts: string[] = []
+    for (let i = 0; i < view.vsis.length; i++) {
+      parts.push(JSON.stringify(view.vsis[i]))
+      if ((i + 1) % SAVE_SLICE_VSIS === 0 && i + 1 < view.vsis.length) {
+        busy.ms += performance.now() - t0
+        await new Promise((r) => setImmediate(r))
+        t0 = performance.now()
+      }
+    }
+    const json = `{"version":1,"policyRevision":${JSON.stringify(view.policyRevision)},"vsis":[${parts.join(',')}]}`
+    busy.ms += performance.now() - t0
+    return json
+  }
+
   async #writeState(): Promise<void> {
     try {
+      const busy = { ms: 0 }
+      const resources = await this.#resourcesJson(busy)
       const t0 = performance.now()
-      const resources = JSON.stringify(this.#rm.exportSnapshot())
-      const station = this.config.role === 'station' ? JSON.stringify([...this.#stationDesired.values()]) : undefined
-      this.#lastSaveMs = performance.now() - t0
+      const station = this.config.role === 'station' ? `[${[...this.#stationDesired.values()].join(',')}]` : undefined
+      this.#lastSaveMs = busy.ms + performance.now() - t0
       await writeFileAtomic(join(this.config.stateDir, RESOURCES_FILE), resources)
       if (station !== undefined) await writeFileAtomic(join(this.config.stateDir, STATION_FILE), station)
     } catch (e) {
@@ -371,7 +403,7 @@ export class Agent {
       for (const { port, command } of list) {
         const d = this.#drivers.get(port)
         if (!d) continue
-        this.#stationDesired.set(`${port}|${command.vsiId.id}`, { port, command })
+        this.#stationDesired.set(`${port}|${command.vsiId.id}`, JSON.stringify({ port, command }))
         try {
           d.command(command)
         } catch (e) {
@@ -387,9 +419,26 @@ export class Agent {
   // ----------------------------------------------------------------------------------------
   // Events
 
+  /**
+   * After a drain that produced events: only a change of what the state file holds (VSIs
+   * granted or released, station wishes) needs a data-plane flush and a save. Counters,
+   * peer and EVB events do not; saving 10,000 VSIs for each of them stalled the loop.
+   */
   #afterDrain(): void {
+    const changes = this.#rm.changes + this.#stationChanges
+    if (changes === this.#handledChanges) return
+    this.#handledChanges = changes
     void this.#sync.flush()
     this.#scheduleSave()
+  }
+
+  #setStationDesired(key: string, entry: { port: string; command: VsiRequestCommand } | undefined): void {
+    if (entry === undefined) {
+      if (this.#stationDesired.delete(key)) this.#stationChanges++
+      return
+    }
+    this.#stationDesired.set(key, JSON.stringify(entry))
+    this.#stationChanges++
   }
 
   #onPortEvent(port: string, e: PortEvent): void {
@@ -411,7 +460,7 @@ export class Agent {
         const initiator = e.reason === 'station-request' ? 'station' : e.reason === 'local-command' || e.reason === 'bridge-request' ? 'bridge' : undefined
         this.#publish({ ...this.#vsiFields(port, e.vsi, e.reason), kind, ...(kind === 'vsi-de-associated' && initiator ? { initiator } : {}) } as UplinkEvent)
         if (this.config.role === 'bridge') this.#publishState([{ kind: 'del', port: portName(port), vsiId: e.vsi.vsiId.id }])
-        if (this.config.role === 'station' && e.reason !== 'station-request') this.#stationDesired.delete(`${port}|${e.vsi.vsiId.id}`)
+        if (this.config.role === 'station' && e.reason !== 'station-request') this.#setStationDesired(`${port}|${e.vsi.vsiId.id}`, undefined)
         this.#settle(port, e.vsi.vsiId.id, { outcome: 'de-associated', vsi: e.vsi, reason: e.reason })
         break
       }
@@ -540,8 +589,7 @@ export class Agent {
     }
     if (this.config.role === 'station' && 'vsiId' in cmd) {
       const key = `${port}|${cmd.vsiId.id}`
-      if (cmd.kind === 'de-associate') this.#stationDesired.delete(key)
-      else this.#stationDesired.set(key, { port, command: cmd })
+      this.#setStationDesired(key, cmd.kind === 'de-associate' ? undefined : { port, command: cmd })
       this.#scheduleSave()
     }
     return waiting ? await waiting : undefined
@@ -649,10 +697,11 @@ export class Agent {
       uptimeS: Math.round((this.#deps.clock.wallMs() - this.bootTimeMs) / 1000),
       ports: this.#drivers.size,
       vsis: [...this.#drivers.values()].reduce((n, d) => n + d.core.vsiCount, 0),
-      vlans: this.#rm.vlanUse().length,
+      vlans: this.#rm.vlanCount(),
       policyRevision: this.#policy.revision,
       dataplane: { kind: this.#dataplane.kind, healthy: this.#sync.healthy },
       uplink: this.#uplink ? this.#uplink.metrics() : null,
+      memory: (({ rss, heapTotal, heapUsed, external }) => ({ rssBytes: rss, heapTotalBytes: heapTotal, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
     }
   }
 
@@ -696,7 +745,7 @@ export class Agent {
     m.collected('vdp_port_ecp_tx_errors_total', 'ECPDUs given up after maxRetries', 'counter', per((d) => d.core.counters().txErrors))
     m.collected('vdp_port_rejects_total', 'VDP requests rejected', 'counter', per((d) => d.core.counters().rejects))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
-    m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanUse().length }])
+    m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanCount() }])
     m.collected('vdp_dataplane_healthy', '1 when the data plane is in sync', 'gauge', () => [{ labels: { kind: this.#dataplane.kind }, value: this.#sync.healthy ? 1 : 0 }])
     m.collected('vdp_uplink', 'Uplink and outbox figures', 'gauge', () =>
       this.#uplink ? Object.entries(this.#uplink.metrics()).map(([k, v]) => ({ labels: { metric: k }, value: Number(v) })) : [],

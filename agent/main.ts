@@ -6,6 +6,7 @@
  * @module
  */
 import { hostname } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.ts'
 import { Agent, AGENT_VERSION } from './agent.ts'
 import { monotonicClock } from './runtime/clock.ts'
@@ -29,6 +30,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   const config = parsed.config
+  // A switch agent lives in a small memory budget: let V8 grow the heap in small steps and
+  // collect sooner (its memory-reducing growth factors). At 48 ports and 10,000 VSIs this took
+  // the heap from 75-130 MB to ~46 MB for the same ~35 MB of live data, with no measurable
+  // CPU change (README, Performance). It is read at every collection, so setting it here at
+  // start (not only as a node option) takes effect; VDP_AGENT_V8_DEFAULTS=1 leaves V8 as is.
+  if (process.env.VDP_AGENT_V8_DEFAULTS !== '1') setFlagsFromString('--optimize-for-size')
   const log = createJsonLogger({ level: config.logLevel, write: (l) => process.stderr.write(l), base: { app: 'vdp-agent' } })
   let agent: Agent
   try {

@@ -256,7 +256,12 @@ export class EcpTx {
       length += item.length
       this.#head++
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    if (this.#head === this.#queue.length) {
+      // Drained: let go of the items sent (each holds its TLV) instead of keeping up to
+      // 1,024 of them per peer until the compaction below.
+      this.#queue.length = 0
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head)
       this.#head = 0
     }

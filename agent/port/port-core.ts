@@ -158,6 +158,8 @@ interface Peer {
   /** Reported up (peer-up sent, no peer-down since). */
   up: boolean
   lldpTtlDeadlineUs: Us | undefined
+  /** Name of this peer's ECP timer in the table, built once (it is looked up per ECPDU). */
+  readonly ecpTimer: TimerName
 }
 
 /**
@@ -985,6 +987,7 @@ export class PortCore {
       counters: zeroPeerCounters(),
       up: false,
       lldpTtlDeadlineUs: undefined,
+      ecpTimer: ECP_TIMER + (this.role === 'station' ? UPLINK : mac),
     }
   }
 
@@ -1027,9 +1030,6 @@ export class PortCore {
     return peer
   }
 
-  #ecpTimerName(peer: Peer): TimerName {
-    return ECP_TIMER + (this.role === 'station' ? UPLINK : peer.mac)
-  }
 
   #destinationFor(peer: Peer | undefined): Mac {
     if (
@@ -1133,7 +1133,7 @@ export class PortCore {
       this.#flushEcp(peer)
       return
     }
-    const name = this.#ecpTimerName(peer)
+    const name = peer.ecpTimer
     const at = peer.tx.deadlineUs
     if (at === undefined) this.#timers.stop(name)
     else if (this.#timers.get(name) !== at) this.#timers.set(name, at)

@@ -144,9 +144,11 @@ export class TimerTable<Name extends string = string> {
         this.#pop()
       } else if (entry.atUs > top.atUs) {
         // The deadline moved later since this node was queued: queue it at the real time.
+        // The node itself goes back (no new object per keep-alive for the GC to promote).
         this.#pop()
         entry.queuedUs = entry.atUs
-        this.#push({ atUs: entry.atUs, name: top.name, generation: top.generation })
+        top.atUs = entry.atUs
+        this.#push(top)
       } else {
         return
       }

@@ -45,6 +45,10 @@ import {
   type VsiContext,
 } from './vsi.ts'
 
+/** Two request status octets with the same migration hints. */
+const sameRequestStatus = (a: VsiTlv['status'], b: VsiTlv['status']): boolean =>
+  !a.response && !b.response && a.migratingTo === b.migratingTo && a.migratingFrom === b.migratingFrom
+
 export interface BridgeContext extends VsiContext {
   readonly resources: ResourceManager
   /** toutKeepAlive in µs, from the operational EVB values. */
@@ -106,25 +110,26 @@ export class BridgeVsi {
       assert(false, `Cannot take a request: VSI is in ${this.machine.state}`)
     const confirmed = this.confirmed
     assert(confirmed !== undefined, 'Cannot be in WAITCMD without a confirmed TLV')
-    this.request = tlv
     if (
       tlv.mode === confirmed.mode &&
       managerId === this.managerId &&
       requestMatchesConfirmed(tlv, confirmed)
     ) {
+      // In WAITCMD only the request's status (its migration hints) is read. A keep-alive that
+      // repeats it leaves the stored request alone: keeping each decoded keep-alive for ~10 s
+      // moved it to the old generation, and the GC then spent more time than the protocol.
+      if (!sameRequestStatus(tlv.status, this.request.status)) this.request = tlv
       // 41.5.5: same mode as confirmed → ALIVE: answer from the stored state.
       this.machine.fire('request-same-mode')
       ctx.counters.keepalivesRx++
-      ctx.send(
-        this.peer,
-        this.managerId,
-        withMode(confirmed, confirmed.mode, RESPONSE_OK),
-        this.key,
-      )
+      // `confirmed` is the success response itself (status 0x40, VIDs filled) and is never
+      // changed in place, only replaced: it goes out as it is, no copy per keep-alive.
+      ctx.send(this.peer, this.managerId, confirmed, this.key)
       this.machine.fire('reply-sent')
       this.#armKeepAlive(ctx, nowUs)
       return
     }
+    this.request = tlv
     this.managerId = managerId
     this.machine.fire('request-new-mode')
     this.#process(ctx, nowUs)

@@ -40,6 +40,7 @@ import {
   isPreAssociate,
   migrationOf,
   responseMatchesRequest,
+  sameVsiTlv,
   vsiRef,
   withMode,
   type VsiContext,
@@ -154,8 +155,13 @@ export class StationVsi {
         } else {
           // Keep-alive answered: store the VIDs again (a bridge may re-assign on restart).
           const previous = this.confirmed
-          this.confirmed = withMode(tlv, tlv.mode, tlv.status)
-          this.request = withMode(tlv, tlv.mode, this.hints)
+          // The usual answer repeats what is confirmed: then the stored TLVs stay (the request
+          // just sent equals the one rebuilt from the answer), rather than two fresh copies per
+          // keep-alive that live for a keep-alive period and fill the old generation.
+          if (previous === undefined || !sameVsiTlv(previous, tlv)) {
+            this.confirmed = withMode(tlv, tlv.mode, tlv.status)
+            this.request = withMode(tlv, tlv.mode, this.hints)
+          }
           if (previous?.mode !== tlv.mode) this.#emitConfirmed(ctx, nowUs, previous?.mode)
         }
         this.#enterWaitSyscmd(ctx, nowUs)

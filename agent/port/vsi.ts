@@ -104,6 +104,27 @@ export function requestMatchesConfirmed(request: VsiTlv, confirmed: VsiTlv): boo
   return true
 }
 
+/** Same mode, status octet, identity, filter format and entries (every field of each). */
+export function sameVsiTlv(a: VsiTlv, b: VsiTlv): boolean {
+  if (a.mode !== b.mode || a.typeId !== b.typeId || a.typeVersion !== b.typeVersion) return false
+  if (a.vsiId.format !== b.vsiId.format || a.vsiId.id !== b.vsiId.id) return false
+  if (a.filterFormat !== b.filterFormat || a.entries.length !== b.entries.length) return false
+  const s = a.status
+  const t = b.status
+  if (s.response !== t.response) return false
+  if (s.response && t.response) {
+    if (s.keep !== t.keep || s.hard !== t.hard || s.error !== t.error) return false
+  } else if (!s.response && !t.response) {
+    if (s.migratingTo !== t.migratingTo || s.migratingFrom !== t.migratingFrom) return false
+  }
+  for (let i = 0; i < a.entries.length; i++) {
+    const e = a.entries[i]!
+    const f = b.entries[i]!
+    if (e.vid !== f.vid || e.ps !== f.ps || e.pcp !== f.pcp || e.mac !== f.mac || e.groupId !== f.groupId) return false
+  }
+  return true
+}
+
 export const isPreAssociate = (mode: VsiMode | undefined): boolean =>
   mode === 'pre-associate' || mode === 'pre-associate-rr'
 

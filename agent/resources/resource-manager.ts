@@ -124,9 +124,23 @@ export interface ResourceManagerCore extends ResourceManager {
   dataplaneState(): DataplaneState
   /** VLANs in use, by VID. */
   vlanUse(): VlanUse[]
+  /** How many VLANs are in use (`vlanUse().length` without building the list). */
+  vlanCount(): number
+  /**
+   * Counts every change of the holdings (grant, release, import, drop): the shell saves the
+   * snapshot only when this moved since its last save.
+   */
+  readonly changes: number
   /** VSIs held now. */
   heldVsis(): HeldVsi[]
   exportSnapshot(): ResourceSnapshot
+  /**
+   * What `exportSnapshot()` holds, without copying or sorting: the held VSIs in the order they
+   * were first held (`importSnapshot` takes any order). The objects are the manager's own and
+   * are never changed (a change replaces them), so the list stays a consistent snapshot while
+   * the shell serialises it in slices; callers must not modify them.
+   */
+  snapshotView(): { version: 1; policyRevision: number; vsis: readonly HeldVsi[] }
   /**
    * Replaces all state with a snapshot. The data-plane change log is reset to the restored
    * state (no ops are queued): the shell reconciles the driver instead.
@@ -197,6 +211,7 @@ export function createResourceManager(
    * association is O(VLANs × ports) and made set-up of 10,000 VSIs quadratic).
    */
   const touched = new Set<number>()
+  let changes = 0
 
   function memberAdded(vid: number, port: PortName): void {
     let ports = portsByVid.get(vid)
@@ -297,6 +312,7 @@ export function createResourceManager(
     if (!h) return
     holdings.delete(key)
     dropRefs(h)
+    changes++
   }
 
   type Planned = { ok: true; owners: string[]; targets: EntryTarget[]; entries: FilterEntry[]; bound: string[] } | ({ ok: false; bound: string[] } & Refusal)
@@ -384,6 +400,7 @@ export function createResourceManager(
     const old = holdings.get(key)
     if (old) dropRefs(old)
     holdings.set(key, h)
+    changes++
     return { outcome: 'granted', entries: p.entries.map((e) => ({ ...e })) }
   }
 
@@ -403,14 +420,31 @@ export function createResourceManager(
   }
 
   function vlanUse(): VlanUse[] {
+    // One pass over holdings and members (not one per VLAN: 500 VLANs × 10,000 VSIs took
+    // the event loop for a second, and ECP ack timers with it).
+    const vsisByVid = new Map<number, number>()
+    for (const h of holdings.values()) {
+      const entries = h.vsi.entries
+      for (let i = 0; i < entries.length; i++) {
+        const vid = entries[i]!.vid
+        let seen = false
+        for (let j = 0; j < i; j++) if (entries[j]!.vid === vid) seen = true
+        if (!seen) vsisByVid.set(vid, (vsisByVid.get(vid) ?? 0) + 1)
+      }
+    }
+    const portsOf = new Map<number, VlanUse['ports']>()
+    for (const m of members.values()) {
+      let ports = portsOf.get(m.vid)
+      if (!ports) portsOf.set(m.vid, (ports = []))
+      ports.push({ port: m.port, vsiCount: m.count })
+    }
     const out: VlanUse[] = []
     for (const o of owners.values()) {
-      const use: VlanUse = { vid: o.vid, vsiCount: 0, ports: [] }
+      const ports = (portsOf.get(o.vid) ?? []).map((x) => ({ ...x }))
+      const use: VlanUse = { vid: o.vid, vsiCount: vsisByVid.get(o.vid) ?? 0, ports }
       if (o.target.kind === 'vn') use.vni = o.target.vni
       else use.vsiType = { typeId: o.target.typeId, typeVersion: o.target.typeVersion }
-      for (const h of holdings.values()) if (h.vsi.entries.some((e) => e.vid === o.vid)) use.vsiCount++
-      for (const m of members.values()) if (m.vid === o.vid) use.ports.push({ port: m.port, vsiCount: m.count })
-      use.ports.sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))
+      ports.sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0))
       out.push(use)
     }
     return out.sort((a, b) => a.vid - b.vid)
@@ -464,6 +498,10 @@ export function createResourceManager(
     },
     dataplaneState,
     vlanUse,
+    vlanCount: () => owners.size,
+    get changes() {
+      return changes
+    },
     heldVsis,
     exportSnapshot(): ResourceSnapshot {
       // Keys built once: a comparator that concatenates would build ~2·n·log n strings.
@@ -472,6 +510,11 @@ export function createResourceManager(
         .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
         .map(([, v]) => v)
       return { version: 1, policyRevision: cp.policy.revision, vsis }
+    },
+    snapshotView() {
+      const vsis: HeldVsi[] = []
+      for (const h of holdings.values()) vsis.push(h.vsi)
+      return { version: 1 as const, policyRevision: cp.policy.revision, vsis }
     },
     importSnapshot,
     dropUnconfirmed(): HeldVsi[] {

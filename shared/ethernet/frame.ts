@@ -8,6 +8,7 @@
 import { EncodeError, DecodeError } from '../wire/errors.ts'
 import { Reader } from '../wire/reader.ts'
 import { Writer } from '../wire/writer.ts'
+import { hexOctetAt } from '../wire/hex.ts'
 import { type Mac, macFromBytes, macToBytes } from './mac.ts'
 
 export const ETHERTYPE_VLAN = 0x8100
@@ -66,10 +67,21 @@ export function ethernetFrameLength(frame: EthernetFrame): number {
   return ETHERNET_HEADER_LENGTH + (frame.vlan ? 4 : 0) + frame.payload.length
 }
 
+/** A MAC written octet by octet from its string (no buffer per frame); odd input as before. */
+function writeMac(w: Writer, mac: Mac, what: string): void {
+  let ok = mac.length === 17
+  for (let i = 0; ok && i < 6; i++) ok = hexOctetAt(mac, 3 * i) >= 0
+  if (!ok) {
+    w.bytes(macToBytes(mac), 6, what)
+    return
+  }
+  for (let i = 0; i < 6; i++) w.u8(hexOctetAt(mac, 3 * i), what)
+}
+
 export function encodeEthernetFrame(frame: EthernetFrame): Uint8Array {
   const w = new Writer(ethernetFrameLength(frame))
-  w.bytes(macToBytes(frame.destination), 6, 'destination MAC')
-  w.bytes(macToBytes(frame.source), 6, 'source MAC')
+  writeMac(w, frame.destination, 'destination MAC')
+  writeMac(w, frame.source, 'source MAC')
   if (frame.vlan) {
     const { tpid, pcp, dei, vid } = frame.vlan
     if (pcp > 7 || vid > 0xfff) throw new EncodeError(`Cannot encode VLAN tag: pcp ${pcp} or vid ${vid} out of range`)

@@ -6,7 +6,7 @@
  */
 import type { ManagerId } from '../ids.ts'
 import { DecodeError } from '../wire/errors.ts'
-import { bytesFromPlainHex, toHex } from '../wire/hex.ts'
+import { toHex } from '../wire/hex.ts'
 import type { Reader } from '../wire/reader.ts'
 import type { Writer } from '../wire/writer.ts'
 import { MANAGER_ID_LENGTH, VdpTlvType } from './constants.ts'
@@ -23,5 +23,5 @@ export const managerIdTlvLength = (): number => tlvLength(MANAGER_ID_LENGTH)
 
 export function encodeManagerIdTlv(w: Writer, id: ManagerId): void {
   encodeTlvHeader(w, VdpTlvType.ManagerId, MANAGER_ID_LENGTH)
-  w.bytes(bytesFromPlainHex(id), MANAGER_ID_LENGTH, 'Manager ID')
+  w.hex(id, MANAGER_ID_LENGTH, 'Manager ID')
 }

@@ -18,7 +18,7 @@
 import { macFromBytes, macToBytes } from '../ethernet/mac.ts'
 import type { VsiIdHex } from '../ids.ts'
 import { DecodeError, EncodeError } from '../wire/errors.ts'
-import { bytesFromPlainHex, toHex } from '../wire/hex.ts'
+import { toHex } from '../wire/hex.ts'
 import type { Reader } from '../wire/reader.ts'
 import type { Writer } from '../wire/writer.ts'
 import {
@@ -191,7 +191,7 @@ export function encodeVsiTlv(w: Writer, tlv: VsiTlv): void {
   w.u24(tlv.typeId, 'VSI type id')
   w.u8(tlv.typeVersion, 'VSI type version')
   w.u8(tlv.vsiId.format, 'VSIID format')
-  w.bytes(bytesFromPlainHex(tlv.vsiId.id), VSIID_LENGTH, 'VSIID')
+  w.hex(tlv.vsiId.id, VSIID_LENGTH, 'VSIID')
   w.u8(tlv.filterFormat, 'filter info format')
   w.u16(tlv.entries.length, 'number of entries')
   for (const e of tlv.entries) encodeFilterEntry(w, tlv.filterFormat, e)

@@ -33,6 +33,13 @@ export const nibble = (c: number): number => {
   return -1
 }
 
+/** Value of the two hex digits at `at` in `text`, or -1 when they are not two hex digits. */
+export function hexOctetAt(text: string, at: number): number {
+  const hi = nibble(text.charCodeAt(at))
+  const lo = nibble(text.charCodeAt(at + 1))
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo
+}
+
 /**
  * Fast path for identifiers already normalised to plain hex (`ManagerId`, `VsiIdHex`):
  * no comments or separators; throws on anything else.

@@ -7,6 +7,7 @@
  */
 import { assert } from '../assert.ts'
 import { EncodeError } from './errors.ts'
+import { bytesFromPlainHex, hexOctetAt } from './hex.ts'
 
 export class Writer {
   readonly #bytes: Uint8Array
@@ -76,6 +77,21 @@ export class Writer {
       throw new EncodeError(`Cannot encode ${what}: ${value.length} bytes given, ${length} expected`)
     }
     this.#bytes.set(value, this.#room(length))
+  }
+
+  /**
+   * `length` octets given as plain hex digits (Manager ID, VSIID), written in place: the same
+   * as `bytes(bytesFromPlainHex(text), length, what)`, errors included, without the buffer.
+   */
+  hex(text: string, length: number, what = 'hex'): void {
+    let ok = text.length === 2 * length
+    for (let i = 0; ok && i < length; i++) ok = hexOctetAt(text, 2 * i) >= 0
+    if (!ok) {
+      this.bytes(bytesFromPlainHex(text), length, what)
+      return
+    }
+    const at = this.#room(length)
+    for (let i = 0; i < length; i++) this.#bytes[at + i] = hexOctetAt(text, 2 * i)
   }
 
   zeros(n: number): void {

@@ -21,6 +21,16 @@ const RTE = Number(values.rte ?? 8)
 const SETUP_RATE = Number(values['setup-rate'] ?? 250)
 const bundle = join(REPO_ROOT, 'dist/vdp-agent/vdp-agent.mjs')
 const entry = existsSync(bundle) && !process.env.PROFILE_BRIDGE ? { entry: bundle } : {}
+/**
+ * PROFILE_BRIDGE / PROFILE_STATION=dir: CPU profile of that agent (from the sources, names kept);
+ * HEAP_SNAPSHOT=dir: heap snapshots of both at the end of the window; BRIDGE_NODE_ARGS /
+ * STATION_NODE_ARGS: more options for node (space-separated).
+ */
+const nodeArgsFor = (who: 'BRIDGE' | 'STATION'): string[] => [
+  ...(process.env[`PROFILE_${who}`] ? ['--cpu-prof', `--cpu-prof-dir=${process.env[`PROFILE_${who}`]}`] : []),
+  ...(process.env.HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.HEAP_SNAPSHOT}`] : []),
+  ...(process.env[`${who}_NODE_ARGS`]?.split(' ').filter(Boolean) ?? []),
+]
 
 const cpuTicks = (pid: number): number => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
@@ -45,8 +55,8 @@ async function main(): Promise<void> {
       hvPorts.push(b)
     }
     const evb = { retries: 3, rte: RTE, rwd: 20, rka: RKA, groupId: true, reflectiveRelay: false }
-    bridge = await startAgentProcess({ netns: sw, ...entry, ...(process.env.PROFILE_BRIDGE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_BRIDGE}`] } : {}), args: ['--vid-pool', '100-3999', '--switch-id', 'scale', '--log-level', 'info'], config: { evb, lldpTxIntervalS: 30, ports: swPorts.map((name) => ({ name })) } })
-    station = await startAgentProcess({ netns: hv, ...entry, args: ['--role', 'station', '--switch-id', 'hv', '--log-level', 'info'], config: { evb, lldpTxIntervalS: 30, ports: hvPorts.map((name) => ({ name })) } })
+    bridge = await startAgentProcess({ netns: sw, ...entry, nodeArgs: nodeArgsFor('BRIDGE'), args: ['--vid-pool', '100-3999', '--switch-id', 'scale', '--log-level', 'info'], config: { evb, lldpTxIntervalS: 30, ports: swPorts.map((name) => ({ name })) } })
+    station = await startAgentProcess({ netns: hv, ...(existsSync(bundle) && !process.env.PROFILE_STATION ? { entry: bundle } : {}), nodeArgs: nodeArgsFor('STATION'), args: ['--role', 'station', '--switch-id', 'hv', '--log-level', 'info'], config: { evb, lldpTxIntervalS: 30, ports: hvPorts.map((name) => ({ name })) } })
     await sleep(2000)
     const t0 = Date.now()
     for (let i = 0; i < VSIS; i++) {
@@ -84,7 +94,11 @@ async function main(): Promise<void> {
     const wallS = (Date.now() - w0) / 1000
     const bCpu = (cpuTicks(bPid) - b0) / 100 / wallS
     const sCpu = (cpuTicks(sPid) - s0) / 100 / wallS
-    const st = (await bridge.call('status')) as { vsis: number; vlans: number }
+    const rssOf = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^Rss(Anon|File)/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join(', ')
+    const bRss = rssOf(bPid)
+    const sRss = rssOf(sPid)
+    const st = (await bridge.call('status')) as { vsis: number; vlans: number; memory: Record<string, number> }
+    const mb = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k.replace(/Bytes$/, '')} ${(v / 1048576).toFixed(1)}`).join(', ')
     const bc1 = await sumCounters(bridge)
     const sc1 = await sumCounters(station)
     const d = (a: Record<string, number>, b: Record<string, number>, k: string) => (b[k] ?? 0) - (a[k] ?? 0)
@@ -93,6 +107,8 @@ async function main(): Promise<void> {
     const tlvs = counters.reduce((n, c) => n + c.counters.rxVdpTlvs, 0)
     console.log(`bridge (${'entry' in entry ? 'bundle' : 'tsx'}): RSS ${((bridge.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(bCpu * 100).toFixed(2)}% of a core over ${wallS.toFixed(0)} s, ${st.vsis} VSIs, ${st.vlans} VLANs, ${tlvs} VDP TLVs received in all`)
     console.log(`station (baseline, same keep-alives from the other side): RSS ${((station.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(sCpu * 100).toFixed(2)}% of a core`)
+    const sSt = (await station.call('status')) as { memory: Record<string, number> }
+    console.log(`memory, MiB: bridge ${mb(st.memory)} (${bRss}); station ${mb(sSt.memory)} (${sRss})`)
     const byEvent = new Map<string, number>()
     for (const e of bridge.log()) {
       if (e.event === 'dataplane') continue
@@ -113,6 +129,11 @@ async function main(): Promise<void> {
       console.log('station counters:', JSON.stringify(sum((await station.call('counters')) as never)))
     }
     console.log(`keep-alive rate: ${(VSIS / (2 ** RKA * 10 / 1e6)).toFixed(0)} TLVs/s expected (RKA ${RKA})`)
+    if (process.env.HEAP_SNAPSHOT) {
+      process.kill(bPid, 'SIGUSR2')
+      process.kill(sPid, 'SIGUSR2')
+      await sleep(15_000) // writing a snapshot stops the process for seconds
+    }
   } finally {
     await station?.stop()
     await bridge?.stop()

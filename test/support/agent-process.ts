@@ -4,7 +4,7 @@
  * it through its control socket as `vdpctl` does, and reads its JSON log.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { callAgent } from '../../agent/control/local-api.ts'
@@ -56,8 +56,9 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<AgentPr
   let logText = ''
   let exited = false
   const exitP = new Promise<number | null>((resolve) => child.once('exit', (code) => { exited = true; resolve(code) }))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { logText += d; writeFileSync(logFile, logText) })
-  child.stdout!.resume()
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { logText += d; appendFileSync(logFile, d) })
+  // Whatever the agent or node prints on stdout (e.g. --trace-gc) is kept beside the log.
+  child.stdout!.on('data', (d: Buffer) => appendFileSync(join(dir, 'agent.out'), d))
   const parse = () => logText.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown> } catch { return {} } })
   const waitForLog: AgentProcess['waitForLog'] = async (event, predicate = () => true, timeoutMs = 15_000) => {
     const end = Date.now() + timeoutMs
