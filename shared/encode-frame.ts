@@ -8,7 +8,8 @@
  */
 import { ECP_HEADER_LENGTH, ECP_VERSION, ETHERTYPE_ECP, EcpOperation, EcpSubtype } from './ecp/constants.ts'
 import { encodeEcpHeader } from './ecp/codec.ts'
-import { macToBytes, type Mac } from './ethernet/mac.ts'
+import { writeMac } from './ethernet/frame.ts'
+import type { Mac } from './ethernet/mac.ts'
 import { encodeVdpPduInto, vdpPduLength } from './vdp/codec.ts'
 import type { VdpPdu } from './vdp/types.ts'
 import { Writer } from './wire/writer.ts'
@@ -31,8 +32,8 @@ export interface VdpFrameFields {
  */
 export function encodeVdpFrame(f: VdpFrameFields): Uint8Array {
   const w = new Writer(ETHERNET_HEADER_LENGTH + ECP_HEADER_LENGTH + vdpPduLength(f.pdu))
-  w.bytes(macToBytes(f.destination), 6, 'destination MAC')
-  w.bytes(macToBytes(f.source), 6, 'source MAC')
+  writeMac(w, f.destination, 'destination MAC')
+  writeMac(w, f.source, 'source MAC')
   w.u16(ETHERTYPE_ECP, 'ethertype')
   encodeEcpHeader(w, { version: ECP_VERSION, operation: EcpOperation.Request, subtype: EcpSubtype.Vdp, sequence: f.sequence })
   encodeVdpPduInto(w, f.pdu)

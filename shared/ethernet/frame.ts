@@ -68,7 +68,7 @@ export function ethernetFrameLength(frame: EthernetFrame): number {
 }
 
 /** A MAC written octet by octet from its string (no buffer per frame); odd input as before. */
-function writeMac(w: Writer, mac: Mac, what: string): void {
+export function writeMac(w: Writer, mac: Mac, what: string): void {
   let ok = mac.length === 17
   for (let i = 0; ok && i < 6; i++) ok = hexOctetAt(mac, 3 * i) >= 0
   if (!ok) {
