@@ -31,13 +31,17 @@ const ecpFrame = (source: string, ecpHex: string) => toHex(encodeEthernetFrame({
 
 type Ecp = ReturnType<typeof decodeEcpdu>
 
-/** Frames the child received, decoded, polled until `done` holds (or 5 s pass). */
+/** ECP frames the child received, decoded, polled until `done` holds (or 5 s pass). */
 async function collect(child: NsChild, done: (frames: Ecp[]) => boolean, timeoutMs = 5000): Promise<Ecp[]> {
   const got: Ecp[] = []
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     const { frames } = (await child.request('received')) as { frames: string[] }
-    for (const h of frames) got.push(decodeEcpdu(decodeEthernetFrame(hex`${h}`).payload))
+    for (const h of frames) {
+      // The agent's LLDPDUs (every 30 s, more often after a change) arrive here too.
+      const eth = decodeEthernetFrame(hex`${h}`)
+      if (eth.ethertype === 0x8940) got.push(decodeEcpdu(eth.payload))
+    }
     if (done(got)) break
     await new Promise((r) => setTimeout(r, 20))
   }

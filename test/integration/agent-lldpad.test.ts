@@ -188,11 +188,19 @@ describe('vdp-agent bridge under a burst of 200 associations from two parallel v
     }
     expect(held.length).toBe(200)
     // Every station-side VSI holds the bridge-assigned VID: the station got every response.
-    const missing: number[] = []
-    for (let n = 1000; n < 1200; n += 4) {
-      const got = await Promise.all([0, 1, 2, 3].map(async (k) => [n + k, (await lab.vdptool.query(lab.uuid(n + k)))?.filters[0]?.vid] as const))
-      for (const [m, vid] of got) if (vid !== 100) missing.push(m)
-    }
+    // A response that lldpad itself dropped (its one VDP input buffer per port, overwritten
+    // under load) is made good by lldpad's next request for that VSI (its keep-alive, ~10 s
+    // at RKA 20), which the agent answers again: look for up to 15 s.
+    let missing: number[] = []
+    const stationEnd = Date.now() + 15_000
+    do {
+      missing = []
+      for (let n = 1000; n < 1200; n += 4) {
+        const got = await Promise.all([0, 1, 2, 3].map(async (k) => [n + k, (await lab.vdptool.query(lab.uuid(n + k)))?.filters[0]?.vid] as const))
+        for (const [m, vid] of got) if (vid !== 100) missing.push(m)
+      }
+      if (missing.length > 0) await sleep(500)
+    } while (missing.length > 0 && Date.now() < stationEnd)
     expect(missing).toEqual([])
   }, 120_000)
 })

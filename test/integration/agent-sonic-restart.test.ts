@@ -57,17 +57,29 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   })
 
   const configKeys = async () => (await cfg.keys('*')).sort()
+  /** Retries `check` until it passes (the agent writes Redis after answering), or rethrows. */
+  const eventually = async (check: () => Promise<void>, timeoutMs = 5000): Promise<void> => {
+    const end = Date.now() + timeoutMs
+    for (;;) {
+      try {
+        return await check()
+      } catch (e) {
+        if (Date.now() > end) throw e
+        await sleep(50)
+      }
+    }
+  }
 
   it('writes VLAN, VLAN_MEMBER and VXLAN_TUNNEL_MAP as SONiC\'s tools do, and STATE_DB rows', async () => {
     for (const [n, f] of [[1, { vid: 0, groupId: 7001 }], [2, { vid: 0, groupId: 7001 }], [3, { vid: 0, mac: lab.vsiMac(3), groupId: 7002 }]] as const) {
       const r = await lab.vdptool.associate(vsi(lab, n, [f]), { wait: true })
       expect(r.kind === 'response' && r.event.outcome.success).toBe(true)
     }
-    await sleep(200)
-    expect(await configKeys()).toEqual([
+    await eventually(async () => expect(await state.keys('VDP_VSI_TABLE|*')).toHaveLength(3))
+    await eventually(async () => expect(await configKeys()).toEqual([
       'VLAN_MEMBER|Vlan100|' + lab.switchIf, 'VLAN_MEMBER|Vlan101|' + lab.switchIf, 'VLAN|Vlan100', 'VLAN|Vlan101', 'VLAN|Vlan999',
       'VXLAN_TUNNEL_MAP|vtep|map_7001_Vlan100', 'VXLAN_TUNNEL_MAP|vtep|map_7002_Vlan101', 'VXLAN_TUNNEL|vtep',
-    ].sort())
+    ].sort()))
     expect(await cfg.hgetall('VLAN|Vlan100')).toEqual({ vlanid: '100' })
     expect(await cfg.hgetall(`VLAN_MEMBER|Vlan100|${lab.switchIf}`)).toEqual({ tagging_mode: 'tagged' })
     expect(await cfg.hgetall('VXLAN_TUNNEL_MAP|vtep|map_7001_Vlan100')).toEqual({ vni: '7001', vlan: 'Vlan100' })
@@ -78,8 +90,11 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     expect(JSON.stringify(row)).toContain('101')
     // Each association that changed CONFIG_DB was one timed commit (the second VSI of VN 7001
     // changed nothing), reported apart from the VDP response time.
-    const metrics = String(await agent.call('metrics'))
-    expect(metrics).toContain('vdp_agent_dataplane_commit_seconds_count{dataplane="sonic"} 2\n')
+    let metrics = ''
+    await eventually(async () => {
+      metrics = String(await agent.call('metrics'))
+      expect(metrics).toContain('vdp_agent_dataplane_commit_seconds_count{dataplane="sonic"} 2\n')
+    })
     const sum = Number(/vdp_agent_dataplane_commit_seconds_sum\{dataplane="sonic"\} (\S+)/.exec(metrics)?.[1])
     expect(sum).toBeGreaterThan(0)
     expect(sum).toBeLessThan(5)
@@ -114,7 +129,8 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   it('releases the member, VLAN and tunnel map when the last VSI of a VN leaves, and its STATE_DB row', async () => {
     const r = await lab.vdptool.deAssociate(vsi(lab, 3, [{ vid: 101, mac: lab.vsiMac(3), groupId: 7002 }]), { wait: true })
     expect(r.kind).toBe('response')
-    await sleep(200)
+    await eventually(async () => expect(await state.keys('VDP_VSI_TABLE|*')).toHaveLength(2))
+    await eventually(async () => expect(await configKeys()).not.toContain('VLAN|Vlan101'))
     const keys = await configKeys()
     expect(keys).not.toContain('VLAN|Vlan101')
     expect(keys).not.toContain('VXLAN_TUNNEL_MAP|vtep|map_7002_Vlan101')
