@@ -152,7 +152,10 @@ describe('SONiC driver on redis-server', () => {
     expect(rm2.importSnapshot(snapshot).restored).toBe(2)
     const dp2 = await open(await OwnershipRecord.load(path, 'sonic', server.url))
 
-    const mon = await new Redis(server.url).monitor()
+    // monitor() opens its own connection: the client it came from is closed too, or it
+    // would reconnect (and report errors) forever once this file's server stops.
+    const monBase = new Redis(server.url)
+    const mon = await monBase.monitor()
     const writes: string[][] = []
     mon.on('monitor', (_time: string, args: string[]) => {
       if (!['hgetall', 'watch', 'unwatch', 'multi', 'exec', 'select', 'info', 'client', 'ping'].includes(args[0]!.toLowerCase())) writes.push(args)
@@ -161,6 +164,7 @@ describe('SONiC driver on redis-server', () => {
     const report = await dp2.reconcile(rm2.dataplaneState())
     await new Promise((r) => setTimeout(r, 100))
     mon.disconnect()
+    monBase.disconnect()
 
     expect(report.created).toEqual(['VLAN_MEMBER|Vlan100|Ethernet0'])
     expect(report.deleted).toEqual(['VLAN_MEMBER|Vlan101|Ethernet8'])
