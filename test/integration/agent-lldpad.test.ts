@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requireRoot, REPO_ROOT } from '../support/netns.ts'
 import { tsharkFields } from '../support/tshark.ts'
-import { startCapture } from '../support/wire-timing.ts'
+import { measureWire, startCapture } from '../support/wire-timing.ts'
 
 interface Row { port: string; station: string; vsiId: { id: string }; entries: Array<{ vid: number; groupId?: number; vni?: number; mac?: string }>; mode: string | null; state: string; lastSeenAgoMs: number }
 interface Vlan { vid: number; vni?: number; vsiCount: number; ports: Array<{ port: string; vsiCount: number }> }
@@ -178,29 +178,39 @@ describe('vdp-agent bridge under a burst of 200 associations from two parallel v
         expect(r.kind).toBe('sent')
       }
     }
-    await Promise.all([issue(0), issue(100)])
-    const end = Date.now() + 20_000
     let held: Row[] = []
-    while (Date.now() < end) {
-      held = (await agent.call('vsis')) as Row[]
-      if (held.length === 200 && held.every((r) => r.mode === 'associate')) break
-      await sleep(100)
-    }
-    expect(held.length).toBe(200)
-    // Every station-side VSI holds the bridge-assigned VID: the station got every response.
-    // A response that lldpad itself dropped (its one VDP input buffer per port, overwritten
-    // under load) is made good by lldpad's next request for that VSI (its keep-alive, ~10 s
-    // at RKA 20), which the agent answers again: look for up to 15 s.
-    let missing: number[] = []
-    const stationEnd = Date.now() + 15_000
-    do {
-      missing = []
-      for (let n = 1000; n < 1200; n += 4) {
-        const got = await Promise.all([0, 1, 2, 3].map(async (k) => [n + k, (await lab.vdptool.query(lab.uuid(n + k)))?.filters[0]?.vid] as const))
-        for (const [m, vid] of got) if (vid !== 100) missing.push(m)
+    // The switch port is captured meanwhile: what the agent answered is checked on the wire.
+    const { timing } = await measureWire(lab, async () => {
+      await Promise.all([issue(0), issue(100)])
+      const end = Date.now() + 20_000
+      while (Date.now() < end) {
+        held = (await agent.call('vsis')) as Row[]
+        if (held.length === 200 && held.every((r) => r.mode === 'associate')) break
+        await sleep(100)
       }
-      if (missing.length > 0) await sleep(500)
-    } while (missing.length > 0 && Date.now() < stationEnd)
-    expect(missing).toEqual([])
+    }, { settleMs: 300 })
+    expect(held.length).toBe(200)
+    const uuids = Array.from({ length: 200 }, (_, i) => lab.uuid(1000 + i))
+    // On the wire: every Associate got a successful response with the VN's VID.
+    const answered = new Map(timing.exchanges.filter((x) => x.requestType === 3 && (x.responseStatus & 0x0f) === 0).map((x) => [x.vsiid, x.responseVids]))
+    expect(uuids.filter((u) => answered.get(u)?.[0] !== 100)).toEqual([])
+    expect(timing.unanswered.filter((u) => uuids.includes(u.vsiid))).toEqual([])
+    // At the station: every VSI holds the bridge-assigned VID. lldpad parses received VDP into
+    // one buffer per port 2 ms after the frame, so under load it can drop an answer that is
+    // on the wire (above); such a VSI must then be made good by asking again.
+    const stationVid = async (n: number) => (await lab.vdptool.query(lab.uuid(n)))?.filters[0]?.vid
+    const missing: number[] = []
+    for (let n = 1000; n < 1200; n += 4) {
+      const got = await Promise.all([0, 1, 2, 3].map(async (k) => [n + k, await stationVid(n + k)] as const))
+      for (const [m, vid] of got) if (vid !== 100) missing.push(m)
+    }
+    if (missing.length > 0) console.warn(`lldpad dropped answers that are on the wire for VSIs ${missing.join(', ')}; asking again`)
+    // One or two such drops in a run have been seen; more would point at our frames.
+    expect(missing.length).toBeLessThanOrEqual(2)
+    for (const n of missing) {
+      const r = await lab.vdptool.associate(vsiSpec(lab, n, [{ vid: 0, mac: lab.vsiMac(n) }]), { wait: true })
+      expect(r.kind).toBe('response')
+      expect(await stationVid(n)).toBe(100)
+    }
   }, 120_000)
 })
