@@ -103,13 +103,17 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   it('survives SIGKILL: the restarted agent resumes every VSI with the same VID and writes nothing', async () => {
     const before = await configKeys()
     await agent.kill()
-    const monitor = new Redis({ path: SOCK })
+    // monitor() returns the monitoring connection: the events come from it, not from the
+    // client it was called on (both are closed below).
+    const monitorBase = new Redis({ path: SOCK })
+    const monitor = await monitorBase.monitor()
     const writes: string[] = []
+    let seen = 0
     monitor.on('monitor', (_t: string, args: string[]) => {
+      seen++
       const cmd = String(args[0]).toLowerCase()
       if (['hset', 'hdel', 'del', 'hmset', 'unlink'].includes(cmd) && !String(args[1]).startsWith('VDP_VSI_TABLE')) writes.push(args.join(' '))
     })
-    await monitor.monitor()
     agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
     const end = Date.now() + 10_000
     let rows: Array<{ vsiId: { id: string }; entries: Array<{ vid: number }>; mode: string }> = []
@@ -121,8 +125,10 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     expect(rows.map((r) => r.entries[0]!.vid).sort()).toEqual([100, 100, 101])
     await sleep(1500) // past the unconfirmed-release grace period
     expect(await configKeys()).toEqual(before)
+    expect(seen).toBeGreaterThan(0) // the restarted agent's reads were seen: the monitor works
     expect(writes).toEqual([])
     monitor.disconnect()
+    monitorBase.disconnect()
     await agent.waitForLog('resources-restored', (e) => e.restored === 3)
   })
 
