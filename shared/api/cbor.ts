@@ -7,7 +7,7 @@
  * @module
  */
 import { Encoder } from 'cbor-x'
-import { SchemaError, type Schema } from './schema.ts'
+import { describeValue, SchemaError, type Schema } from './schema.ts'
 
 export type ApiDecodeErrorCode = 'malformed-cbor' | 'unsupported-version' | 'schema' | 'too-large'
 
@@ -66,7 +66,7 @@ export function validateVersioned<T>(value: unknown, version: number, schema: Sc
   }
   const v = (value as Record<string, unknown>).v
   if (v !== version) {
-    throw new ApiDecodeError('unsupported-version', `Cannot accept payload: schema version ${String(v)} is not ${version}`, 'v')
+    throw new ApiDecodeError('unsupported-version', `Cannot accept payload: schema version ${describeValue(v)} is not ${version}`, 'v')
   }
   try {
     return schema.parse(value)

@@ -35,6 +35,17 @@ export type Infer<S> = S extends Schema<infer T> ? T : never
 const describe = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'array' : v instanceof Uint8Array ? 'bytes' : typeof v
 
+/**
+ * A short text for a value from the wire, for error messages: primitives as themselves, the
+ * rest by kind. Never throws (a decoded map may carry `toString`/`valueOf` keys that are not
+ * functions, and `JSON.stringify` throws on a BigInt).
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 40))
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v)
+  return describe(v)
+}
+
 const fail = (path: string, reason: string): never => {
   throw new SchemaError(path, reason)
 }
@@ -98,7 +109,7 @@ export const boolean: Schema<boolean> = {
 export function literal<const T extends string | number>(...values: T[]): Schema<T> {
   return {
     parse(v, path = '') {
-      if (!values.includes(v as T)) return fail(path, `expected one of ${values.join(', ')}, got ${String(v).slice(0, 40)}`)
+      if (!values.includes(v as T)) return fail(path, `expected one of ${values.join(', ')}, got ${describeValue(v)}`)
       return v as T
     },
   }
@@ -171,7 +182,7 @@ export function tagged<K extends string, V extends Record<string, Schema<object>
       if (!isPlainObject(v)) return fail(path, `expected a map, got ${describe(v)}`)
       const t = v[tag]
       if (typeof t !== 'string' || !Object.prototype.hasOwnProperty.call(variants, t)) {
-        return fail(path ? `${path}.${tag}` : tag, `unknown ${tag} ${JSON.stringify(t)?.slice(0, 40)}`)
+        return fail(path ? `${path}.${tag}` : tag, `unknown ${tag} ${describeValue(t)}`)
       }
       return variants[t]!.parse(v, path) as { [N in keyof V]: Infer<V[N]> }[keyof V]
     },

@@ -87,6 +87,16 @@ describe('event schema', () => {
     expect(codeOf(() => decodeEvent(encodeCbor(noVersion)))).toBe('unsupported-version')
   })
 
+  it('decodeEvent() describes hostile values in its errors without throwing anything else', () => {
+    // A map whose toString/valueOf keys are not functions cannot be turned into a string, and a
+    // CBOR bignum decodes to a BigInt, which JSON.stringify refuses (found by mqtt-fuzz.test.ts).
+    const odd = { toString: '', valueOf: 1 }
+    expect(codeOf(() => decodeEvent(encodeCbor({ ...vsiEvent({ seq: 1 }), v: odd })))).toBe('unsupported-version')
+    expect(codeOf(() => decodeEvent(encodeCbor({ ...vsiEvent({ seq: 1 }), kind: odd })))).toBe('schema')
+    expect(codeOf(() => decodeEvent(encodeCbor({ ...vsiEvent({ seq: 1 }), kind: 2n ** 70n })))).toBe('schema')
+    expect(codeOf(() => decodeEvent(encodeCbor({ ...vsiEvent({ seq: 1 }), migration: odd })))).toBe('schema')
+  })
+
   it('decodeEvent() rejects a bad field with schema and names the field', () => {
     const bad = { ...vsiEvent({ seq: 1 }), vid: 5000 }
     try {
