@@ -2,7 +2,7 @@
 // lldpad station: the keys SONiC's own tools write, an operator's VLAN left alone, release on
 // de-associate, and a SIGKILL + restart that resumes the VSIs without touching the data plane.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -102,6 +102,12 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
 
   it('survives SIGKILL: the restarted agent resumes every VSI with the same VID and writes nothing', async () => {
     const before = await configKeys()
+    // The state file is written shortly after each change (coalesced): kill once it holds all
+    // three VSIs. (One killed before that would come back through its keep-alive instead.)
+    await eventually(async () => {
+      const saved = JSON.parse(readFileSync(join(STATE, 'resources.json'), 'utf8')) as { vsis: unknown[] }
+      expect(saved.vsis).toHaveLength(3)
+    })
     await agent.kill()
     // monitor() returns the monitoring connection: the events come from it, not from the
     // client it was called on (both are closed below).
