@@ -103,7 +103,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   it('survives SIGKILL: the restarted agent resumes every VSI with the same VID and writes nothing', async () => {
     const before = await configKeys()
     // The state file is written shortly after each change (coalesced): kill once it holds all
-    // three VSIs. (One killed before that would come back through its keep-alive instead.)
+    // three VSIs, which is what this test is about (resume from the file, write nothing).
     await eventually(async () => {
       const saved = JSON.parse(readFileSync(join(STATE, 'resources.json'), 'utf8')) as { vsis: unknown[] }
       expect(saved.vsis).toHaveLength(3)
