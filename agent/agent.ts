@@ -297,8 +297,11 @@ export class Agent {
 
   /**
    * Saves are coalesced: at most one runs at a time, and changes during a save schedule one
-   * more after it. A crash loses at most the last `SAVE_DELAY_MS` of changes, which the
-   * stations' keep-alives re-establish (they are answered as new requests).
+   * more after it. A crash loses at most the last save delay of changes (20 ms to 1 s). Such a
+   * VSI comes back when its station's next keep-alive reaches the restarted agent (answered as
+   * a new request); a station that gave up on a keep-alive sent during the outage (lldpad
+   * does, after its response wait) has dropped the VSI and must associate it again. VSIs in the
+   * file are answered at restart (`#replayRestored`), so their stations keep them.
    */
   /**
    * Hands every restored VSI to its port core as if its station had just repeated the
