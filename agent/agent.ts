@@ -31,7 +31,7 @@ import type { PortEvent, VsiRef } from './port/events.ts'
 import { PortCore, type PortCommand, type VsiRequestCommand } from './port/port-core.ts'
 import { LocalProtocolError } from './port/errors.ts'
 import { defaultPolicy, policyFromSwitchPolicy, validatePolicy, type Policy } from './resources/policy.ts'
-import { createResourceManager, type ResourceManagerCore } from './resources/resource-manager.ts'
+import { createResourceManager, requestTlvOf, type ResourceManagerCore } from './resources/resource-manager.ts'
 import { VidPool } from './resources/vid-pool.ts'
 import type { Clock } from './runtime/clock.ts'
 import type { Logger } from './runtime/logger.ts'
@@ -296,14 +296,6 @@ export class Agent {
   }
 
   /**
-   * Saves are coalesced: at most one runs at a time, and changes during a save schedule one
-   * more after it. A crash loses at most the last save delay of changes (20 ms to 1 s). Such a
-   * VSI comes back when its station's next keep-alive reaches the restarted agent (answered as
-   * a new request); a station that gave up on a keep-alive sent during the outage (lldpad
-   * does, after its response wait) has dropped the VSI and must associate it again. VSIs in the
-   * file are answered at restart (`#replayRestored`), so their stations keep them.
-   */
-  /**
    * Hands every restored VSI to its port core as if its station had just repeated the
    * request: same VIDs (the resource manager holds them), an answer to the station, keep-alive
    * supervision from now on, and fresh events for the fleet (the edge expects a restarted
@@ -315,20 +307,7 @@ export class Agent {
       const d = this.#drivers.get(v.port)
       if (!d) continue
       try {
-        d.restore({
-          peer: v.station,
-          managerId: v.managerId,
-          tlv: {
-            kind: 'vsi',
-            mode: v.mode,
-            status: { response: false, migratingFrom: false, migratingTo: false },
-            typeId: v.typeId,
-            typeVersion: v.typeVersion,
-            vsiId: { format: v.vsiIdFormat ?? 5, id: v.vsiId },
-            filterFormat: v.filterFormat,
-            entries: v.entries,
-          },
-        })
+        d.restore({ peer: v.station, managerId: v.managerId, tlv: requestTlvOf(v) })
         replayed++
       } catch (e) {
         this.#log.warn('restore-replay-failed', { port: v.port, vsiId: v.vsiId, error: e })
@@ -337,6 +316,14 @@ export class Agent {
     this.#log.info('restored-vsis-replayed', { count: replayed })
   }
 
+  /**
+   * Saves are coalesced: at most one runs at a time, and changes during a save schedule one
+   * more after it. A crash loses at most the last save delay of changes (20 ms to 1 s). Such a
+   * VSI comes back when its station's next keep-alive reaches the restarted agent (answered as
+   * a new request); a station that gave up on a keep-alive sent during the outage (lldpad
+   * does, after its response wait) has dropped the VSI and must associate it again. VSIs in the
+   * file are answered at restart (`#replayRestored`), so their stations keep them.
+   */
   #scheduleSave(): void {
     this.#saveDirty = true
     if (this.#saveTimer !== undefined || this.#saving || this.#stopped) return

@@ -103,6 +103,20 @@ export interface HeldVsi {
   entries: FilterEntry[]
 }
 
+/** The station request that `held` answers: what a restart replays for it. */
+export function requestTlvOf(held: HeldVsi): VsiTlv {
+  return {
+    kind: 'vsi',
+    mode: held.mode,
+    status: { response: false, migratingFrom: false, migratingTo: false },
+    typeId: held.typeId,
+    typeVersion: held.typeVersion,
+    vsiId: { format: held.vsiIdFormat ?? 5, id: held.vsiId },
+    filterFormat: held.filterFormat,
+    entries: held.entries,
+  }
+}
+
 export interface ResourceSnapshot {
   version: 1
   policyRevision: number
@@ -459,16 +473,7 @@ export function createResourceManager(
     for (const key of [...holdings.keys()]) drop(key)
     const report: ImportReport = { restored: 0, dropped: [] }
     for (const vsi of snap.vsis) {
-      const tlv: VsiTlv = {
-        kind: 'vsi',
-        mode: vsi.mode,
-        status: { response: false, migratingFrom: false, migratingTo: false },
-        typeId: vsi.typeId,
-        typeVersion: vsi.typeVersion,
-        vsiId: { format: vsi.vsiIdFormat ?? 5, id: vsi.vsiId },
-        filterFormat: vsi.filterFormat,
-        entries: vsi.entries,
-      }
+      const tlv = requestTlvOf(vsi)
       // Re-run the decision with the stored VIDs as explicit VIDs: same VN, same VID, or drop.
       const d = request({ port: vsi.port, station: vsi.station, managerId: vsi.managerId, tlv }, 0)
       if (d.outcome === 'granted') {
