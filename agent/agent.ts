@@ -4,11 +4,13 @@
  * plane driver kept in step by `DataplaneSync`, the MQTT uplink with its durable outbox,
  * the local control socket and the Prometheus endpoint.
  *
- * Restart rule: the resource manager's holdings are written to `<stateDir>/resources.json`
- * (atomically) after every change. At start they are imported, the data plane is reconciled
- * against them (nothing flaps: what is already programmed stays), and the stations' next
- * keep-alives re-confirm each VSI with the same VID. What no station confirms within the
- * longest keep-alive timeout is released then.
+ * Restart rule: every change of the resource manager's holdings is appended to a journal
+ * before the station is answered (`runtime/state-journal.ts`), and the holdings are written to
+ * `<stateDir>/resources.json` (atomically, coalesced) shortly after. At start the file and the
+ * journal are imported, the data plane is reconciled against them (nothing flaps: what is
+ * already programmed stays), each held VSI is answered as if its station had repeated the
+ * request, and the stations' keep-alives re-confirm it with the same VID. What no station
+ * confirms within the longest keep-alive timeout is released then.
  *
  * @module
  */
@@ -36,6 +38,7 @@ import { VidPool } from './resources/vid-pool.ts'
 import type { Clock } from './runtime/clock.ts'
 import type { Logger } from './runtime/logger.ts'
 import { MetricsRegistry } from './runtime/metrics.ts'
+import { applyJournal, readJournal, StateJournal } from './runtime/state-journal.ts'
 import { PortDriver } from './runtime/port-driver.ts'
 import { ControlError, startControlServer, type ControlServer } from './control/local-api.ts'
 import type { FrameLink } from './transport/frame-link.ts'
@@ -73,11 +76,11 @@ interface Waiter {
 const RESOURCES_FILE = 'resources.json'
 /**
  * Coalescing delay of state saves, ms: twenty times what the last save took, within
- * [SAVE_DELAY_MIN_MS, SAVE_DELAY_MAX_MS]. A small table is on disk 20 ms after a change; a
- * save of 10,000 VSIs (about 10 ms of the event loop here) runs at most every 200 ms, so
- * saving takes no more than ~5% of the loop and stays out of ECP's ack timer (2.56 ms at RTE 8).
+ * [`stateSaveDelayMs` (20 by default), SAVE_DELAY_MAX_MS]. A small table is on disk 20 ms after
+ * a change; a save of 10,000 VSIs (about 10 ms of the event loop here) runs at most every
+ * 200 ms, so saving takes no more than ~5% of the loop and stays out of ECP's ack timer
+ * (2.56 ms at RTE 8). The journal holds the changes in between.
  */
-const SAVE_DELAY_MIN_MS = 20
 const SAVE_DELAY_MAX_MS = 1000
 const SAVE_COST_FACTOR = 20
 const STATION_FILE = 'station-vsis.json'
@@ -93,6 +96,7 @@ export class Agent {
   readonly #log: Logger
   readonly #drivers = new Map<string, PortDriver>()
   #rm!: ResourceManagerCore
+  #journal: StateJournal | undefined
   #policy: Policy = defaultPolicy
   #dataplane!: DataplaneDriver
   #sync!: DataplaneSync
@@ -156,7 +160,20 @@ export class Agent {
     const c = this.config
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 })
     this.#policy = c.policy === undefined ? defaultPolicy : validatePolicy(c.policy)
-    this.#rm = createResourceManager(this.#policy, VidPool.parse(this.#policy.vidPool ?? c.vidPool), { vsiCountMax: 65_536 })
+    if (c.role === 'bridge') {
+      const journalFailures = this.metrics.counter('vdp_agent_state_journal_failures_total', 'Failed writes or removals of the state journal')
+      this.#journal = new StateJournal(c.stateDir, (error) => {
+        journalFailures.inc()
+        this.#log.error('state-journal-failed', { error })
+      })
+    }
+    const journal = this.#journal
+    this.#rm = createResourceManager(this.#policy, VidPool.parse(this.#policy.vidPool ?? c.vidPool), {
+      vsiCountMax: 65_536,
+      ...(journal === undefined ? {} : {
+        onHoldingChange: (ch) => journal.append(ch.kind === 'hold' ? { hold: ch.vsi } : { drop: { port: ch.port, vsiId: ch.vsiId } }),
+      }),
+    })
     const restored = this.#restoreResources()
 
     this.#dataplane = this.#deps.dataplane ?? (await openDataplane({
@@ -281,13 +298,26 @@ export class Agent {
   // ----------------------------------------------------------------------------------------
   // State files
 
+  /** The state file, then the journal's changes since it was written. */
   #restoreResources(): number {
-    const file = join(this.config.stateDir, RESOURCES_FILE)
-    if (!existsSync(file)) return 0
+    const dir = this.config.stateDir
+    const file = join(dir, RESOURCES_FILE)
+    const journal = this.#journal === undefined ? { records: [], skipped: 0, segments: 0 } : readJournal(dir)
+    if (!existsSync(file) && journal.records.length === 0) return 0
     try {
-      const report = this.#rm.importSnapshot(JSON.parse(readFileSync(file, 'utf8')))
+      const snapshot = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as unknown) : { version: 1, policyRevision: 0, vsis: [] }
+      if (journal.records.length > 0 && typeof snapshot === 'object' && snapshot !== null && Array.isArray((snapshot as { vsis?: unknown }).vsis)) {
+        const s = snapshot as { vsis: unknown[] }
+        s.vsis = applyJournal(s.vsis, journal.records)
+      }
+      const report = this.#rm.importSnapshot(snapshot)
       for (const d of report.dropped) this.#log.warn('restore-dropped', { ...d })
-      this.#log.info('resources-restored', { restored: report.restored, dropped: report.dropped.length })
+      this.#log.info('resources-restored', {
+        restored: report.restored,
+        dropped: report.dropped.length,
+        journalRecords: journal.records.length,
+        journalLinesSkipped: journal.skipped,
+      })
       return report.restored
     } catch (e) {
       this.#log.error('restore-failed', { file, error: e })
@@ -318,16 +348,17 @@ export class Agent {
 
   /**
    * Saves are coalesced: at most one runs at a time, and changes during a save schedule one
-   * more after it. A crash loses at most the last save delay of changes (20 ms to 1 s). Such a
-   * VSI comes back when its station's next keep-alive reaches the restarted agent (answered as
-   * a new request); a station that gave up on a keep-alive sent during the outage (lldpad
-   * does, after its response wait) has dropped the VSI and must associate it again. VSIs in the
-   * file are answered at restart (`#replayRestored`), so their stations keep them.
+   * more after it. What changed since the last save is in the journal, written before each
+   * answer, so a killed agent restores it too and answers those VSIs at restart
+   * (`#replayRestored`): a station that repeats a keep-alive the outage left unanswered keeps
+   * its VSI. (Without the journal, a VSI associated within the save delay before a kill was
+   * lost, and lldpad, which gives up on such a keep-alive, dropped it.)
    */
   #scheduleSave(): void {
     this.#saveDirty = true
     if (this.#saveTimer !== undefined || this.#saving || this.#stopped) return
-    const delayMs = Math.min(SAVE_DELAY_MAX_MS, Math.max(SAVE_DELAY_MIN_MS, SAVE_COST_FACTOR * this.#lastSaveMs))
+    const least = this.config.stateSaveDelayMs
+    const delayMs = Math.min(Math.max(SAVE_DELAY_MAX_MS, least), Math.max(least, SAVE_COST_FACTOR * this.#lastSaveMs))
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined
       void this.#saveNow()
@@ -374,11 +405,14 @@ export class Agent {
   async #writeState(): Promise<void> {
     try {
       const busy = { ms: 0 }
+      // Same turn as the snapshot `#resourcesJson` takes: the file covers this segment.
+      const covered = this.#journal?.rotate()
       const resources = await this.#resourcesJson(busy)
       const t0 = performance.now()
       const station = this.config.role === 'station' ? `[${[...this.#stationDesired.values()].join(',')}]` : undefined
       this.#lastSaveMs = busy.ms + performance.now() - t0
       await writeFileAtomic(join(this.config.stateDir, RESOURCES_FILE), resources)
+      if (covered !== undefined) this.#journal?.removeUpTo(covered)
       if (station !== undefined) await writeFileAtomic(join(this.config.stateDir, STATION_FILE), station)
     } catch (e) {
       this.#log.error('state-save-failed', { error: e })
@@ -772,6 +806,7 @@ export class Agent {
     }
     for (const d of this.#drivers.values()) d.close()
     if (this.#rm) await this.#saveNow()
+    this.#journal?.close()
     await this.#control?.close()
     await new Promise<void>((r) => (this.#http ? this.#http.close(() => r()) : r()))
     await this.#sync?.flush().catch(() => {})

@@ -65,6 +65,12 @@ export interface AgentConfig {
   ecpTxGapUs: number
   /** Gap between ECPDUs once they queue up behind `ecpTxGapUs` (a burst), µs. */
   ecpTxBurstGapUs: number
+  /**
+   * Least delay before the state file is rewritten after a change, ms (it grows with the
+   * file's size, to 1 s or this). Changes are journaled before each answer in between, so a
+   * larger value only means fewer rewrites (flash wear), not a larger window of loss.
+   */
+  stateSaveDelayMs: number
   logLevel: LogLevel
   /** Local policy document (same shape as the fleet's); absent = open lab policy. */
   policy?: unknown
@@ -87,6 +93,7 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   lldpTxIntervalS: 30,
   ecpTxGapUs: 5000,
   ecpTxBurstGapUs: 10_000,
+  stateSaveDelayMs: 20,
   logLevel: 'info',
 })
 
@@ -113,8 +120,8 @@ Options:
 JSON config keys: role, switchId, ports [{name, mac?, ecpDestination?}], vidPool, stateDir,
 dataplane, link (af-packet|memory), sonic {redisUrl, vxlanTunnel}, linux {bridge, vxlanDevice},
 mqtt {url, username, password, topicPrefix, outboxEventsMax}, controlSocket, metricsListen,
-evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, logLevel,
-policy.
+evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, stateSaveDelayMs,
+logLevel, policy.
 `
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -200,6 +207,7 @@ export function validateAgentConfig(c: AgentConfig): AgentConfig {
   intIn('lldpTxIntervalS', c.lldpTxIntervalS, 1, 3600)
   intIn('ecpTxGapUs', c.ecpTxGapUs, 0, 1_000_000)
   intIn('ecpTxBurstGapUs', c.ecpTxBurstGapUs, 0, 1_000_000)
+  intIn('stateSaveDelayMs', c.stateSaveDelayMs, 0, 3_600_000)
   if (!isLogLevel(String(c.logLevel))) throw new ConfigError('logLevel', `Invalid config: logLevel ${JSON.stringify(c.logLevel)} is not debug, info, warn or error`)
   return c
 }

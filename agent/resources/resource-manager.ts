@@ -62,12 +62,25 @@ import {
 import { isUsableVid, VidPool } from './vid-pool.ts'
 import type { VsiIdFormat } from '../../shared/vdp/constants.ts'
 
+/** A change of what the manager holds, as `ResourceManagerOptions.onHoldingChange` sees it. */
+export type HoldingChange =
+  | { readonly kind: 'hold'; readonly vsi: HeldVsi }
+  | { readonly kind: 'drop'; readonly port: PortName; readonly vsiId: VsiIdHex }
+
 export interface ResourceManagerOptions {
   /** Most VSIs held at once (all ports); beyond it requests get error 2. */
   vsiCountMax?: number
+  /**
+   * Called synchronously inside `request`/`release`/`dropUnconfirmed` when a VSI is newly held,
+   * holds something else than before (mode, VIDs, station…), or is released: before the
+   * caller answers the station. Not for keep-alives that change nothing, not during
+   * `importSnapshot`. The shell journals these (write-ahead of the state file). `vsi` is the
+   * manager's own object: do not modify it.
+   */
+  onHoldingChange?: (change: HoldingChange) => void
 }
 
-export const defaultResourceManagerOptions: Required<ResourceManagerOptions> = {
+export const defaultResourceManagerOptions: Required<Omit<ResourceManagerOptions, 'onHoldingChange'>> = {
   vsiCountMax: 4096,
 }
 
@@ -226,6 +239,9 @@ export function createResourceManager(
    */
   const touched = new Set<number>()
   let changes = 0
+  const onHoldingChange = options.onHoldingChange
+  /** True inside `importSnapshot`: what it restores is not a change to journal. */
+  let importing = false
 
   function memberAdded(vid: number, port: PortName): void {
     let ports = portsByVid.get(vid)
@@ -327,6 +343,7 @@ export function createResourceManager(
     holdings.delete(key)
     dropRefs(h)
     changes++
+    if (onHoldingChange !== undefined && !importing) onHoldingChange({ kind: 'drop', port: h.vsi.port, vsiId: h.vsi.vsiId })
   }
 
   type Planned = { ok: true; owners: string[]; targets: EntryTarget[]; entries: FilterEntry[]; bound: string[] } | ({ ok: false; bound: string[] } & Refusal)
@@ -415,6 +432,7 @@ export function createResourceManager(
     if (old) dropRefs(old)
     holdings.set(key, h)
     changes++
+    if (onHoldingChange !== undefined && !importing && (old === undefined || !sameHolding(old.vsi, h.vsi))) onHoldingChange({ kind: 'hold', vsi: h.vsi })
     return { outcome: 'granted', entries: p.entries.map((e) => ({ ...e })) }
   }
 
@@ -470,6 +488,15 @@ export function createResourceManager(
 
   function importSnapshot(snapshot: unknown): ImportReport {
     const snap = checkSnapshot(snapshot)
+    importing = true
+    try {
+      return importChecked(snap)
+    } finally {
+      importing = false
+    }
+  }
+
+  function importChecked(snap: ResourceSnapshot): ImportReport {
     for (const key of [...holdings.keys()]) drop(key)
     const report: ImportReport = { restored: 0, dropped: [] }
     for (const vsi of snap.vsis) {
@@ -536,6 +563,23 @@ export function createResourceManager(
       for (const vn of next.vns) if (vn.vid !== undefined) pool.reserve(vn.vid)
     },
   }
+}
+
+/** Same VSI record (what the state file would hold for it). */
+function sameHolding(a: HeldVsi, b: HeldVsi): boolean {
+  if (
+    a.mode !== b.mode || a.station !== b.station || a.managerId !== b.managerId || a.typeId !== b.typeId ||
+    a.typeVersion !== b.typeVersion || a.filterFormat !== b.filterFormat || a.vsiIdFormat !== b.vsiIdFormat ||
+    a.entries.length !== b.entries.length
+  ) {
+    return false
+  }
+  for (let i = 0; i < a.entries.length; i++) {
+    const x = a.entries[i]!
+    const y = b.entries[i]!
+    if (x.vid !== y.vid || x.mac !== y.mac || x.groupId !== y.groupId || x.ps !== y.ps || x.pcp !== y.pcp) return false
+  }
+  return true
 }
 
 function structuredCloneVsi(v: HeldVsi): HeldVsi {

@@ -151,6 +151,35 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     expect(await state.keys('VDP_VSI_TABLE|*')).toHaveLength(2)
   })
 
+  it('a VSI associated just before a SIGKILL, not yet in the state file, is resumed from the journal', async () => {
+    // A save delay far longer than the test: after the association only the journal has it.
+    await agent.stop()
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: { ...agentConfig, stateSaveDelayMs: 600_000 } })
+    await agent.waitForLog('resources-restored', (e) => e.restored === 2)
+    const r = await lab.vdptool.associate(vsi(lab, 4, [{ vid: 0, groupId: 7003 }]), { wait: true })
+    expect(r.kind === 'response' && r.event.outcome.success).toBe(true)
+    const vid = r.kind === 'response' ? r.event.filters[0]!.vid : 0
+    expect(vid).toBeGreaterThanOrEqual(100)
+    const hex = (id: string) => id.replace(/[^0-9a-f]/gi, '').toLowerCase()
+    const saved = JSON.parse(readFileSync(join(STATE, 'resources.json'), 'utf8')) as { vsis: Array<{ vsiId: string }> }
+    expect(saved.vsis.map((v) => hex(v.vsiId))).not.toContain(hex(lab.uuid(4)))
+    await agent.kill()
+
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    await agent.waitForLog('resources-restored', (e) => e.restored === 3 && Number(e.journalRecords) >= 1)
+    // Answered at restart, then kept alive by lldpad past the unconfirmed-release grace period
+    // (RKA 14: a keep-alive every ~0.16 s).
+    await sleep(3000)
+    const rows = (await agent.call('vsis')) as Array<{ vsiId: { id: string }; entries: Array<{ vid: number }>; mode: string }>
+    const row = rows.find((x) => hex(x.vsiId.id) === hex(lab.uuid(4)))
+    expect(row?.mode).toBe('associate')
+    expect(row?.entries[0]!.vid).toBe(vid)
+    const record = await lab.vdptool.query(lab.uuid(4))
+    expect(record?.mode).toBe('assoc')
+    expect(record?.filters[0]?.vid).toBe(vid)
+    expect(await configKeys()).toContain(`VXLAN_TUNNEL_MAP|vtep|map_7003_Vlan${vid}`)
+  })
+
   it('after a kill with the station gone, the restarted agent removes what nobody confirms', async () => {
     await agent.kill()
     await lab.station.stop()

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { applyDataplaneOps, emptyDataplaneState, type DataplaneState } from '../../../agent/resources/dataplane-ops.ts'
 import { defaultPolicy, validatePolicy, type Policy } from '../../../agent/resources/policy.ts'
-import { createResourceManager, SnapshotError } from '../../../agent/resources/resource-manager.ts'
+import { createResourceManager, SnapshotError, type HoldingChange } from '../../../agent/resources/resource-manager.ts'
 import { VidPool } from '../../../agent/resources/vid-pool.ts'
 import { port, rel, req, type VsiSpec } from './requests.ts'
 
@@ -378,5 +378,54 @@ describe('createResourceManager() after a restart', () => {
     expect(rm2.request(req({ vsi: 1, entries: [{ groupId: 5000, vid: 150 }] }), 0)).toMatchObject({ outcome: 'refused', error: 5, reason: 'vid-mismatch' })
     expect(rm2.heldVsis()).toEqual([])
     expect(rm2.vlanUse()).toEqual([])
+  })
+})
+
+describe('createResourceManager() onHoldingChange (the journal feed)', () => {
+  const watched = () => {
+    const seen: HoldingChange[] = []
+    const rm = createResourceManager(policy, VidPool.parse('100-199'), { onHoldingChange: (c) => seen.push(c) })
+    return { rm, seen, kinds: () => seen.map((c) => (c.kind === 'hold' ? `hold ${c.vsi.mode} ${c.vsi.entries.map((e) => e.vid).join(',')}` : `drop ${c.vsiId.slice(-2)}`)) }
+  }
+
+  it('reports a new VSI with its granted VIDs, before the caller answers, and a change of mode', () => {
+    const { rm, seen, kinds } = watched()
+    granted(rm.request(req({ vsi: 1, mode: 'pre-associate', entries: [{ groupId: 5000 }] }), 0))
+    expect(kinds()).toEqual(['hold pre-associate 100'])
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000, vid: 100 }] }), 0))
+    expect(kinds()).toEqual(['hold pre-associate 100', 'hold associate 100'])
+    // What was reported is what a snapshot holds for that VSI.
+    const last = seen.at(-1)
+    expect(last?.kind === 'hold' && last.vsi).toEqual(rm.exportSnapshot().vsis[0])
+  })
+
+  it('says nothing for a keep-alive that changes nothing, or a refused request', () => {
+    const { rm, kinds } = watched()
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000, vid: 100 }] }), 0))
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
+    expect(rm.request(req({ vsi: 2, entries: [{ groupId: 9999 }] }), 0).outcome).not.toBe('granted')
+    expect(kinds()).toEqual(['hold associate 100'])
+    // A move to another VN is a change.
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 7000 }] }), 0))
+    expect(kinds()).toEqual(['hold associate 100', 'hold associate 101'])
+  })
+
+  it('reports releases and unconfirmed drops, and nothing while importing a snapshot', () => {
+    const { rm, kinds } = watched()
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
+    granted(rm.request(req({ vsi: 2, entries: [{ groupId: 5000 }] }), 0))
+    rm.release(rel({ vsi: 1, entries: [{ groupId: 5000, vid: 100 }] }), 0)
+    expect(kinds()).toEqual(['hold associate 100', 'hold associate 100', 'drop 01'])
+    granted(rm.request(req({ vsi: 4, entries: [{ groupId: 7000 }] }), 0))
+    const { rm: rm2, kinds: kinds2 } = watched()
+    rm2.importSnapshot(JSON.parse(JSON.stringify(rm.exportSnapshot())))
+    expect(kinds2()).toEqual([])
+    // A restored VSI confirmed unchanged is not news; one nobody confirms is dropped.
+    granted(rm2.request(req({ vsi: 2, entries: [{ groupId: 5000, vid: 100 }] }), 0))
+    expect(kinds2()).toEqual([])
+    granted(rm2.request(req({ vsi: 3, entries: [{ groupId: 5000 }] }), 0))
+    expect(rm2.dropUnconfirmed().map((v) => v.vsiId.slice(-2))).toEqual(['04'])
+    expect(kinds2()).toEqual(['hold associate 100', 'drop 04'])
   })
 })
