@@ -4,7 +4,7 @@
  *
  *   npx tsx test/bench/lldpad-baseline.ts [--n 50] [--burst 200] [--issuers 2] [--runs 1]
  *        [--bridges lldpad] [--bridge-module ./path/to/module.ts] [--json out.json]
- *        [--rka 20] [--nice -10] [--keep DIR]
+ *        [--rka 20] [--nice -10] [--keep DIR] [--capture buffered|immediate]
  *
  * Every bridge runs in its own fresh lab (two namespaces, veth, lldpad station) with the same
  * station settings, one after the other in the same process, and the table shows each bridge
@@ -20,6 +20,12 @@
  *   then the same for De-Associate: responses on the wire, lost (no response), responses/s
  *   from the first request to the last response, ECP retransmissions;
  * - bridge RSS after the burst, if the bridge reports it.
+ *
+ * The capture is tcpdump in the switch namespace. `--capture buffered` (the default) leaves out
+ * tcpdump's `--immediate-mode`: the kernel stamps every frame as it reaches the capture socket
+ * either way, but immediate mode wakes tcpdump for every frame, and on a 2-core machine that
+ * wake-up competes with the bridge: it doubled our bridge's wire time (see the README).
+ * `--capture immediate` is the earlier method, for comparison with older figures.
  *
  * @module
  */
@@ -82,6 +88,8 @@ export interface BaselineOptions {
    * -10 on a shared machine; both bridges get the same. Default: unchanged.
    */
   readonly nice?: number
+  /** tcpdump without (`buffered`, the default) or with `--immediate-mode`. */
+  readonly capture?: 'buffered' | 'immediate'
 }
 
 /** Renices every process inside the lab's namespaces (pids as the root namespace sees them). */
@@ -126,7 +134,7 @@ function spec(lab: LldpadLab, n: number, vid = 0): VsiSpec {
   return { ...VSI_BASE, uuid: lab.uuid(n), filters: [{ vid, mac: lab.vsiMac(n) }] }
 }
 
-async function sequential(lab: LldpadLab, first: number, n: number, keepDir?: string) {
+async function sequential(lab: LldpadLab, first: number, n: number, keepDir: string | undefined, buffered: boolean) {
   const calls: number[] = []
   const vids = new Map<number, number>()
   const assoc = await measureWire(lab, async () => {
@@ -135,13 +143,13 @@ async function sequential(lab: LldpadLab, first: number, n: number, keepDir?: st
       calls.push(r.elapsedMs)
       if (r.kind === 'response' && r.event.mode === 'assoc') vids.set(first + i, r.event.filters[0]?.vid ?? 0)
     }
-  }, keepDir === undefined ? {} : { file: join(keepDir, 'seq-assoc.pcap') })
+  }, { buffered, ...(keepDir === undefined ? {} : { file: join(keepDir, 'seq-assoc.pcap') }) })
   const deassoc = await measureWire(lab, async () => {
     for (const [i, vid] of vids) {
       const r = await lab.vdptool.deAssociate(spec(lab, i, vid), { wait: true })
       calls.push(r.elapsedMs)
     }
-  }, keepDir === undefined ? {} : { file: join(keepDir, 'seq-deassoc.pcap') })
+  }, { buffered, ...(keepDir === undefined ? {} : { file: join(keepDir, 'seq-deassoc.pcap') }) })
   return { assoc: assoc.timing, deassoc: deassoc.timing, calls, vids }
 }
 
@@ -153,6 +161,7 @@ async function burst(
   issuers: number,
   keepDir: string | undefined,
   nice: number | undefined,
+  buffered: boolean,
 ): Promise<{ timing: WireTiming; refused: number; durationMs: number }> {
   const scripts: string[] = []
   for (let k = 0; k < issuers; k++) {
@@ -178,7 +187,7 @@ async function burst(
       // let the tail drain: ECP pacing ~390 ECPDUs/s, bridge answers within a few ms
       await sleep(1500)
     },
-    keepDir === undefined ? {} : { file: join(keepDir, `burst-${mode}.pcap`) },
+    { buffered, ...(keepDir === undefined ? {} : { file: join(keepDir, `burst-${mode}.pcap`) }) },
   )
   return { timing, refused, durationMs }
 }
@@ -219,7 +228,8 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
       const vid = r.event.filters[0]?.vid ?? 0
       await lab.vdptool.deAssociate(spec(lab, 0x9000 + i, vid), { wait: true })
     }
-    const seq = await sequential(lab, 1, options.n, options.keepDir)
+    const buffered = options.capture !== 'immediate'
+    const seq = await sequential(lab, 1, options.n, options.keepDir, buffered)
     const seqAssoc = seq.assoc.exchanges.filter((x) => x.requestType === 3)
     const seqUuids = new Set(Array.from({ length: options.n }, (_, i) => lab.uuid(1 + i)))
     const seqAnswered = new Set(seqAssoc.filter((x) => seqUuids.has(x.vsiid)).map((x) => x.vsiid))
@@ -227,14 +237,14 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
     const first = 0x1000
     const assocItems = Array.from({ length: options.burst }, (_, i) => spec(lab, first + i))
     const uuids = new Set(assocItems.map((v) => v.uuid))
-    const bAssoc = await burst(lab, assocItems, 'assoc', options.issuers, options.keepDir, options.nice)
+    const bAssoc = await burst(lab, assocItems, 'assoc', options.issuers, options.keepDir, options.nice, buffered)
     // de-associate what the station holds, with the VID it holds (query by uuid, gotcha 7)
     const held: VsiSpec[] = []
     for (const v of assocItems) {
       const record = await lab.vdptool.query(v.uuid)
       if (record?.mode === 'assoc') held.push({ ...v, filters: [{ vid: record.filters[0]?.vid ?? 0, mac: v.filters[0]?.mac ?? '' }] })
     }
-    const bDeassoc = await burst(lab, held, 'deassoc', options.issuers, options.keepDir, options.nice)
+    const bDeassoc = await burst(lab, held, 'deassoc', options.issuers, options.keepDir, options.nice, buffered)
     const bridgeRssKb = running.rssKb?.()
     const dataplaneCommits = await running.dataplaneCommits?.()
     return {
@@ -344,7 +354,7 @@ function parseCli(argv: readonly string[]): Cli {
     values.set(key.slice(2), [...(values.get(key.slice(2)) ?? []), value])
     i++
   }
-  const known = new Set(['n', 'burst', 'issuers', 'runs', 'bridges', 'bridge-module', 'json', 'rka', 'keep', 'nice'])
+  const known = new Set(['n', 'burst', 'issuers', 'runs', 'bridges', 'bridge-module', 'json', 'rka', 'keep', 'nice', 'capture'])
   for (const k of values.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`)
   const int = (k: string, d: number): number => {
     const v = values.get(k)?.at(-1)
@@ -357,6 +367,8 @@ function parseCli(argv: readonly string[]): Cli {
   const keep = values.get('keep')?.at(-1)
   const nice = values.get('nice')?.at(-1)
   if (nice !== undefined && !/^-?\d+$/.test(nice)) throw new Error(`--nice must be an integer, got ${nice}`)
+  const capture = values.get('capture')?.at(-1) ?? 'buffered'
+  if (capture !== 'buffered' && capture !== 'immediate') throw new Error(`--capture must be buffered or immediate, got ${capture}`)
   return {
     options: {
       n: int('n', 50),
@@ -365,6 +377,7 @@ function parseCli(argv: readonly string[]): Cli {
       evb: rka === undefined ? {} : { vdpRka: Number(rka) },
       ...(keep === undefined ? {} : { keepDir: keep }),
       ...(nice === undefined ? {} : { nice: Number(nice) }),
+      capture,
     },
     bridges: (values.get('bridges')?.at(-1) ?? 'lldpad').split(',').filter((b) => b !== ''),
     bridgeModules: values.get('bridge-module') ?? [],
@@ -406,7 +419,8 @@ async function main(): Promise<void> {
   }
   const o = cli.options
   console.log(`lldpad station vs bridge under test: n=${o.n} sequential, burst=${o.burst} from ${o.issuers} issuers, ` +
-    `EVB ${JSON.stringify(o.evb)}${o.nice === undefined ? '' : `, nice ${o.nice}`}; wire times at the switch port`)
+    `EVB ${JSON.stringify(o.evb)}${o.nice === undefined ? '' : `, nice ${o.nice}`}; wire times at the switch port ` +
+    `(tcpdump, ${o.capture === 'immediate' ? 'immediate mode' : 'buffered'})`)
   console.log(formatTable(results))
   const cpuCount = cpus().length
   if (results.some((r) => Math.max(r.load.before, r.load.after) > cpuCount)) {

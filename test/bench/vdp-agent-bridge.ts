@@ -4,7 +4,8 @@
 // Runs the esbuild bundle (dist/vdp-agent) when it exists, else the sources through tsx.
 // With redis-server installed the agent programs a real SONiC CONFIG_DB (a private redis on a
 // unix socket, which the switch namespace reaches through the file system) and the bench
-// reports its commit time apart from the wire figures; without it, the dry-run driver.
+// reports its commit time apart from the wire figures; without it (or with
+// VDP_BENCH_DATAPLANE=dry-run), the dry-run driver.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +16,8 @@ import { REDIS_SERVER } from '../support/redis.ts'
 import type { BridgeUnderTest } from './lldpad-baseline.ts'
 
 const bundle = join(REPO_ROOT, 'dist/vdp-agent/vdp-agent.mjs')
-const sonic = existsSync(REDIS_SERVER)
+/** VDP_BENCH_DATAPLANE=dry-run: the dry-run driver even where redis-server is installed. */
+const sonic = existsSync(REDIS_SERVER) && process.env.VDP_BENCH_DATAPLANE !== 'dry-run'
 
 async function startRedis(dir: string): Promise<{ socket: string; child: ChildProcess }> {
   const socket = join(dir, 'redis.sock')
@@ -42,6 +44,7 @@ export const bridgeUnderTest: BridgeUnderTest = {
       const agent = await startAgentProcess({
         netns: lab.switchNs,
         ...(existsSync(bundle) ? { entry: bundle } : {}),
+        nodeArgs: process.env.VDP_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
         args: ['--port', lab.switchIf, '--vid-pool', '100-999', '--switch-id', 'bench', '--dataplane', redis ? 'sonic' : 'dry-run'],
         config: {
           evb: { retries: evb.ecpRetries ?? 3, rte: evb.ecpRte ?? 8, rwd: evb.vdpRwd ?? 20, rka: evb.vdpRka ?? 20, groupId: evb.gpid ?? true, reflectiveRelay: evb.rrCap ?? true },
