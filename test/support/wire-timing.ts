@@ -49,7 +49,7 @@ export interface StartCaptureOptions {
    * it reaches the capture socket, but hands frames to tcpdump a ring block at a time (at the
    * latest after libpcap's 1 s block timeout) instead of waking it for every frame; `stop()`
    * waits for that timeout. Use it for timing: on this project's 2-core machine a per-frame
-   * capture wake-up doubled a bridge's request -> response time on the wire (120 -> 235 µs).
+   * capture wake-up doubled a C station's round trip to the agent (0.12 -> 0.24 ms).
    */
   readonly buffered?: boolean
 }
