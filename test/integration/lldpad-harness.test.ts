@@ -216,6 +216,17 @@ describe('lldpad station + lldpad bridge', () => {
     expect(timing.bridgeAck.count).toBe(1)
   })
 
+  it('a buffered tcpdump (no immediate mode, as the bench captures) still hands over the last frames', async () => {
+    const spec = vsi(lab, 8, [{ vid: 301 }])
+    // settleMs 0: the response and its ACK are the last frames, still in an unfinished ring block.
+    const { timing } = await measureWire(lab, () => lab.vdptool.associate(spec, { wait: true }), { buffered: true, settleMs: 0 })
+    expect(timing.exchanges.map((x) => [x.vsiid, x.requestType, x.responseStatus, x.responseVids])).toEqual([
+      [lab.uuid(8), ASSOCIATE, R_BIT, [301]],
+    ])
+    expect(timing.bridgeAck.count).toBe(1)
+    expect(timing.stationAck.count).toBe(1)
+  })
+
   it('gives each -W caller its own VSI\'s response even when vdptool prints another one (gotcha 6)', async () => {
     const sources: string[] = []
     for (let i = 0; i < 5; i++) {
