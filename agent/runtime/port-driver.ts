@@ -2,8 +2,10 @@
  * Drives one `PortCore` on one `FrameLink` (STYLE.md §3, str0m's contract): make one
  * mutation (a frame, a timer, a command), then drain every output: events to the sink, and
  * re-arm the single timer at the core's next deadline. Frames go to the link as the core
- * builds them (`PortCore.setTransmitSink`), so an ECP ACK is on the wire before the VDP
- * processing of its ECPDU starts and a response before the step's events are handled.
+ * builds them (`PortCore.setTransmitSink`), so a response is on the wire before the step's
+ * events are handled. A raw-socket link holds the frames sent while it delivers a frame (the
+ * ECP ACK, then the VDP response) until this driver's step for it returns and sends them with
+ * one system call (frame-link.ts); other links send each at once.
  *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
@@ -45,7 +47,7 @@ export class PortDriver {
     this.#core = this.#newCore()
   }
 
-  /** Frames leave the moment the core builds them: an ECP ACK before the VDP work it precedes. */
+  /** Frames go to the link the moment the core builds them (the link may batch them, see above). */
   #newCore(): PortCore {
     const core = this.#o.makeCore()
     core.setTransmitSink((frame) => this.#send(frame))

@@ -53,12 +53,27 @@ interface NativeSocket {
   readonly ifindex: number
   readonly mtu: number
   readonly mac: Buffer
+  /** Frames per recvmmsg. */
+  readonly batch: number
+  /** Bytes a receive area needs for one batch. */
+  readonly rxBytesMax: number
+  /**
+   * With a receive area: recvmmsg writes into `rxData`, `onFrames` gets the frame count and
+   * frame i is `rxData[rxSpans[2i] .. rxSpans[2i] + rxSpans[2i + 1])`.
+   */
   start(
-    onFrames: (frames: Buffer[]) => void,
+    onFrames: (count: number) => void,
     onError: (code: string, syscall: string, fatal: boolean) => void,
+    rxData: Uint8Array,
+    rxSpans: Uint32Array,
   ): void
   /** 0, or a negative errno. */
   send(frame: Uint8Array): number
+  /**
+   * Frames `from`..`to` (back to back in `data`) with one sendmmsg: how many left from `from`
+   * on (at most 64), or a negative errno when frame `from` failed.
+   */
+  sendMany(data: Uint8Array, lengths: Uint32Array, from: number, to: number): number
   stats(): [packets: number, drops: number, truncated: number]
   ifExists(): boolean
   ref(): void
@@ -97,6 +112,11 @@ const REASONS: Record<string, string> = {
 function reasonOf(code: string, fallback?: string): string {
   return REASONS[code] ?? fallback ?? code
 }
+
+/** Frames held for one sendmmsg (the native side sends at most 64 per call). */
+const TX_FRAMES_MAX = 64
+/** Bytes held for one sendmmsg; a longer frame goes out alone. */
+const TX_BYTES_MAX = 4096
 
 /** errno values after which the link cannot recover by itself. */
 const FATAL_SEND_CODES = new Set(['ENXIO', 'ENODEV', 'EBADF'])
@@ -216,6 +236,18 @@ class AfPacketLinkImpl implements AfPacketLink {
   /** Set by ENETDOWN, cleared by the next frame; while set, a timer looks for deletion. */
   #down = false
   #goneTimer: NodeJS.Timeout | undefined
+  /** Receive area the addon reads each batch into (see `#deliver`). */
+  #rxData: Uint8Array | undefined
+  #rxSpans: Uint32Array | undefined
+  /**
+   * Frames sent while a received frame is handled, back to back, until the handler returns:
+   * the ECP ACK and the VDP response to one ECPDU then leave with one sendmmsg.
+   */
+  readonly #txData = new Uint8Array(TX_BYTES_MAX)
+  readonly #txLengths = new Uint32Array(TX_FRAMES_MAX)
+  #txCount = 0
+  #txBytes = 0
+  #handling = false
 
   constructor(name: string, socket: NativeSocket) {
     this.name = name
@@ -234,7 +266,38 @@ class AfPacketLinkImpl implements AfPacketLink {
         `Cannot send frame on ${this.name}: ${frame.length} bytes is shorter than an Ethernet header (${ETHERNET_HEADER_BYTES})`,
       )
     }
-    const rc = this.#socket.send(frame)
+    if (this.#handling && frame.length <= TX_BYTES_MAX) {
+      if (this.#txCount === TX_FRAMES_MAX || this.#txBytes + frame.length > TX_BYTES_MAX) this.#flush()
+      this.#txData.set(frame, this.#txBytes)
+      this.#txLengths[this.#txCount++] = frame.length
+      this.#txBytes += frame.length
+      return
+    }
+    this.#flush()
+    this.#sent(this.#socket.send(frame))
+  }
+
+  /** Sends what `send` held while a frame was handled, in order. */
+  #flush(): void {
+    const count = this.#txCount
+    if (count === 0) return
+    this.#txCount = 0
+    this.#txBytes = 0
+    for (let from = 0; from < count; ) {
+      const rc = this.#socket.sendMany(this.#txData, this.#txLengths, from, count)
+      if (rc > 0) {
+        this.#txFrames += rc
+        from += rc
+      } else {
+        // Frame `from` failed (0 cannot come back while frames are left).
+        this.#sent(rc < 0 ? rc : -osConstants.errno.EIO)
+        from++
+      }
+    }
+  }
+
+  /** Counts one native send result (0 or a negative errno). */
+  #sent(rc: number): void {
     if (rc === 0) {
       this.#txFrames++
       return
@@ -252,12 +315,16 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#frameHandler = handler
     if (this.#started) return
     this.#started = true
+    this.#rxData = new Uint8Array(this.#socket.rxBytesMax)
+    this.#rxSpans = new Uint32Array(2 * this.#socket.batch)
     this.#socket.start(
-      (frames) => this.#deliver(frames),
+      (count) => this.#deliver(count),
       (code, syscall, fatal) => {
         this.#raise(code, syscall, fatal, `Cannot receive on ${this.name}: ${reasonOf(code)}`)
         if (code === 'ENETDOWN' && !fatal) this.#watchForDeletion()
       },
+      this.#rxData,
+      this.#rxSpans,
     )
   }
 
@@ -291,6 +358,8 @@ class AfPacketLinkImpl implements AfPacketLink {
 
   close(): void {
     if (this.#closed) return
+    // A handler that sends and then closes the link: what it sent still leaves.
+    this.#flush()
     this.#closed = true
     this.#frameHandler = undefined
     this.#errorHandler = undefined
@@ -317,20 +386,33 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#goneTimer = setTimeout(check, GONE_CHECK_FIRST_MS).unref()
   }
 
-  #deliver(frames: Buffer[]): void {
+  /**
+   * `count` frames lie in the receive area; each handler gets a view of its frame, valid
+   * until it returns (the next batch overwrites the area; FrameLink rule).
+   */
+  #deliver(count: number): void {
     // A handler may throw or close the link mid-batch: later frames still reach the handler
     // unless the link was closed, and the first exception is rethrown afterwards so that it
     // surfaces as an uncaught exception, as from any other event source.
     let failure: { error: unknown } | undefined
-    for (const frame of frames) {
+    const data = this.#rxData!
+    const spans = this.#rxSpans!
+    for (let i = 0; i < count; i++) {
       const handler = this.#frameHandler
       if (this.#closed || handler === undefined) return
+      const start = spans[2 * i]!
+      const frame = data.subarray(start, start + spans[2 * i + 1]!)
       this.#down = false
       this.#rxFrames++
+      this.#handling = true
       try {
         handler(frame)
       } catch (error) {
         failure ??= { error }
+      } finally {
+        // What the handler sent (an ACK, then the response) leaves now, in one system call.
+        this.#handling = false
+        if (!this.#closed) this.#flush()
       }
     }
     if (failure) throw failure.error
