@@ -267,18 +267,18 @@ class AfPacketLinkImpl implements AfPacketLink {
       )
     }
     if (this.#handling && frame.length <= TX_BYTES_MAX) {
-      if (this.#txCount === TX_FRAMES_MAX || this.#txBytes + frame.length > TX_BYTES_MAX) this.#flush()
+      if (this.#txCount === TX_FRAMES_MAX || this.#txBytes + frame.length > TX_BYTES_MAX) this.flush()
       this.#txData.set(frame, this.#txBytes)
       this.#txLengths[this.#txCount++] = frame.length
       this.#txBytes += frame.length
       return
     }
-    this.#flush()
+    this.flush()
     this.#sent(this.#socket.send(frame))
   }
 
   /** Sends what `send` held while a frame was handled, in order. */
-  #flush(): void {
+  flush(): void {
     const count = this.#txCount
     if (count === 0) return
     this.#txCount = 0
@@ -359,7 +359,7 @@ class AfPacketLinkImpl implements AfPacketLink {
   close(): void {
     if (this.#closed) return
     // A handler that sends and then closes the link: what it sent still leaves.
-    this.#flush()
+    this.flush()
     this.#closed = true
     this.#frameHandler = undefined
     this.#errorHandler = undefined
@@ -412,7 +412,7 @@ class AfPacketLinkImpl implements AfPacketLink {
       } finally {
         // What the handler sent (an ACK, then the response) leaves now, in one system call.
         this.#handling = false
-        if (!this.#closed) this.#flush()
+        if (!this.#closed) this.flush()
       }
     }
     if (failure) throw failure.error
