@@ -17,8 +17,6 @@
  *   and the call gets only the frame count (offsets and lengths in a second array): no copy,
  *   and no Buffer, array or backing store per frame for the GC (each keep-alive costs the
  *   bridge two received frames).
- * - sendMany() puts several frames on the wire with one sendmmsg: the ECP ACK and the VDP
- *   response built for one received ECPDU leave in one system call.
  *
  * Lifetime rules:
  * - While reading, the JS object is strongly referenced (like a Node handle): it cannot be
@@ -38,14 +36,11 @@
  *     onFrames returns (the next batch overwrites them). rxData must hold .rxBytesMax bytes
  *     and rxSpans 2 * .batch entries; both are kept (referenced) until close.
  *   .send(frame: Uint8Array) -> 0 or a negative errno
- *   .sendMany(data: Uint8Array, lengths: Uint32Array, from, to) -> frames lie back to back in
- *     data, their lengths in lengths[]; sends frames [from, to) (at most 64) with one sendmmsg
- *     and returns how many left from `from` on, or a negative errno when frame `from` failed
  *   .stats() -> [kernelPackets, kernelDrops, truncated]
  *   .ifExists() -> whether the interface index still exists
  *   .ref() / .unref() / .close()
  */
-#define _GNU_SOURCE /* recvmmsg, sendmmsg */
+#define _GNU_SOURCE /* recvmmsg */
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
 #endif
@@ -766,59 +761,6 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value js_send_many(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  link_t *l = unwrap(env, info, &argc, argv);
-  if (l == NULL) return NULL;
-  void *data = NULL, *lengths_data = NULL;
-  size_t data_bytes = 0, lengths_count = 0;
-  uint32_t from = 0, to = 0;
-  if (argc < 4 || !typed_array_of(env, argv[0], napi_uint8_array, &data, &data_bytes) ||
-      !typed_array_of(env, argv[1], napi_uint32_array, &lengths_data, &lengths_count) ||
-      napi_get_value_uint32(env, argv[2], &from) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &to) != napi_ok || from > to || to > lengths_count) {
-    napi_throw_type_error(env, NULL, "Cannot send frames: expected a Uint8Array, a Uint32Array of lengths and a range within it");
-    return NULL;
-  }
-  const uint32_t *lengths = lengths_data;
-  size_t offset = 0;
-  for (uint32_t i = 0; i < from; i++) offset += lengths[i];
-  struct mmsghdr msgs[BATCH_MAX];
-  struct iovec iovs[BATCH_MAX];
-  unsigned count = 0;
-  for (uint32_t i = from; i < to && count < BATCH_MAX; i++, count++) {
-    if (offset + lengths[i] > data_bytes) {
-      napi_throw_range_error(env, NULL, "Cannot send frames: the lengths run past the end of the data");
-      return NULL;
-    }
-    iovs[count].iov_base = (uint8_t *)data + offset;
-    iovs[count].iov_len = lengths[i];
-    offset += lengths[i];
-    memset(&msgs[count], 0, sizeof msgs[count]);
-    msgs[count].msg_hdr.msg_iov = &iovs[count];
-    msgs[count].msg_hdr.msg_iovlen = 1;
-  }
-  int result = 0;
-  if (count > 0 && (l->closing || l->fd < 0)) {
-    result = -EBADF;
-  } else if (count > 0) {
-    for (;;) {
-      int n = sendmmsg(l->fd, msgs, count, MSG_DONTWAIT);
-      if (n >= 0) {
-        result = n;
-        break;
-      }
-      if (errno == EINTR) continue;
-      result = -errno;
-      break;
-    }
-  }
-  napi_value out;
-  napi_create_int32(env, result, &out);
-  return out;
-}
-
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
@@ -890,7 +832,6 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default_method, NULL},
-      {"sendMany", NULL, js_send_many, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},

@@ -2,10 +2,8 @@
  * Drives one `PortCore` on one `FrameLink` (STYLE.md §3, str0m's contract): make one
  * mutation (a frame, a timer, a command), then drain every output: events to the sink, and
  * re-arm the single timer at the core's next deadline. Frames go to the link as the core
- * builds them (`PortCore.setTransmitSink`) and flushes the link after the mutation, so a
- * response is on the wire before the step's events are handled. A raw-socket link holds the
- * frames sent while it delivers a frame (the ECP ACK, then the VDP response) until that flush
- * and sends them with one system call (frame-link.ts); other links send each at once.
+ * builds them (`PortCore.setTransmitSink`), so an ECP ACK is on the wire before the VDP
+ * processing of its ECPDU starts and a response before the step's events are handled.
  *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
@@ -60,7 +58,7 @@ export class PortDriver {
     this.#core = this.#newCore()
   }
 
-  /** Frames go to the link the moment the core builds them (the link may batch them, see above). */
+  /** Frames leave the moment the core builds them: an ECP ACK before the VDP work it precedes. */
   #newCore(): PortCore {
     const core = this.#o.makeCore()
     core.setTransmitSink((frame) => this.#send(frame))
@@ -108,11 +106,7 @@ export class PortDriver {
     if (this.#closed) return
     try {
       mutate(this.#core, this.#o.clock.nowUs())
-      // The ACK and the response leave before the step's events are handled (logs, uplink,
-      // data plane), in one system call on a raw socket.
-      this.#o.link.flush?.()
     } catch (e) {
-      this.#o.link.flush?.()
       if (e instanceof AssertionError) {
         this.#reset(e)
       } else if (rethrowLocal) {

@@ -69,11 +69,6 @@ interface NativeSocket {
   ): void
   /** 0, or a negative errno. */
   send(frame: Uint8Array): number
-  /**
-   * Frames `from`..`to` (back to back in `data`) with one sendmmsg: how many left from `from`
-   * on (at most 64), or a negative errno when frame `from` failed.
-   */
-  sendMany(data: Uint8Array, lengths: Uint32Array, from: number, to: number): number
   stats(): [packets: number, drops: number, truncated: number]
   ifExists(): boolean
   ref(): void
@@ -112,11 +107,6 @@ const REASONS: Record<string, string> = {
 function reasonOf(code: string, fallback?: string): string {
   return REASONS[code] ?? fallback ?? code
 }
-
-/** Frames held for one sendmmsg (the native side sends at most 64 per call). */
-const TX_FRAMES_MAX = 64
-/** Bytes held for one sendmmsg; a longer frame goes out alone. */
-const TX_BYTES_MAX = 4096
 
 /** errno values after which the link cannot recover by itself. */
 const FATAL_SEND_CODES = new Set(['ENXIO', 'ENODEV', 'EBADF'])
@@ -239,15 +229,6 @@ class AfPacketLinkImpl implements AfPacketLink {
   /** Receive area the addon reads each batch into (see `#deliver`). */
   #rxData: Uint8Array | undefined
   #rxSpans: Uint32Array | undefined
-  /**
-   * Frames sent while a received frame is handled, back to back, until the handler returns:
-   * the ECP ACK and the VDP response to one ECPDU then leave with one sendmmsg.
-   */
-  readonly #txData = new Uint8Array(TX_BYTES_MAX)
-  readonly #txLengths = new Uint32Array(TX_FRAMES_MAX)
-  #txCount = 0
-  #txBytes = 0
-  #handling = false
 
   constructor(name: string, socket: NativeSocket) {
     this.name = name
@@ -266,38 +247,7 @@ class AfPacketLinkImpl implements AfPacketLink {
         `Cannot send frame on ${this.name}: ${frame.length} bytes is shorter than an Ethernet header (${ETHERNET_HEADER_BYTES})`,
       )
     }
-    if (this.#handling && frame.length <= TX_BYTES_MAX) {
-      if (this.#txCount === TX_FRAMES_MAX || this.#txBytes + frame.length > TX_BYTES_MAX) this.flush()
-      this.#txData.set(frame, this.#txBytes)
-      this.#txLengths[this.#txCount++] = frame.length
-      this.#txBytes += frame.length
-      return
-    }
-    this.flush()
-    this.#sent(this.#socket.send(frame))
-  }
-
-  /** Sends what `send` held while a frame was handled, in order. */
-  flush(): void {
-    const count = this.#txCount
-    if (count === 0) return
-    this.#txCount = 0
-    this.#txBytes = 0
-    for (let from = 0; from < count; ) {
-      const rc = this.#socket.sendMany(this.#txData, this.#txLengths, from, count)
-      if (rc > 0) {
-        this.#txFrames += rc
-        from += rc
-      } else {
-        // Frame `from` failed (0 cannot come back while frames are left).
-        this.#sent(rc < 0 ? rc : -osConstants.errno.EIO)
-        from++
-      }
-    }
-  }
-
-  /** Counts one native send result (0 or a negative errno). */
-  #sent(rc: number): void {
+    const rc = this.#socket.send(frame)
     if (rc === 0) {
       this.#txFrames++
       return
@@ -358,8 +308,6 @@ class AfPacketLinkImpl implements AfPacketLink {
 
   close(): void {
     if (this.#closed) return
-    // A handler that sends and then closes the link: what it sent still leaves.
-    this.flush()
     this.#closed = true
     this.#frameHandler = undefined
     this.#errorHandler = undefined
@@ -404,15 +352,10 @@ class AfPacketLinkImpl implements AfPacketLink {
       const frame = data.subarray(start, start + spans[2 * i + 1]!)
       this.#down = false
       this.#rxFrames++
-      this.#handling = true
       try {
         handler(frame)
       } catch (error) {
         failure ??= { error }
-      } finally {
-        // What the handler sent (an ACK, then the response) leaves now, in one system call.
-        this.#handling = false
-        if (!this.#closed) this.flush()
       }
     }
     if (failure) throw failure.error

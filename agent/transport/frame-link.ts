@@ -7,12 +7,8 @@
  * is in the bytes); a link never hands back a frame it sent itself; delivery is asynchronous
  * (never from inside `send`); after `close()` no handler is called again.
  *
- * Two rules let a link batch its system calls:
- * - A received frame's bytes are valid only until the `onFrame` handler returns (the raw
- *   socket reuses one receive area); a handler that keeps them copies them.
- * - Frames sent from inside an `onFrame` handler may be held until that handler returns or
- *   calls `flush()`, and then leave together, in order (the raw socket sends them with one
- *   sendmmsg). Nothing is held beyond that: frames sent at any other time leave at once.
+ * A received frame's bytes are valid only until the `onFrame` handler returns (the raw socket
+ * reads every batch into one receive area); a handler that keeps them copies them.
  *
  * @module
  */
@@ -66,8 +62,6 @@ export interface FrameLink {
    * `onError`); throws only for caller bugs: a closed link or a frame shorter than 14 bytes.
    */
   send(frame: Uint8Array): void
-  /** Sends the frames held so far (batching rule above) now; optional, a no-op when none. */
-  flush?(): void
   /**
    * Registers the receiver; one per link (a second call replaces it). The frame is valid only
    * during the call.

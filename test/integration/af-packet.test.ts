@@ -201,9 +201,8 @@ describe('AF_PACKET link on a veth pair', () => {
     expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
   })
 
-  it('sends the frames a handler sends once it returns, in order; a failed one is a send error', async () => {
-    // The agent answers an ECPDU from inside the handler (ACK, then response); the link holds
-    // those frames and sends them with one sendmmsg when the handler returns.
+  it('sends frames from inside the handler in order; a failed one is a send error, the rest go', async () => {
+    // The agent answers an ECPDU from inside the handler (ACK, then response).
     const c = await lab.spawnNode(nsB, LINK_CHILD)
     await c.request('open', { ifname: ifB })
     const r1 = ECP_ACK_18.slice(0, -4) + 'a001'

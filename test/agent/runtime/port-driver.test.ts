@@ -79,38 +79,6 @@ describe('PortDriver', () => {
     driver.close()
   })
 
-  it('flushes a batching link after the core step, before the step events are handled', () => {
-    // A link that holds what is sent until flush(), as the raw socket does inside a handler.
-    class HoldingLink extends RecordingLink {
-      readonly held: Uint8Array[] = []
-      override send(frame: Uint8Array): void {
-        this.held.push(frame)
-      }
-      flush(): void {
-        this.sent.push(...this.held.splice(0))
-      }
-    }
-    const link = new HoldingLink()
-    let nowUs = 1_000_000
-    const sentAtEvents: number[] = []
-    const driver = new PortDriver({
-      link,
-      clock: { nowUs: () => nowUs, wallMs: () => 0 },
-      makeCore: () =>
-        new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, new FakeResourceManager(), nowUs),
-      onEvent: () => sentAtEvents.push(link.sent.length),
-      log: silentLogger,
-    })
-    driver.start()
-    nowUs += 10
-    link.handler!(readCapture('lldpad-assoc')[0]!.data)
-    expect(link.held).toEqual([])
-    expect(link.sent.map((f) => ecpOf(f).header.operation)).toEqual([1, 0]) // ACK, then response
-    expect(sentAtEvents.length).toBeGreaterThan(0)
-    expect(sentAtEvents.every((n) => n === 2)).toBe(true)
-    driver.close()
-  })
-
   it('hands frames queued before the sink was set to the sink, in order', () => {
     const make = () => new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge' }, new FakeResourceManager(), 0)
     // With LLDP on, the first timer sends an LLDPDU.
