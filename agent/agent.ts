@@ -36,6 +36,7 @@ import { defaultPolicy, policyFromSwitchPolicy, validatePolicy, type Policy } fr
 import { createResourceManager, requestTlvOf, type ResourceManagerCore } from './resources/resource-manager.ts'
 import { VidPool } from './resources/vid-pool.ts'
 import type { Clock } from './runtime/clock.ts'
+import { DeadlineTimer } from './runtime/deadline-timer.ts'
 import type { Logger } from './runtime/logger.ts'
 import { MetricsRegistry } from './runtime/metrics.ts'
 import { applyJournal, readJournal, StateJournal } from './runtime/state-journal.ts'
@@ -231,6 +232,8 @@ export class Agent {
     // A new sequence space each run (stations count from 1: stay well away from it), so a
     // station does not take the restarted agent's first ECPDU for a duplicate.
     const firstSequence = 0x4000 + randomInt(0x8000)
+    // One Node timer for every port's next deadline (deadline-timer.ts).
+    const deadlines = new DeadlineTimer(this.#deps.clock)
     for (const spec of c.ports) {
       const link = await this.#deps.openLink(spec)
       const mac = spec.mac ?? link.mac
@@ -254,6 +257,7 @@ export class Agent {
       const driver = new PortDriver({
         link,
         clock: this.#deps.clock,
+        deadlines,
         makeCore,
         onEvent: (e) => this.#onPortEvent(spec.name, e),
         onDrained: () => this.#afterDrain(),

@@ -13,6 +13,10 @@
  *   back from PACKET_AUXDATA, as libpcap does: callers see the frame as it was on the wire.
  * - Reads are non-blocking on the libuv loop (uv_poll, level-triggered) with recvmmsg, a batch
  *   per call, and a cap per wakeup so one busy port cannot starve the loop.
+ * - A batch reaches JS in one call. Given a receive area at start(), recvmmsg writes into it
+ *   and the call gets only the frame count (offsets and lengths in a second array): no copy,
+ *   and no Buffer, array or backing store per frame for the GC (each keep-alive costs the
+ *   bridge two received frames).
  *
  * Lifetime rules:
  * - While reading, the JS object is strongly referenced (like a Node handle): it cannot be
@@ -25,7 +29,12 @@
  *   new AfPacketSocket(ifname, { rcvBufBytes?, multicast?: Buffer[], batch? })
  *     throws Error with .code = 'EPERM' | 'ENODEV' | ... and .syscall
  *   .ifindex, .mtu, .mac (Buffer, 6 bytes)
+ *   .batch (frames per recvmmsg), .rxBytesMax (bytes one batch can need in a receive area)
  *   .start(onFrames(frames: Buffer[]), onError(code, syscall, fatal))
+ *   .start(onFrames(count: number), onError, rxData: Uint8Array, rxSpans: Uint32Array)
+ *     frame i is rxData[rxSpans[2i] .. rxSpans[2i] + rxSpans[2i+1]); the bytes are valid until
+ *     onFrames returns (the next batch overwrites them). rxData must hold .rxBytesMax bytes
+ *     and rxSpans 2 * .batch entries; both are kept (referenced) until close.
  *   .send(frame: Uint8Array) -> 0 or a negative errno
  *   .stats() -> [kernelPackets, kernelDrops, truncated]
  *   .ifExists() -> whether the interface index still exists
@@ -95,6 +104,12 @@ typedef struct {
   int wrapper_strong;
   napi_ref on_frames_ref;
   napi_ref on_error_ref;
+  /* Receive area given to start(): `slots` then points into rx_data (NULL: a Buffer per
+   * frame, from malloc'd slots). Valid while the references are held, i.e. until close. */
+  napi_ref rx_data_ref;
+  napi_ref rx_spans_ref;
+  uint8_t *rx_data;
+  uint32_t *rx_spans;
   napi_async_context async_ctx;
 
   uint64_t kernel_packets;
@@ -194,7 +209,7 @@ static void maybe_free(link_t *l) {
     close(l->fd);
     l->fd = -1;
   }
-  free(l->slots);
+  if (l->rx_data == NULL) free(l->slots);
   free(l);
 }
 
@@ -230,6 +245,17 @@ static void release_js(link_t *l, napi_env env) {
   if (l->on_error_ref) {
     napi_delete_reference(env, l->on_error_ref);
     l->on_error_ref = NULL;
+  }
+  /* The slots are JS memory: once the references go, nothing may read into them (no read
+   * runs after close; maybe_free sees rx_data set and leaves them to the GC). */
+  if (l->rx_data_ref) {
+    l->slots = NULL;
+    napi_delete_reference(env, l->rx_data_ref);
+    l->rx_data_ref = NULL;
+  }
+  if (l->rx_spans_ref) {
+    napi_delete_reference(env, l->rx_spans_ref);
+    l->rx_spans_ref = NULL;
   }
   if (l->async_ctx) {
     napi_async_destroy(env, l->async_ctx);
@@ -397,8 +423,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     if (n == 0) break;
     napi_handle_scope scope;
     if (napi_open_handle_scope(l->env, &scope) != napi_ok) break;
-    napi_value array;
-    napi_create_array_with_length(l->env, (size_t)n, &array);
+    napi_value array = NULL;
+    if (l->rx_data == NULL) napi_create_array_with_length(l->env, (size_t)n, &array);
     uint32_t count = 0;
     for (int i = 0; i < n; i++) {
       if (l->addrs[i].sll_pkttype == PACKET_OUTGOING) continue;
@@ -408,12 +434,20 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       }
       size_t len;
       uint8_t *data = frame_of(l, i, &len);
+      if (l->rx_data != NULL) {
+        l->rx_spans[2 * count] = (uint32_t)(data - l->rx_data);
+        l->rx_spans[2 * count + 1] = (uint32_t)len;
+        count++;
+        continue;
+      }
       napi_value buf;
       if (napi_create_buffer_copy(l->env, len, data, NULL, &buf) != napi_ok) continue;
       napi_set_element(l->env, array, count++, buf);
     }
     if (count > 0) {
-      napi_value argv[1] = {array};
+      napi_value argv[1];
+      if (array != NULL) argv[0] = array;
+      else napi_create_uint32(l->env, count, &argv[0]);
       call_js(l, l->on_frames_ref, 1, argv);
     }
     napi_close_handle_scope(l->env, scope);
@@ -595,12 +629,28 @@ static napi_value js_constructor(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, self, "mtu", v);
   napi_create_buffer_copy(env, 6, mac, NULL, &v);
   napi_set_named_property(env, self, "mac", v);
+  napi_create_int32(env, batch, &v);
+  napi_set_named_property(env, self, "batch", v);
+  napi_create_double(env, (double)(l->slot_bytes * (size_t)batch), &v);
+  napi_set_named_property(env, self, "rxBytesMax", v);
   return self;
 }
 
+/* The data pointer and length of a typed array of `want` type, or false. */
+static bool typed_array_of(napi_env env, napi_value v, napi_typedarray_type want, void **data,
+                           size_t *length) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
+  if (napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) != napi_ok) return false;
+  return type == want;
+}
+
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], self;
+  size_t argc = 4;
+  napi_value argv[4], self;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
   link_t *l = NULL;
   NAPI_CALL(env, napi_unwrap(env, self, (void **)&l));
@@ -621,6 +671,23 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_STARTED", "Cannot start reading: already reading");
     return NULL;
   }
+  void *rx_data = NULL, *rx_spans = NULL;
+  size_t rx_data_bytes = 0, rx_spans_count = 0;
+  if (argc >= 3) {
+    napi_valuetype t2 = napi_undefined;
+    napi_typeof(env, argv[2], &t2);
+    if (t2 != napi_undefined) {
+      if (argc < 4 || !typed_array_of(env, argv[2], napi_uint8_array, &rx_data, &rx_data_bytes) ||
+          !typed_array_of(env, argv[3], napi_uint32_array, &rx_spans, &rx_spans_count)) {
+        napi_throw_type_error(env, NULL, "Cannot start reading: the receive area must be a Uint8Array and a Uint32Array of spans");
+        return NULL;
+      }
+      if (rx_data_bytes < l->slot_bytes * (size_t)l->batch || rx_spans_count < 2 * (size_t)l->batch) {
+        napi_throw_range_error(env, NULL, "Cannot start reading: the receive area is smaller than one batch (see rxBytesMax and batch)");
+        return NULL;
+      }
+    }
+  }
   uv_loop_t *loop;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
   napi_value name;
@@ -628,6 +695,16 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_async_init(env, self, name, &l->async_ctx));
   NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &l->on_frames_ref));
   NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &l->on_error_ref));
+  if (rx_data != NULL) {
+    /* Held strongly: the typed arrays (and so their memory) live until close. */
+    NAPI_CALL(env, napi_create_reference(env, argv[2], 1, &l->rx_data_ref));
+    NAPI_CALL(env, napi_create_reference(env, argv[3], 1, &l->rx_spans_ref));
+    /* recvmmsg writes straight into the JS area; the malloc'd slots are not needed. */
+    free(l->slots);
+    l->slots = rx_data;
+    l->rx_data = rx_data;
+    l->rx_spans = rx_spans;
+  }
   int rc = uv_poll_init(loop, &l->poll, l->fd);
   if (rc < 0) {
     throw_errno(env, -rc, "uv_poll_init");

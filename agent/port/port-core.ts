@@ -30,9 +30,9 @@ import {
   EcpSubtype,
   ETHERTYPE_ECP,
 } from '../../shared/ecp/constants.ts'
-import { decodeEcpdu, encodeEcpdu } from '../../shared/ecp/codec.ts'
+import { decodeEcpHeader, encodeEcpdu } from '../../shared/ecp/codec.ts'
 import {
-  decodeEthernetFrame,
+  decodeEthernetHeader,
   encodeEthernetFrame,
   ETHERTYPE_LLDP,
 } from '../../shared/ethernet/frame.ts'
@@ -54,9 +54,9 @@ import {
   PORT_ID_SUBTYPE_MAC,
 } from '../../shared/lldp/codec.ts'
 import type { Us } from '../../shared/time.ts'
+import { encodeVdpFrame } from '../../shared/encode-frame.ts'
 import {
   decodeVdpPduTolerant,
-  encodeVdpPdu,
   vsiTlvLength,
   type InvalidVsiTlv,
 } from '../../shared/vdp/codec.ts'
@@ -69,6 +69,7 @@ import {
 import type { FilterEntry, VdpPdu, VdpTlv, VsiId, VsiTlv } from '../../shared/vdp/types.ts'
 import { encodeStatus } from '../../shared/vdp/vsi-tlv.ts'
 import { DecodeError } from '../../shared/wire/errors.ts'
+import { Reader } from '../../shared/wire/reader.ts'
 import { Writer } from '../../shared/wire/writer.ts'
 import {
   resolvePortConfig,
@@ -334,7 +335,10 @@ export class PortCore {
   // -------------------------------------------------------------------------------------------
   // Inputs
 
-  /** A whole Ethernet frame from the port. Never throws for bad peer input. */
+  /**
+   * A whole Ethernet frame from the port. Never throws for bad peer input. Keeps no view of
+   * `frame`: the caller may reuse its bytes once this returns.
+   */
   handleFrame(nowUs: Us, frame: Uint8Array): void {
     this.#advance(nowUs)
     this.#counters.rxFrames++
@@ -421,9 +425,9 @@ export class PortCore {
   /**
    * Hands every frame to `sink` the moment it is built instead of queueing it for
    * `pollTransmit()` (undefined: queue again). Order is unchanged; what the sink gets is what
-   * `pollTransmit()` would have returned. The driver uses it so that an ECP ACK leaves before
-   * the VDP processing of the same ECPDU starts (43.3.8), and a response before this step's
-   * events are handled. The sink must not throw and must not call back into the core.
+   * `pollTransmit()` would have returned. The driver uses it so that frames reach the link
+   * in the order built, the ECP ACK first (43.3.8), and a response before this step's events
+   * are handled. The sink must not throw and must not call back into the core.
    */
   setTransmitSink(sink: ((frame: Uint8Array) => void) | undefined): void {
     this.#transmitSink = sink
@@ -541,22 +545,25 @@ export class PortCore {
   // Frame input
 
   #frame(bytes: Uint8Array): void {
-    const frame = decodeEthernetFrame(bytes)
-    this.#payloadOffset = bytes.length - frame.payload.length
+    // One reader over the whole frame: headers are read in place, payloads are views (the
+    // frame is valid only during handleFrame, and nothing decoded from it keeps a view).
+    const r = new Reader(bytes)
+    const frame = decodeEthernetHeader(r)
+    this.#payloadOffset = r.offset
     if (frame.source === this.config.mac) return
     if (frame.destination !== NCB_GROUP_MAC && frame.destination !== this.config.mac) return
     if (frame.ethertype === ETHERTYPE_ECP) {
-      this.#ecpFrame(frame.source, frame.payload)
+      this.#ecpFrame(frame.source, bytes, r)
     } else if (frame.ethertype === ETHERTYPE_LLDP && frame.destination === NCB_GROUP_MAC) {
-      if (this.config.lldp.enabled) this.#lldpFrame(frame.source, frame.payload)
+      if (this.config.lldp.enabled) this.#lldpFrame(frame.source, bytes.subarray(r.offset))
     }
   }
 
-  #ecpFrame(source: Mac, payload: Uint8Array): void {
-    const pdu = rebased(this.#payloadOffset, () => decodeEcpdu(payload))
-    // Offsets in events count from the start of the frame.
-    const ulpduOffset = this.#payloadOffset + ECP_HEADER_LENGTH
-    const { header } = pdu
+  /** `r` is at the ECP header; its offsets (and so those in errors) count from the frame start. */
+  #ecpFrame(source: Mac, bytes: Uint8Array, r: Reader): void {
+    const header = decodeEcpHeader(r)
+    const ulpduOffset = r.offset
+    const ulpdu = bytes.subarray(ulpduOffset)
     if (header.subtype !== EcpSubtype.Vdp) {
       // 43.3.1: lldpad drops other ULPs unacknowledged; so do we.
       throw new RemoteProtocolError(
@@ -566,7 +573,7 @@ export class PortCore {
         14,
       )
     }
-    if (this.role === 'station' && !this.#fromBridge(source, header.operation, pdu.ulpdu)) {
+    if (this.role === 'station' && !this.#fromBridge(source, header.operation, ulpdu)) {
       this.#counters.foreignFrames++
       return
     }
@@ -587,7 +594,7 @@ export class PortCore {
       peer.counters.rxDuplicates++
       return
     }
-    const { pdu: vdp, invalid } = rebased(ulpduOffset, () => decodeVdpPduTolerant(pdu.ulpdu))
+    const { pdu: vdp, invalid } = rebased(ulpduOffset, () => decodeVdpPduTolerant(ulpdu))
     this.#vdpPdu(peer, vdp, invalid, ulpduOffset)
   }
 
@@ -1064,21 +1071,15 @@ export class PortCore {
   /** Turns the ECP machine's output into frames and failures into events. */
   #flushEcp(peer: Peer): void {
     for (let t = peer.tx.pollTransmission(); t !== undefined; t = peer.tx.pollTransmission()) {
-      const ulpdu = encodeVdpPdu({
-        managerId: t.managerId,
-        tlvs: t.items.map((i) => i.tlv),
-        endTlv: false,
-      })
-      const payload = encodeEcpdu({
-        header: {
-          version: ECP_VERSION,
-          operation: EcpOperation.Request,
-          subtype: EcpSubtype.Vdp,
+      // One buffer for Ethernet, ECP and VDP (same bytes as the layered encoders).
+      this.#transmitFrame(
+        encodeVdpFrame({
+          destination: this.#destinationFor(peer),
+          source: this.config.mac,
           sequence: t.sequence,
-        },
-        ulpdu,
-      })
-      this.#transmit(this.#destinationFor(peer), ETHERTYPE_ECP, payload)
+          pdu: { managerId: t.managerId, tlvs: t.items.map((i) => i.tlv), endTlv: false },
+        }),
+      )
       this.#counters.txEcpdus++
       peer.counters.txEcpdus++
       if (t.retransmission > 0) {
@@ -1133,10 +1134,9 @@ export class PortCore {
       this.#flushEcp(peer)
       return
     }
-    const name = peer.ecpTimer
     const at = peer.tx.deadlineUs
-    if (at === undefined) this.#timers.stop(name)
-    else if (this.#timers.get(name) !== at) this.#timers.set(name, at)
+    if (at === undefined) this.#timers.stop(peer.ecpTimer)
+    else this.#timers.set(peer.ecpTimer, at)
   }
 
   #sendAck(source: Mac, sequence: number): void {

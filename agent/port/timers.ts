@@ -54,9 +54,20 @@ export function toutKeepAliveUs(timing: { retries: number; rte: number; rka: num
   return waitUs + waitUs / 2
 }
 
+/** A name's deadline; `queuedUs` is the time of its live heap node (≤ `atUs`). */
+interface Entry<Name> {
+  readonly name: Name
+  atUs: Us
+  generation: number
+  queuedUs: Us
+  /** False once stopped or expired: its heap nodes are stale. */
+  live: boolean
+}
+
 interface HeapNode<Name> {
   atUs: Us
-  name: Name
+  /** The entry it was queued for: staleness is checked without a lookup by name. */
+  entry: Entry<Name>
   generation: number
 }
 
@@ -71,8 +82,7 @@ interface HeapNode<Name> {
  * ```
  */
 export class TimerTable<Name extends string = string> {
-  /** Deadline per name; `queuedUs` is the time of its live heap node (≤ `atUs`). */
-  readonly #deadlines = new Map<Name, { atUs: Us; generation: number; queuedUs: Us }>()
+  readonly #deadlines = new Map<Name, Entry<Name>>()
   readonly #heap: HeapNode<Name>[] = []
   #generation = 0
 
@@ -85,11 +95,23 @@ export class TimerTable<Name extends string = string> {
       return
     }
     const generation = ++this.#generation
-    this.#deadlines.set(name, { atUs, generation, queuedUs: atUs })
-    this.#push({ atUs, name, generation })
+    if (current !== undefined) {
+      // Moved earlier: the entry gets a new node; the old one is stale by its generation.
+      current.atUs = atUs
+      current.generation = generation
+      current.queuedUs = atUs
+      this.#push({ atUs, entry: current, generation })
+      return
+    }
+    const entry: Entry<Name> = { name, atUs, generation, queuedUs: atUs, live: true }
+    this.#deadlines.set(name, entry)
+    this.#push({ atUs, entry, generation })
   }
 
   stop(name: Name): void {
+    const entry = this.#deadlines.get(name)
+    if (entry === undefined) return
+    entry.live = false
     this.#deadlines.delete(name)
     // Stale heap nodes are dropped lazily; compact when they dominate.
     if (this.#heap.length > 64 && this.#heap.length > 4 * this.#deadlines.size) this.#rebuild()
@@ -126,21 +148,22 @@ export class TimerTable<Name extends string = string> {
       const top = this.#heap[0]
       if (top === undefined || top.atUs > nowUs) return out
       this.#pop()
-      this.#deadlines.delete(top.name)
-      out.push(top.name)
+      top.entry.live = false
+      this.#deadlines.delete(top.entry.name)
+      out.push(top.entry.name)
     }
   }
 
   #isLive(node: HeapNode<Name>): boolean {
-    return this.#deadlines.get(node.name)?.generation === node.generation
+    return node.entry.live && node.entry.generation === node.generation
   }
 
   #dropStale(): void {
     for (;;) {
       const top = this.#heap[0]
       if (top === undefined) return
-      const entry = this.#deadlines.get(top.name)
-      if (entry === undefined || entry.generation !== top.generation) {
+      const entry = top.entry
+      if (!entry.live || entry.generation !== top.generation) {
         this.#pop()
       } else if (entry.atUs > top.atUs) {
         // The deadline moved later since this node was queued: queue it at the real time.
@@ -159,9 +182,9 @@ export class TimerTable<Name extends string = string> {
     const live = this.#heap.filter((n) => this.#isLive(n))
     this.#heap.length = 0
     for (const n of live) {
-      const entry = this.#deadlines.get(n.name)!
-      entry.queuedUs = entry.atUs
-      this.#push({ ...n, atUs: entry.atUs })
+      n.entry.queuedUs = n.entry.atUs
+      n.atUs = n.entry.atUs
+      this.#push(n)
     }
   }
 

@@ -397,7 +397,9 @@ export class StateMachine<S extends string, E extends string> {
     const cell = this.table[this.#state][event]
     if (cell === 'impossible')
       assert(false, `Cannot handle event ${event}: impossible in state ${this.#state}`)
-    if (typeof cell === 'object') this.changeState(cell.to, cell.reason)
+    // A cell of the current state's row names a successor by construction: no table check
+    // (a keep-alive fires six transitions; each check cost three hash lookups).
+    if (typeof cell === 'object') this.#move(cell.to, cell.reason)
     return cell
   }
 
@@ -405,6 +407,10 @@ export class StateMachine<S extends string, E extends string> {
   changeState(next: S, reason: TransitionReason): void {
     if (!isLegalSuccessor(this.table, this.#state, next))
       assert(false, `Cannot change state to ${next}: not a successor of ${this.#state}`)
+    this.#move(next, reason)
+  }
+
+  #move(next: S, reason: TransitionReason): void {
     if (++this.#steps > this.stepsMax)
       assert(false, `Cannot settle machine: more than ${this.stepsMax} steps`)
     this.#state = next

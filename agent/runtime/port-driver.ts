@@ -13,11 +13,11 @@
  * @module
  */
 import { AssertionError } from '../../shared/assert.ts'
-import { msCeil } from '../../shared/time.ts'
 import type { PortCommand, PortCore } from '../port/port-core.ts'
 import type { PortEvent } from '../port/events.ts'
 import type { FrameLink, FrameLinkError } from '../transport/frame-link.ts'
 import type { Clock } from './clock.ts'
+import { DeadlineTimer, type DeadlineSlot } from './deadline-timer.ts'
 import type { Logger } from './logger.ts'
 
 export interface PortDriverOptions {
@@ -30,18 +30,31 @@ export interface PortDriverOptions {
   onCoreReset?: (error: AssertionError) => void
   onLinkError?: (error: FrameLinkError) => void
   log: Logger
+  /**
+   * Timer shared with the agent's other port drivers (one Node timer for all ports, see
+   * deadline-timer.ts); by default the driver has its own.
+   */
+  deadlines?: DeadlineTimer
 }
 
 export class PortDriver {
   #core: PortCore
   readonly #o: PortDriverOptions
-  #timer: NodeJS.Timeout | undefined
-  #timerAtUs: number | undefined
+  readonly #deadlines: DeadlineTimer
+  readonly #deadline: DeadlineSlot
   #closed = false
   coreResets = 0
 
   constructor(options: PortDriverOptions) {
     this.#o = options
+    this.#deadlines = options.deadlines ?? new DeadlineTimer(options.clock)
+    // libuv runs timers before it polls sockets: after a busy loop turn an ACK may already
+    // wait in the socket while its ack timer expires. Handling the timeout in the check
+    // phase, after this turn's poll, lets such frames in first, so a late loop does not
+    // retransmit (or give up on) an ECPDU that was in fact acknowledged.
+    this.#deadline = this.#deadlines.slot(() =>
+      setImmediate(() => this.#step((core, nowUs) => core.handleTimeout(nowUs))),
+    )
     this.#core = this.#newCore()
   }
 
@@ -131,27 +144,12 @@ export class PortDriver {
   }
 
   #arm(atUs: number | undefined): void {
-    if (atUs === this.#timerAtUs && this.#timer !== undefined) return
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
-    this.#timerAtUs = atUs
-    if (atUs === undefined) return
-    const delayMs = Math.max(0, msCeil(atUs - this.#o.clock.nowUs()))
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.#timerAtUs = undefined
-      // libuv runs timers before it polls sockets: after a busy loop turn an ACK may already
-      // wait in the socket while its ack timer expires. Handling the timeout in the check
-      // phase, after this turn's poll, lets such frames in first, so a late loop does not
-      // retransmit (or give up on) an ECPDU that was in fact acknowledged.
-      setImmediate(() => this.#step((core, nowUs) => core.handleTimeout(nowUs)))
-    }, delayMs)
+    this.#deadlines.set(this.#deadline, atUs)
   }
 
   close(): void {
     this.#closed = true
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#deadlines.set(this.#deadline, undefined)
     this.#o.link.close()
   }
 }

@@ -53,9 +53,19 @@ interface NativeSocket {
   readonly ifindex: number
   readonly mtu: number
   readonly mac: Buffer
+  /** Frames per recvmmsg. */
+  readonly batch: number
+  /** Bytes a receive area needs for one batch. */
+  readonly rxBytesMax: number
+  /**
+   * With a receive area: recvmmsg writes into `rxData`, `onFrames` gets the frame count and
+   * frame i is `rxData[rxSpans[2i] .. rxSpans[2i] + rxSpans[2i + 1])`.
+   */
   start(
-    onFrames: (frames: Buffer[]) => void,
+    onFrames: (count: number) => void,
     onError: (code: string, syscall: string, fatal: boolean) => void,
+    rxData: Uint8Array,
+    rxSpans: Uint32Array,
   ): void
   /** 0, or a negative errno. */
   send(frame: Uint8Array): number
@@ -216,6 +226,9 @@ class AfPacketLinkImpl implements AfPacketLink {
   /** Set by ENETDOWN, cleared by the next frame; while set, a timer looks for deletion. */
   #down = false
   #goneTimer: NodeJS.Timeout | undefined
+  /** Receive area the addon reads each batch into (see `#deliver`). */
+  #rxData: Uint8Array | undefined
+  #rxSpans: Uint32Array | undefined
 
   constructor(name: string, socket: NativeSocket) {
     this.name = name
@@ -252,12 +265,16 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#frameHandler = handler
     if (this.#started) return
     this.#started = true
+    this.#rxData = new Uint8Array(this.#socket.rxBytesMax)
+    this.#rxSpans = new Uint32Array(2 * this.#socket.batch)
     this.#socket.start(
-      (frames) => this.#deliver(frames),
+      (count) => this.#deliver(count),
       (code, syscall, fatal) => {
         this.#raise(code, syscall, fatal, `Cannot receive on ${this.name}: ${reasonOf(code)}`)
         if (code === 'ENETDOWN' && !fatal) this.#watchForDeletion()
       },
+      this.#rxData,
+      this.#rxSpans,
     )
   }
 
@@ -317,14 +334,22 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#goneTimer = setTimeout(check, GONE_CHECK_FIRST_MS).unref()
   }
 
-  #deliver(frames: Buffer[]): void {
+  /**
+   * `count` frames lie in the receive area; each handler gets a view of its frame, valid
+   * until it returns (the next batch overwrites the area; FrameLink rule).
+   */
+  #deliver(count: number): void {
     // A handler may throw or close the link mid-batch: later frames still reach the handler
     // unless the link was closed, and the first exception is rethrown afterwards so that it
     // surfaces as an uncaught exception, as from any other event source.
     let failure: { error: unknown } | undefined
-    for (const frame of frames) {
+    const data = this.#rxData!
+    const spans = this.#rxSpans!
+    for (let i = 0; i < count; i++) {
       const handler = this.#frameHandler
       if (this.#closed || handler === undefined) return
+      const start = spans[2 * i]!
+      const frame = data.subarray(start, start + spans[2 * i + 1]!)
       this.#down = false
       this.#rxFrames++
       try {

@@ -7,6 +7,9 @@
  * is in the bytes); a link never hands back a frame it sent itself; delivery is asynchronous
  * (never from inside `send`); after `close()` no handler is called again.
  *
+ * A received frame's bytes are valid only until the `onFrame` handler returns (the raw socket
+ * reads every batch into one receive area); a handler that keeps them copies them.
+ *
  * @module
  */
 import type { Mac } from '../../shared/ethernet/mac.ts'
@@ -59,7 +62,10 @@ export interface FrameLink {
    * `onError`); throws only for caller bugs: a closed link or a frame shorter than 14 bytes.
    */
   send(frame: Uint8Array): void
-  /** Registers the receiver; one per link (a second call replaces it). */
+  /**
+   * Registers the receiver; one per link (a second call replaces it). The frame is valid only
+   * during the call.
+   */
   onFrame(handler: (frame: Uint8Array) => void): void
   /**
    * Registers the error receiver; one per link. Optional so that simple fakes stay valid;

@@ -9,7 +9,7 @@ import { EncodeError, DecodeError } from '../wire/errors.ts'
 import { Reader } from '../wire/reader.ts'
 import { Writer } from '../wire/writer.ts'
 import { hexOctetAt } from '../wire/hex.ts'
-import { type Mac, macFromBytes, macToBytes } from './mac.ts'
+import { type Mac, macToBytes } from './mac.ts'
 
 export const ETHERTYPE_VLAN = 0x8100
 export const ETHERTYPE_QINQ = 0x88a8
@@ -47,8 +47,21 @@ export interface EthernetFrame {
  */
 export function decodeEthernetFrame(bytes: Uint8Array): EthernetFrame {
   const r = new Reader(bytes)
-  const destination = macFromBytes(r.view(6, 'destination MAC'))
-  const source = macFromBytes(r.view(6, 'source MAC'))
+  const { destination, source, vlan, ethertype } = decodeEthernetHeader(r)
+  const payload = r.rest()
+  return vlan === undefined ? { destination, source, ethertype, payload } : { destination, source, vlan, ethertype, payload }
+}
+
+/** An Ethernet frame's header: everything of `EthernetFrame` but the payload. */
+export type EthernetHeader = Omit<EthernetFrame, 'payload'>
+
+/**
+ * Reads the header and leaves `r` at the payload: a receiver that decodes the payload with
+ * the same reader copies nothing.
+ */
+export function decodeEthernetHeader(r: Reader): EthernetHeader {
+  const destination = r.mac('destination MAC')
+  const source = r.mac('source MAC')
   let ethertype = r.u16('ethertype')
   let vlan: VlanTag | undefined
   if (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) {
@@ -59,8 +72,7 @@ export function decodeEthernetFrame(bytes: Uint8Array): EthernetFrame {
   if (ethertype < 0x0600) {
     throw new DecodeError('bad-ethertype', 12, `Cannot decode Ethernet frame: 0x${ethertype.toString(16)} is an 802.3 length, not an Ethertype`)
   }
-  const payload = r.rest()
-  return vlan === undefined ? { destination, source, ethertype, payload } : { destination, source, vlan, ethertype, payload }
+  return vlan === undefined ? { destination, source, ethertype } : { destination, source, vlan, ethertype }
 }
 
 export function ethernetFrameLength(frame: EthernetFrame): number {

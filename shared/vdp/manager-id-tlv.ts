@@ -6,7 +6,6 @@
  */
 import type { ManagerId } from '../ids.ts'
 import { DecodeError } from '../wire/errors.ts'
-import { toHex } from '../wire/hex.ts'
 import type { Reader } from '../wire/reader.ts'
 import type { Writer } from '../wire/writer.ts'
 import { MANAGER_ID_LENGTH, VdpTlvType } from './constants.ts'
@@ -16,7 +15,7 @@ export function decodeManagerIdTlv(r: Reader, length: number, offset: number): M
   if (length !== MANAGER_ID_LENGTH) {
     throw new DecodeError('bad-length', offset, `Cannot decode Manager ID TLV at offset ${offset}: length ${length}, expected 16`)
   }
-  return toHex(r.view(MANAGER_ID_LENGTH, 'Manager ID')) as ManagerId
+  return r.hex(MANAGER_ID_LENGTH, 'Manager ID') as ManagerId
 }
 
 export const managerIdTlvLength = (): number => tlvLength(MANAGER_ID_LENGTH)

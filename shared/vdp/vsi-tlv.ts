@@ -15,10 +15,9 @@
  *
  * @module
  */
-import { macFromBytes, macToBytes } from '../ethernet/mac.ts'
+import { macToBytes } from '../ethernet/mac.ts'
 import type { VsiIdHex } from '../ids.ts'
 import { DecodeError, EncodeError } from '../wire/errors.ts'
-import { toHex } from '../wire/hex.ts'
 import type { Reader } from '../wire/reader.ts'
 import type { Writer } from '../wire/writer.ts'
 import {
@@ -99,7 +98,7 @@ export function decodeVsiIdentity(r: Reader, type: number): VsiIdentity {
   const typeVersion = r.u8('VSI type version')
   const formatAt = r.offset
   const format = r.u8('VSIID format')
-  const id = toHex(r.view(VSIID_LENGTH, 'VSIID')) as VsiIdHex
+  const id = r.hex(VSIID_LENGTH, 'VSIID') as VsiIdHex
   if (!isVsiIdFormat(format)) {
     throw new DecodeError('bad-vsiid-format', formatAt, `Cannot decode VSI TLV at offset ${formatAt}: VSIID format ${format} is not 1..5`)
   }
@@ -137,7 +136,17 @@ export function decodeVsiTlv(r: Reader, type: number): VsiTlv {
   }
   const entries: FilterEntry[] = []
   for (let i = 0; i < count; i++) entries.push(decodeFilterEntry(r, filterFormat))
-  return { kind: 'vsi', ...identity, filterFormat, entries }
+  // A literal, not a spread of `identity`: one shape for every decoded TLV.
+  return {
+    kind: 'vsi',
+    mode: identity.mode,
+    status: identity.status,
+    typeId: identity.typeId,
+    typeVersion: identity.typeVersion,
+    vsiId: identity.vsiId,
+    filterFormat,
+    entries,
+  }
 }
 
 export function decodeFilterEntry(r: Reader, format: FilterFormat): FilterEntry {
@@ -148,7 +157,7 @@ export function decodeFilterEntry(r: Reader, format: FilterFormat): FilterEntry 
       return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT }
     }
     case 2: {
-      const mac = macFromBytes(r.view(6, 'MAC'))
+      const mac = r.mac('MAC')
       const word = r.u16('VID word')
       return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT, mac }
     }
@@ -159,7 +168,7 @@ export function decodeFilterEntry(r: Reader, format: FilterFormat): FilterEntry 
     }
     case 4: {
       const groupId = r.u32('GroupID')
-      const mac = macFromBytes(r.view(6, 'MAC'))
+      const mac = r.mac('MAC')
       const word = r.u16('VID word')
       return { vid: word & VID_MASK, ps: (word & VID_WORD_PS) !== 0, pcp: (word & VID_WORD_PCP_MASK) >>> VID_WORD_PCP_SHIFT, mac, groupId }
     }

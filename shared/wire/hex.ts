@@ -66,6 +66,13 @@ export function hex(strings: TemplateStringsArray, ...values: unknown[]): Uint8A
 /** Two-digit lowercase hex of every octet value: a constant table, built once. */
 const HEX_OCTETS: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))
 
+/** Hex of `bytes[start..end)`, no separator. */
+export function hexOf(bytes: Uint8Array, start: number, end: number): string {
+  let s = ''
+  for (let i = start; i < end; i++) s += HEX_OCTETS[bytes[i]!]!
+  return s
+}
+
 export function toHex(bytes: Uint8Array, separator = ''): string {
   let s = ''
   for (let i = 0; i < bytes.length; i++) s += (i && separator ? separator : '') + HEX_OCTETS[bytes[i]!]!

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { macFromBytes, type Mac } from '../ethernet/mac.ts'
 import { DecodeError } from './errors.ts'
+import { hexOf } from './hex.ts'
 
 export class Reader {
   readonly #bytes: Uint8Array
@@ -88,6 +90,20 @@ export class Reader {
   view(n: number, what = 'bytes'): Uint8Array {
     const at = this.#need(n, what)
     return this.#bytes.subarray(at, at + n)
+  }
+
+  /**
+   * The next `n` bytes as lowercase hex (no separator), read in place: identifiers such as
+   * the VSIID and Manager ID are strings, and a view per field only fed the GC.
+   */
+  hex(n: number, what = 'bytes'): string {
+    const at = this.#need(n, what)
+    return hexOf(this.#bytes, at, at + n)
+  }
+
+  /** The next 6 bytes as a MAC address `aa:bb:cc:dd:ee:ff`, read in place. */
+  mac(what = 'MAC'): Mac {
+    return macFromBytes(this.#bytes, this.#need(6, what))
   }
 
   /** Everything left, copied. */

@@ -4,6 +4,9 @@
 // a window of steady keep-alives (goal: < 120 MB RSS, < 5% of a core), and the station's as a
 // baseline of the same work from the other side.
 //   npm run build && npx tsx test/bench/agent-scale.ts [--ports 48] [--vsis 10000] [--window-s 30] [--setup-rate 250] [--rte 8]
+// Also prints the bridge's CPU per VDP TLV received in the window (user and system time apart):
+// the figure to compare between runs, as the keep-alive count in a window varies a little.
+import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -32,9 +35,14 @@ const nodeArgsFor = (who: 'BRIDGE' | 'STATION'): string[] => [
   ...(process.env[`${who}_NODE_ARGS`]?.split(' ').filter(Boolean) ?? []),
 ]
 
-const cpuTicks = (pid: number): number => {
+/** utime and stime, in clock ticks (100/s). */
+const cpuTicksOf = (pid: number): { user: number; sys: number } => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return Number(f[11]) + Number(f[12]) // utime + stime, in clock ticks (100/s)
+  return { user: Number(f[11]), sys: Number(f[12]) }
+}
+const cpuTicks = (pid: number): number => {
+  const t = cpuTicksOf(pid)
+  return t.user + t.sys
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -88,10 +96,18 @@ async function main(): Promise<void> {
     const bPid = bridge.child.pid!
     const sPid = station.child.pid!
     const b0 = cpuTicks(bPid)
+    const bSplit0 = cpuTicksOf(bPid)
     const s0 = cpuTicks(sPid)
+    // PERF_BRIDGE=file: `perf record -g` of the bridge over the window (kernel and native time too).
+    const perf = process.env.PERF_BRIDGE ? spawn('perf', ['record', '-g', '-o', process.env.PERF_BRIDGE, '-p', String(bPid)], { stdio: 'ignore' }) : undefined
     const w0 = Date.now()
     await sleep(WINDOW_S * 1000)
     const wallS = (Date.now() - w0) / 1000
+    const bSplit1 = cpuTicksOf(bPid)
+    if (perf) {
+      perf.kill('SIGINT')
+      await new Promise((r) => perf.once('exit', r))
+    }
     const bCpu = (cpuTicks(bPid) - b0) / 100 / wallS
     const sCpu = (cpuTicks(sPid) - s0) / 100 / wallS
     const rssOf = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^Rss(Anon|File)/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join(', ')
@@ -106,6 +122,8 @@ async function main(): Promise<void> {
     const counters = (await bridge.call('counters')) as Array<{ counters: { keepalivesRx: number; rxVdpTlvs: number } }>
     const tlvs = counters.reduce((n, c) => n + c.counters.rxVdpTlvs, 0)
     console.log(`bridge (${'entry' in entry ? 'bundle' : 'tsx'}): RSS ${((bridge.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(bCpu * 100).toFixed(2)}% of a core over ${wallS.toFixed(0)} s, ${st.vsis} VSIs, ${st.vlans} VLANs, ${tlvs} VDP TLVs received in all`)
+    const bUs = ((bSplit1.user + bSplit1.sys - bSplit0.user - bSplit0.sys) * 10_000) / Math.max(1, d(bc0, bc1, 'rxVdpTlvs'))
+    console.log(`bridge CPU per VDP TLV received in the window: ${bUs.toFixed(1)} µs (user ${((bSplit1.user - bSplit0.user) / 100).toFixed(2)} s, system ${((bSplit1.sys - bSplit0.sys) / 100).toFixed(2)} s)`)
     console.log(`station (baseline, same keep-alives from the other side): RSS ${((station.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(sCpu * 100).toFixed(2)}% of a core`)
     const sSt = (await station.call('status')) as { memory: Record<string, number> }
     console.log(`memory, MiB: bridge ${mb(st.memory)} (${bRss}); station ${mb(sSt.memory)} (${sRss})`)

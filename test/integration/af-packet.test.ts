@@ -201,6 +201,28 @@ describe('AF_PACKET link on a veth pair', () => {
     expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
   })
 
+  it('sends frames from inside the handler in order; a failed one is a send error, the rest go', async () => {
+    // The agent answers an ECPDU from inside the handler (ACK, then response).
+    const c = await lab.spawnNode(nsB, LINK_CHILD)
+    await c.request('open', { ifname: ifB })
+    const r1 = ECP_ACK_18.slice(0, -4) + 'a001'
+    const r2 = hexFrame(ECP_ASSOCIATE)
+    const jumbo = ECP_ACK_18 + '00'.repeat(1600)
+    await c.request('listen', { mode: 'count', replies: [r1, jumbo, r2] })
+    await a.request('received') // forget what A saw so far
+    await a.request('send', { hex: ECP_ACK_TAGGED })
+    const got: string[] = []
+    await waitUntil(async () => {
+      got.push(...(await a.request<{ frames: string[] }>('received')).frames)
+      return got.length >= 2
+    })
+    expect(got).toEqual([r1, r2])
+    const e = await c.waitForEvent((x) => x.event === 'link-error')
+    expect(e).toMatchObject({ code: 'EMSGSIZE', fatal: false, syscall: 'send' })
+    expect(await c.request('stats')).toMatchObject({ rx: 1, txFrames: 2, txErrors: 1 })
+    await c.close()
+  })
+
   it('keeps the process alive while reading, unless unref() was called', async () => {
     for (const unref of [false, true]) {
       const c = await lab.spawnNode(nsB, LINK_CHILD)

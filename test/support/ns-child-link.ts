@@ -66,7 +66,10 @@ const server = serveJsonLines(
       const mode = String(p.mode ?? 'events')
       const closeAfter = typeof p.closeAfter === 'number' ? p.closeAfter : undefined
       seqOffset = typeof p.seqOffset === 'number' ? p.seqOffset : undefined
+      // Frames to send from inside the handler for each frame received (an ACK and a response).
+      const replies = Array.isArray(p.replies) ? p.replies.map((h) => Buffer.from(String(h), 'hex')) : []
       l.onFrame((frame) => {
+        for (const r of replies) l.send(r)
         if (closed) handlerCallsAfterClose++
         rx++
         lastFrameAt = performance.now()
