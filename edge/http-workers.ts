@@ -1,5 +1,5 @@
 /**
- * HTTP worker processes (`vdp-edge --http-workers N`): one Node process handles about 15,000
+ * HTTP worker processes (`vdp-edge --http-workers N`): one Node process handles about 20,000
  * lookups/s, so the HTTP API can be spread over N processes (node:cluster, sharing the
  * listening port) that read the same SQLite database through read-only connections (WAL lets
  * readers run beside the writer). The process that started them stays the only writer: it
