@@ -31,6 +31,7 @@ describe('loadAgentConfig()', () => {
     expect(r.config.switchId).toBe('tor7')
     expect(r.config.ports).toEqual([{ name: 'eth1', mac: '02:00:00:00:00:01' }])
     expect(r.config.evb).toMatchObject({ rka: 14, rte: 8 })
+    expect(r.config.stateSaveDelayMs).toBe(20)
   })
 
   it('answers --help and --version', () => {
@@ -52,6 +53,8 @@ describe('loadAgentConfig()', () => {
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"evb":{"rte":40}}' })))).toBe('evb.rte')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"evb":{"rtee":4}}' })))).toBe('evb.rtee')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '[]' })))).toBe('(root)')
+    expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":-1}' })))).toBe('stateSaveDelayMs')
+    expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":"1s"}' })))).toBe('stateSaveDelayMs')
     expect(pathOf(() => loadAgentConfig(['--config', 'x.json'], env({ 'x.json': '{"ports":[{"name":"e","mac":"01:00:5e:00:00:01"}]}' })))).toBe('ports[0].mac')
   })
 })
