@@ -406,9 +406,14 @@ describe('createResourceManager() onHoldingChange (the journal feed)', () => {
     granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000 }] }), 0))
     expect(rm.request(req({ vsi: 2, entries: [{ groupId: 9999 }] }), 0).outcome).not.toBe('granted')
     expect(kinds()).toEqual(['hold associate 100'])
+    // Nor does `changes` move (the shell saves the state file when it does).
+    const before = rm.changes
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 5000, vid: 100 }] }), 0))
+    expect(rm.changes).toBe(before)
     // A move to another VN is a change.
     granted(rm.request(req({ vsi: 1, entries: [{ groupId: 7000 }] }), 0))
     expect(kinds()).toEqual(['hold associate 100', 'hold associate 101'])
+    expect(rm.changes).toBe(before + 1)
   })
 
   it('reports releases and unconfirmed drops, and nothing while importing a snapshot', () => {
