@@ -108,7 +108,7 @@ export function requestMatchesConfirmed(request: VsiTlv, confirmed: VsiTlv): boo
 export function sameVsiTlv(a: VsiTlv, b: VsiTlv): boolean {
   if (a.mode !== b.mode || a.typeId !== b.typeId || a.typeVersion !== b.typeVersion) return false
   if (a.vsiId.format !== b.vsiId.format || a.vsiId.id !== b.vsiId.id) return false
-  if (a.filterFormat !== b.filterFormat || a.entries.length !== b.entries.length) return false
+  if (a.filterFormat !== b.filterFormat || !sameFilterEntries(a.entries, b.entries)) return false
   const s = a.status
   const t = b.status
   if (s.response !== t.response) return false
@@ -117,9 +117,15 @@ export function sameVsiTlv(a: VsiTlv, b: VsiTlv): boolean {
   } else if (!s.response && !t.response) {
     if (s.migratingTo !== t.migratingTo || s.migratingFrom !== t.migratingFrom) return false
   }
-  for (let i = 0; i < a.entries.length; i++) {
-    const e = a.entries[i]!
-    const f = b.entries[i]!
+  return true
+}
+
+/** Same filter entries, every field of each, in the same order. */
+export function sameFilterEntries(a: readonly FilterEntry[], b: readonly FilterEntry[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const e = a[i]!
+    const f = b[i]!
     if (e.vid !== f.vid || e.ps !== f.ps || e.pcp !== f.pcp || e.mac !== f.mac || e.groupId !== f.groupId) return false
   }
   return true

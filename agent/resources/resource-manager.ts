@@ -44,6 +44,7 @@ import type {
   ResourceRequest,
   VsiRelease,
 } from '../port/resources.ts'
+import { sameFilterEntries } from '../port/vsi.ts'
 import {
   diffDataplane,
   sortDataplaneState,
@@ -433,8 +434,8 @@ export function createResourceManager(
     if (old) dropRefs(old)
     holdings.set(key, h)
     // A keep-alive that holds the same as before is not a change: neither the state file nor
-    // the journal gets anything new (counting it rewrote the whole file every ~200 ms at
-    // 10,000 VSIs).
+    // the journal gets anything new (counting it made the next event of any kind rewrite the
+    // whole file: ~1.6 times a second at 48 ports and 10,000 VSIs).
     if (old === undefined || !sameHolding(old.vsi, h.vsi)) {
       changes++
       if (onHoldingChange !== undefined && !importing) onHoldingChange({ kind: 'hold', vsi: h.vsi })
@@ -573,19 +574,11 @@ export function createResourceManager(
 
 /** Same VSI record (what the state file would hold for it). */
 function sameHolding(a: HeldVsi, b: HeldVsi): boolean {
-  if (
-    a.mode !== b.mode || a.station !== b.station || a.managerId !== b.managerId || a.typeId !== b.typeId ||
-    a.typeVersion !== b.typeVersion || a.filterFormat !== b.filterFormat || a.vsiIdFormat !== b.vsiIdFormat ||
-    a.entries.length !== b.entries.length
-  ) {
-    return false
-  }
-  for (let i = 0; i < a.entries.length; i++) {
-    const x = a.entries[i]!
-    const y = b.entries[i]!
-    if (x.vid !== y.vid || x.mac !== y.mac || x.groupId !== y.groupId || x.ps !== y.ps || x.pcp !== y.pcp) return false
-  }
-  return true
+  return (
+    a.mode === b.mode && a.station === b.station && a.managerId === b.managerId && a.typeId === b.typeId &&
+    a.typeVersion === b.typeVersion && a.filterFormat === b.filterFormat && a.vsiIdFormat === b.vsiIdFormat &&
+    sameFilterEntries(a.entries, b.entries)
+  )
 }
 
 function structuredCloneVsi(v: HeldVsi): HeldVsi {
