@@ -36,7 +36,14 @@
  *     onFrames returns (the next batch overwrites them). rxData must hold .rxBytesMax bytes
  *     and rxSpans 2 * .batch entries; both are kept (referenced) until close.
  *   .send(frame: Uint8Array) -> 0 or a negative errno
- *   .stats() -> [kernelPackets, kernelDrops, truncated]
+ *   .setEcpAck(source: Buffer | null, unicast: boolean, peers: Buffer)
+ *     ECP ACK offload (bridge role): from now on every ECP VDP request (version 1, operation
+ *     0, subtype 1; untagged or behind one C-/S-tag) to 01-80-C2-00-00-00 or to this port,
+ *     whose source is one of `peers` (6 octets each), is acknowledged here as soon as it is
+ *     read, before JS sees it: an untagged 18-octet ACK from `source` to the requester
+ *     (`unicast`) or to the group address, with the request's sequence number. Such a frame's
+ *     length in rxSpans has bit 31 set (SPAN_ACKED). `source` null turns the offload off.
+ *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors]
  *   .ifExists() -> whether the interface index still exists
  *   .ref() / .unref() / .close()
  */
@@ -81,6 +88,9 @@
 #define MULTICAST_MAX 8
 /* Room in front of each receive slot to put a stripped VLAN tag back. */
 #define TAG_ROOM 4
+/* rxSpans length bit: the frame was an ECP request this link acknowledged itself. */
+#define SPAN_ACKED 0x80000000u
+#define ECP_ACK_BYTES 18
 
 typedef enum { HANDLE_NONE, HANDLE_ACTIVE, HANDLE_CLOSING, HANDLE_CLOSED } handle_state_t;
 
@@ -115,6 +125,15 @@ typedef struct {
   uint64_t kernel_packets;
   uint64_t kernel_drops;
   uint64_t truncated;
+
+  /* ECP ACK offload (setEcpAck): the ACK template and the peers whose requests it answers. */
+  int ack_on;
+  uint8_t ack_frame[ECP_ACK_BYTES];
+  int ack_unicast;
+  uint8_t *ack_peers; /* 6 octets each */
+  uint32_t ack_peer_count;
+  uint64_t acks_sent;
+  uint64_t ack_errors;
 
   int batch;
   size_t slot_bytes;
@@ -210,6 +229,7 @@ static void maybe_free(link_t *l) {
     l->fd = -1;
   }
   if (l->rx_data == NULL) free(l->slots);
+  free(l->ack_peers);
   free(l);
 }
 
@@ -375,6 +395,48 @@ static uint8_t *frame_of(link_t *l, int i, size_t *len) {
   return data;
 }
 
+static const uint8_t NCB_GROUP[6] = {0x01, 0x80, 0xc2, 0x00, 0x00, 0x00};
+
+/*
+ * ECP ACK offload: acknowledges `data` here if it is an ECP VDP request to this port from an
+ * offloaded peer, exactly as the port core would (agent/port/port-core.ts, #ecpFrame and
+ * #sendAck): version 1, operation request, subtype VDP, destination the group address or this
+ * port, one tag at most. Returns 1 when the ACK was sent; 0 leaves the frame to JS as before
+ * (also when the send failed: JS then sends the ACK itself and reports the error).
+ */
+static int ack_ecp_request(link_t *l, const uint8_t *data, size_t len) {
+  size_t at = 12;
+  if (len < 18) return 0;
+  uint16_t type = (uint16_t)(data[12] << 8 | data[13]);
+  if (type == ETHERTYPE_CTAG || type == ETHERTYPE_STAG) {
+    if (len < 22) return 0;
+    at = 16;
+    type = (uint16_t)(data[16] << 8 | data[17]);
+  }
+  if (type != ETHERTYPE_ECP) return 0;
+  const uint8_t *ecp = data + at + 2;
+  uint16_t word = (uint16_t)(ecp[0] << 8 | ecp[1]);
+  if ((word >> 12) != 1 || ((word >> 10) & 0x3) != 0 || (word & 0x3ff) != 1) return 0;
+  if (memcmp(data, NCB_GROUP, 6) != 0 && memcmp(data, l->mac, 6) != 0) return 0;
+  const uint8_t *source = data + 6;
+  uint32_t i = 0;
+  while (i < l->ack_peer_count && memcmp(l->ack_peers + 6 * (size_t)i, source, 6) != 0) i++;
+  if (i == l->ack_peer_count) return 0;
+  uint8_t *ack = l->ack_frame;
+  if (l->ack_unicast) memcpy(ack, source, 6);
+  ack[16] = ecp[2];
+  ack[17] = ecp[3];
+  for (;;) {
+    if (send(l->fd, ack, ECP_ACK_BYTES, MSG_DONTWAIT) == ECP_ACK_BYTES) {
+      l->acks_sent++;
+      return 1;
+    }
+    if (errno != EINTR) break;
+  }
+  l->ack_errors++;
+  return 0;
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   link_t *l = (link_t *)handle->data;
@@ -434,9 +496,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       }
       size_t len;
       uint8_t *data = frame_of(l, i, &len);
+      /* Only with a receive area: the Buffer-per-frame path has no way to say so to JS. */
+      int acked = l->ack_on && l->rx_data != NULL && ack_ecp_request(l, data, len);
       if (l->rx_data != NULL) {
         l->rx_spans[2 * count] = (uint32_t)(data - l->rx_data);
-        l->rx_spans[2 * count + 1] = (uint32_t)len;
+        l->rx_spans[2 * count + 1] = (uint32_t)len | (acked ? SPAN_ACKED : 0);
         count++;
         continue;
       }
@@ -761,6 +825,53 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_set_ecp_ack(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  if (t == napi_null || t == napi_undefined) {
+    l->ack_on = 0;
+    l->ack_peer_count = 0;
+    return NULL;
+  }
+  void *source = NULL, *peers = NULL;
+  size_t source_len = 0, peers_len = 0;
+  bool unicast = false;
+  if (argc < 3 || napi_get_buffer_info(env, argv[0], &source, &source_len) != napi_ok || source_len != 6 ||
+      napi_get_value_bool(env, argv[1], &unicast) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &peers, &peers_len) != napi_ok || peers_len % 6 != 0) {
+    napi_throw_type_error(env, NULL, "Cannot set the ECP ACK offload: expected a 6-octet source Buffer, a boolean and a Buffer of 6-octet peers");
+    return NULL;
+  }
+  uint8_t *copy = NULL;
+  if (peers_len > 0) {
+    copy = malloc(peers_len);
+    if (copy == NULL) {
+      throw_errno(env, ENOMEM, "malloc");
+      return NULL;
+    }
+    memcpy(copy, peers, peers_len);
+  }
+  free(l->ack_peers);
+  l->ack_peers = copy;
+  l->ack_peer_count = (uint32_t)(peers_len / 6);
+  l->ack_unicast = unicast;
+  uint8_t *ack = l->ack_frame;
+  memcpy(ack, NCB_GROUP, 6);
+  memcpy(ack + 6, source, 6);
+  ack[12] = ETHERTYPE_ECP >> 8;
+  ack[13] = ETHERTYPE_ECP & 0xff;
+  /* Version 1, operation ACK (1), subtype VDP (1). */
+  ack[14] = (1 << 4) | (1 << 2);
+  ack[15] = 0x01;
+  ack[16] = ack[17] = 0;
+  l->ack_on = 1;
+  return NULL;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
@@ -775,13 +886,17 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     }
   }
   napi_value out, v;
-  NAPI_CALL(env, napi_create_array_with_length(env, 3, &out));
+  NAPI_CALL(env, napi_create_array_with_length(env, 5, &out));
   napi_create_double(env, (double)l->kernel_packets, &v);
   napi_set_element(env, out, 0, v);
   napi_create_double(env, (double)l->kernel_drops, &v);
   napi_set_element(env, out, 1, v);
   napi_create_double(env, (double)l->truncated, &v);
   napi_set_element(env, out, 2, v);
+  napi_create_double(env, (double)l->acks_sent, &v);
+  napi_set_element(env, out, 3, v);
+  napi_create_double(env, (double)l->ack_errors, &v);
+  napi_set_element(env, out, 4, v);
   return out;
 }
 
@@ -832,6 +947,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default_method, NULL},
+      {"setEcpAck", NULL, js_set_ecp_ack, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},

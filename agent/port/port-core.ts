@@ -226,6 +226,20 @@ export function filterError(tlv: VsiTlv, groupIdEnabled: boolean): number {
 }
 
 /**
+ * What a link may acknowledge by itself for a bridge core (`PortCore.ecpAckOffload`, applied
+ * with `FrameLink.ackEcp`): every ECP VDP request (version 1, operation request, subtype VDP;
+ * untagged or behind one tag) to the nearest customer bridge group address or to the port's
+ * own MAC whose source is one of `peers` gets an untagged ECP ACK with the request's sequence
+ * number, from `source`, to the requester (`unicast`) or to the group address: the ACK the
+ * core would build itself (`#sendAck`).
+ */
+export interface EcpAckOffload {
+  readonly source: Mac
+  readonly unicast: boolean
+  readonly peers: readonly Mac[]
+}
+
+/**
  * One port's protocol core.
  *
  * @example
@@ -251,6 +265,8 @@ export class PortCore {
   #eventHead = 0
 
   readonly #peers = new Map<Mac, Peer>()
+  /** Moves whenever a peer is added or removed (what `ecpAckOffload()` names changed). */
+  #peersVersion = 0
   /** Station role: the ECP pair towards the bridge. */
   #uplink: Peer | undefined
   #bridgeMac: Mac | undefined
@@ -337,13 +353,14 @@ export class PortCore {
 
   /**
    * A whole Ethernet frame from the port. Never throws for bad peer input. Keeps no view of
-   * `frame`: the caller may reuse its bytes once this returns.
+   * `frame`: the caller may reuse its bytes once this returns. `ecpAcked`: the link already
+   * acknowledged this ECP request itself, as `ecpAckOffload()` allowed; no ACK is built again.
    */
-  handleFrame(nowUs: Us, frame: Uint8Array): void {
+  handleFrame(nowUs: Us, frame: Uint8Array, ecpAcked = false): void {
     this.#advance(nowUs)
     this.#counters.rxFrames++
     try {
-      this.#frame(frame)
+      this.#frame(frame, ecpAcked)
     } catch (e) {
       if (e instanceof DecodeError) {
         this.#counters.decodeErrors++
@@ -457,6 +474,26 @@ export class PortCore {
     return this.#events[this.#eventHead++]
   }
 
+  /**
+   * Bridge role: the ECP ACKs a link may send for this core (`FrameLink.ackEcp`): requests from
+   * the peers it holds, acknowledged exactly as `#sendAck` would. A new station's first frame
+   * is still acknowledged here, as it decides whether the peer table takes it. Undefined in
+   * station role, where whether to acknowledge depends on what the ECPDU carries
+   * (`#fromBridge`). The driver applies it again whenever `peersVersion` moves.
+   */
+  ecpAckOffload(): EcpAckOffload | undefined {
+    if (this.role !== 'bridge') return undefined
+    return {
+      source: this.config.mac,
+      unicast: this.config.ecpDestination === 'peer-unicast',
+      peers: [...this.#peers.keys()],
+    }
+  }
+
+  get peersVersion(): number {
+    return this.#peersVersion
+  }
+
   nextDeadlineUs(): Us | undefined {
     return this.#timers.nextUs()
   }
@@ -544,7 +581,7 @@ export class PortCore {
   // -------------------------------------------------------------------------------------------
   // Frame input
 
-  #frame(bytes: Uint8Array): void {
+  #frame(bytes: Uint8Array, ecpAcked: boolean): void {
     // One reader over the whole frame: headers are read in place, payloads are views (the
     // frame is valid only during handleFrame, and nothing decoded from it keeps a view).
     const r = new Reader(bytes)
@@ -553,14 +590,14 @@ export class PortCore {
     if (frame.source === this.config.mac) return
     if (frame.destination !== NCB_GROUP_MAC && frame.destination !== this.config.mac) return
     if (frame.ethertype === ETHERTYPE_ECP) {
-      this.#ecpFrame(frame.source, bytes, r)
+      this.#ecpFrame(frame.source, bytes, r, ecpAcked)
     } else if (frame.ethertype === ETHERTYPE_LLDP && frame.destination === NCB_GROUP_MAC) {
       if (this.config.lldp.enabled) this.#lldpFrame(frame.source, bytes.subarray(r.offset))
     }
   }
 
   /** `r` is at the ECP header; its offsets (and so those in errors) count from the frame start. */
-  #ecpFrame(source: Mac, bytes: Uint8Array, r: Reader): void {
+  #ecpFrame(source: Mac, bytes: Uint8Array, r: Reader, ecpAcked: boolean): void {
     const header = decodeEcpHeader(r)
     const ulpduOffset = r.offset
     const ulpdu = bytes.subarray(ulpduOffset)
@@ -587,8 +624,10 @@ export class PortCore {
     }
     this.#counters.rxEcpdus++
     peer.counters.rxEcpdus++
-    // 43.3.8: every request is acknowledged, duplicates included; the ACK leaves first.
-    this.#sendAck(source, header.sequence)
+    // 43.3.8: every request is acknowledged, duplicates included; the ACK leaves first (or
+    // left already: the link acknowledged it on receipt, see ecpAckOffload).
+    if (ecpAcked && this.role === 'bridge') this.#counters.txAcks++
+    else this.#sendAck(source, header.sequence)
     if (peer.rx.handleRequest(header.sequence) === 'duplicate') {
       this.#counters.rxDuplicates++
       peer.counters.rxDuplicates++
@@ -1026,6 +1065,7 @@ export class PortCore {
         }
         peer = this.#newPeer(source)
         this.#peers.set(source, peer)
+        this.#peersVersion++
       } else {
         peer = known
       }
@@ -1227,8 +1267,10 @@ export class PortCore {
       }
       // 43.3.8: a lost peer restarts its receive machine.
       peer.rx.reset()
-      if (this.role === 'bridge' && !peer.tx.busy && !this.#hasBridgeVsisOf(source))
+      if (this.role === 'bridge' && !peer.tx.busy && !this.#hasBridgeVsisOf(source)) {
         this.#peers.delete(source)
+        this.#peersVersion++
+      }
     }
     if (this.#lldpNeighbors.size === 0) this.#negotiate(source, undefined)
   }

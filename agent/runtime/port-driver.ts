@@ -5,6 +5,10 @@
  * builds them (`PortCore.setTransmitSink`), so an ECP ACK is on the wire before the VDP
  * processing of its ECPDU starts and a response before the step's events are handled.
  *
+ * Where the link can acknowledge ECP requests itself (`FrameLink.ackEcp`, the raw socket), the
+ * driver keeps it told which peers the bridge core holds (`PortCore.ecpAckOffload`): after
+ * each step in which they changed, and for a fresh core (none yet).
+ *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
  * serving; VSIs it held are re-learnt from the stations' keep-alives. A `LocalProtocolError`
@@ -43,6 +47,8 @@ export class PortDriver {
   readonly #deadlines: DeadlineTimer
   readonly #deadline: DeadlineSlot
   #closed = false
+  /** The core's `peersVersion` the link's ACK offload was last set for (-1: never, or a new core). */
+  #ackedPeersVersion = -1
   coreResets = 0
 
   constructor(options: PortDriverOptions) {
@@ -62,6 +68,7 @@ export class PortDriver {
   #newCore(): PortCore {
     const core = this.#o.makeCore()
     core.setTransmitSink((frame) => this.#send(frame))
+    this.#ackedPeersVersion = -1
     return core
   }
 
@@ -84,7 +91,7 @@ export class PortDriver {
   }
 
   start(): void {
-    this.#o.link.onFrame((frame) => this.#step((core, nowUs) => core.handleFrame(nowUs, frame)))
+    this.#o.link.onFrame((frame, acked) => this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked)))
     this.#o.link.onError?.((e) => {
       this.#o.log.warn('link-error', { port: this.#o.link.name, code: e.code, fatal: e.fatal, syscall: e.syscall })
       this.#o.onLinkError?.(e)
@@ -141,6 +148,11 @@ export class PortDriver {
     }
     if (any) this.#o.onDrained?.()
     this.#arm(core.nextDeadlineUs())
+    const link = this.#o.link
+    if (link.ackEcp !== undefined && core.peersVersion !== this.#ackedPeersVersion) {
+      this.#ackedPeersVersion = core.peersVersion
+      link.ackEcp(core.ecpAckOffload())
+    }
   }
 
   #arm(atUs: number | undefined): void {
@@ -149,6 +161,7 @@ export class PortDriver {
 
   close(): void {
     this.#closed = true
+    this.#o.link.ackEcp?.(undefined)
     this.#deadlines.set(this.#deadline, undefined)
     this.#o.link.close()
   }

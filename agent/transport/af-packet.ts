@@ -21,6 +21,7 @@ import { NCB_GROUP_MAC, macFromBytes, macToBytes, type Mac } from '../../shared/
 import {
   ETHERNET_HEADER_BYTES,
   FrameLinkError,
+  type EcpAckOffload,
   type FrameLink,
   type FrameLinkStats,
 } from './frame-link.ts'
@@ -41,8 +42,12 @@ export interface AfPacketLink extends FrameLink {
   readonly ifindex: number
   readonly mtu: number
   onError(handler: (error: FrameLinkError) => void): void
-  /** Kernel-side counters: frames that passed the filter, and those dropped (queue full). */
-  kernelStats(): { packets: number; drops: number; truncated: number }
+  /**
+   * Kernel-side counters: frames that passed the filter, and those dropped (queue full); and
+   * the ECP ACKs the addon sent itself (`ackEcp`), and those it could not send.
+   */
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number }
+  ackEcp(offload: EcpAckOffload | undefined): void
   /** Lets the process exit while this link is still open (like `net.Socket.unref`). */
   unref(): void
   ref(): void
@@ -69,7 +74,12 @@ interface NativeSocket {
   ): void
   /** 0, or a negative errno. */
   send(frame: Uint8Array): number
-  stats(): [packets: number, drops: number, truncated: number]
+  /**
+   * ECP ACK offload (see `FrameLink.ackEcp`); `source` null turns it off. An acknowledged
+   * frame's length in `rxSpans` has bit 31 set.
+   */
+  setEcpAck(source: Buffer | null, unicast: boolean, peers: Buffer): void
+  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number]
   ifExists(): boolean
   ref(): void
   unref(): void
@@ -82,6 +92,9 @@ interface NativeAddon {
     options: { rcvBufBytes?: number; batch?: number; multicast?: Buffer[] },
   ) => NativeSocket
 }
+
+/** A span's length bits; bit 31 says the addon acknowledged the frame (SPAN_ACKED in the C file). */
+const SPAN_LENGTH = 0x7fffffff
 
 const ADDON_FILE = 'af_packet.node'
 const ADDON_ENV = 'VDP_AF_PACKET_ADDON'
@@ -215,7 +228,7 @@ class AfPacketLinkImpl implements AfPacketLink {
   readonly ifindex: number
   readonly mtu: number
   readonly #socket: NativeSocket
-  #frameHandler: ((frame: Uint8Array) => void) | undefined
+  #frameHandler: ((frame: Uint8Array, acked: boolean) => void) | undefined
   #errorHandler: ((error: FrameLinkError) => void) | undefined
   #started = false
   #closed = false
@@ -260,7 +273,7 @@ class AfPacketLinkImpl implements AfPacketLink {
     )
   }
 
-  onFrame(handler: (frame: Uint8Array) => void): void {
+  onFrame(handler: (frame: Uint8Array, acked: boolean) => void): void {
     if (this.#closed) throw new FrameLinkError('EBADF', true, `Cannot receive on ${this.name}: link is closed`)
     this.#frameHandler = handler
     if (this.#started) return
@@ -282,20 +295,33 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#errorHandler = handler
   }
 
+  ackEcp(offload: EcpAckOffload | undefined): void {
+    if (this.#closed) return
+    if (offload === undefined) {
+      this.#socket.setEcpAck(null, false, Buffer.alloc(0))
+      return
+    }
+    const peers = Buffer.alloc(6 * offload.peers.length)
+    offload.peers.forEach((mac, i) => peers.set(macToBytes(mac), 6 * i))
+    this.#socket.setEcpAck(Buffer.from(macToBytes(offload.source)), offload.unicast, peers)
+  }
+
   stats(): FrameLinkStats {
-    const [, drops, truncated] = this.#socket.stats()
+    // ACKs the addon sent itself (ackEcp) count as frames sent, and their failures as errors
+    // (the port core then sent the ACK from JavaScript, which reports the cause).
+    const [, drops, truncated, acksSent, ackErrors] = this.#socket.stats()
     return {
       rxFrames: this.#rxFrames,
-      txFrames: this.#txFrames,
+      txFrames: this.#txFrames + acksSent,
       drops: drops + truncated,
-      txErrors: this.#txErrors,
+      txErrors: this.#txErrors + ackErrors,
       errors: this.#errors,
     }
   }
 
-  kernelStats(): { packets: number; drops: number; truncated: number } {
-    const [packets, drops, truncated] = this.#socket.stats()
-    return { packets, drops, truncated }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number } {
+    const [packets, drops, truncated, acksSent, ackErrors] = this.#socket.stats()
+    return { packets, drops, truncated, acksSent, ackErrors }
   }
 
   ref(): void {
@@ -349,11 +375,12 @@ class AfPacketLinkImpl implements AfPacketLink {
       const handler = this.#frameHandler
       if (this.#closed || handler === undefined) return
       const start = spans[2 * i]!
-      const frame = data.subarray(start, start + spans[2 * i + 1]!)
+      const span = spans[2 * i + 1]!
+      const frame = data.subarray(start, start + (span & SPAN_LENGTH))
       this.#down = false
       this.#rxFrames++
       try {
-        handler(frame)
+        handler(frame, span > SPAN_LENGTH)
       } catch (error) {
         failure ??= { error }
       }

@@ -10,9 +10,18 @@
  * A received frame's bytes are valid only until the `onFrame` handler returns (the raw socket
  * reads every batch into one receive area); a handler that keeps them copies them.
  *
+ * ECP ACK offload (`ackEcp`, optional): a link may acknowledge ECP requests itself the moment
+ * it reads them, before the handler runs, for the peers the port core names; the handler is
+ * told so (`acked`) and does not acknowledge them again. The raw socket does it in C, which
+ * takes the JavaScript of a whole frame off the ACK's way to the wire and off the way of the
+ * VDP response that follows it.
+ *
  * @module
  */
 import type { Mac } from '../../shared/ethernet/mac.ts'
+import type { EcpAckOffload } from '../port/port-core.ts'
+
+export type { EcpAckOffload }
 
 export interface FrameLinkStats {
   /** Frames handed to the `onFrame` handler. */
@@ -64,9 +73,15 @@ export interface FrameLink {
   send(frame: Uint8Array): void
   /**
    * Registers the receiver; one per link (a second call replaces it). The frame is valid only
-   * during the call.
+   * during the call. `acked` is true when the link already acknowledged the frame, an ECP
+   * request, itself (`ackEcp`).
    */
-  onFrame(handler: (frame: Uint8Array) => void): void
+  onFrame(handler: (frame: Uint8Array, acked: boolean) => void): void
+  /**
+   * Optional: acknowledge ECP requests as `offload` says from now on (`undefined`: stop).
+   * Replaces the previous setting. Links without it leave every ACK to the port core.
+   */
+  ackEcp?(offload: EcpAckOffload | undefined): void
   /**
    * Registers the error receiver; one per link. Optional so that simple fakes stay valid;
    * both implementations in this folder provide it.

@@ -135,7 +135,7 @@ class MemoryLinkImpl implements MemoryLink {
   readonly hub: MemoryHub
   readonly name: string
   readonly mac: Mac
-  #frameHandler: ((frame: Uint8Array) => void) | undefined
+  #frameHandler: ((frame: Uint8Array, acked: boolean) => void) | undefined
   #errorHandler: ((error: FrameLinkError) => void) | undefined
   #closed = false
   #stats = { rxFrames: 0, txFrames: 0, drops: 0, txErrors: 0, errors: 0 }
@@ -163,7 +163,7 @@ class MemoryLinkImpl implements MemoryLink {
     this.hub.transmit(this, frame)
   }
 
-  onFrame(handler: (frame: Uint8Array) => void): void {
+  onFrame(handler: (frame: Uint8Array, acked: boolean) => void): void {
     if (this.#closed) throw new FrameLinkError('EBADF', true, `Cannot receive on ${this.name}: link is closed`)
     this.#frameHandler = handler
   }
@@ -202,7 +202,7 @@ class MemoryLinkImpl implements MemoryLink {
       return
     }
     this.#stats.rxFrames++
-    handler(frame)
+    handler(frame, false)
   }
 
   /** @internal */

@@ -315,6 +315,95 @@ describe('AF_PACKET link on a veth pair', () => {
   })
 })
 
+describe('AF_PACKET link acknowledging ECP requests itself (ackEcp)', () => {
+  // A is the bridge port that acknowledges; B is the station side and collects what A sends.
+  let lab: NetnsLab
+  let a: NsChild
+  let b: NsChild
+  const STATION = '02:76:64:70:00:01' // the source MAC of ECP_ASSOCIATE
+  const OTHER = '02:76:64:70:00:09'
+  const withSource = (frame: string, mac: string) => frame.slice(0, 12) + mac.replace(/:/g, '') + frame.slice(24)
+  const withSeq = (frame: string, seq: number, at = 16) => frame.slice(0, 2 * at) + seq.toString(16).padStart(4, '0') + frame.slice(2 * at + 4)
+  const ackHex = (dst: string, seq: number) => dst.replace(/:/g, '') + MAC_A.replace(/:/g, '') + '8940' + '1401' + seq.toString(16).padStart(4, '0')
+
+  beforeAll(async () => {
+    requireRoot('the AF_PACKET integration tests')
+    lab = await NetnsLab.create('afpack')
+    const nsA = await lab.addNamespace('a')
+    const nsB = await lab.addNamespace('b')
+    await lab.addVethPair({ ns: nsA, ifname: lab.ifname('a'), mac: MAC_A }, { ns: nsB, ifname: lab.ifname('b'), mac: MAC_B })
+    a = await lab.spawnNode(nsA, LINK_CHILD)
+    b = await lab.spawnNode(nsB, LINK_CHILD)
+    await a.request('open', { ifname: lab.ifname('a') })
+    await b.request('open', { ifname: lab.ifname('b') })
+    await a.request('listen', { mode: 'events' })
+    await b.request('listen', { mode: 'collect' })
+  })
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  /** Sends `frames` from B; returns what A's handler saw (hex, acked) and what came back to B. */
+  async function exchange(frames: string[]): Promise<{ seen: Array<{ hex: string; acked: boolean }>; back: string[] }> {
+    const marker = withSeq(ECP_ACK_18, 0xbeef)
+    const start = a.events.length
+    for (const f of frames) await b.request('send', { hex: f })
+    await b.request('send', { hex: marker })
+    await a.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
+    await b.request('waitQuiet', { ms: 100 })
+    const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker)
+    return {
+      seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true })),
+      back: (await b.request<{ frames: string[] }>('received')).frames,
+    }
+  }
+
+  it('acknowledges a request from a listed peer at once, with its sequence number, to the group address', async () => {
+    await a.request('ackEcp', { offload: { source: MAC_A, unicast: false, peers: [OTHER, STATION] } })
+    const request = withSeq(ECP_ASSOCIATE, 0x1234)
+    const r = await exchange([request])
+    expect(r.seen).toEqual([{ hex: request, acked: true }])
+    expect(r.back).toEqual([ackHex('01:80:c2:00:00:00', 0x1234)])
+    const stats = await a.request<{ txFrames: number; kernel: { acksSent: number; ackErrors: number } }>('stats')
+    expect(stats.kernel).toMatchObject({ acksSent: 1, ackErrors: 0 })
+    expect(stats.txFrames).toBe(1)
+  })
+
+  it('acknowledges to the requester in unicast mode, and requests to the port\'s own MAC or behind a tag', async () => {
+    await a.request('ackEcp', { offload: { source: MAC_A, unicast: true, peers: [STATION] } })
+    const toPort = MAC_A.replace(/:/g, '') + withSeq(ECP_ASSOCIATE, 7).slice(12)
+    const tagged = ECP_ASSOCIATE.slice(0, 24) + '81000064' + withSeq(ECP_ASSOCIATE, 8).slice(24)
+    const r = await exchange([withSeq(ECP_ASSOCIATE, 6), toPort, tagged])
+    expect(r.seen.map((f) => f.acked)).toEqual([true, true, true])
+    expect(r.back).toEqual([ackHex(STATION, 6), ackHex(STATION, 7), ackHex(STATION, 8)])
+  })
+
+  it('leaves everything else to the handler: other sources, ACKs, other versions, subtypes and destinations', async () => {
+    await a.request('ackEcp', { offload: { source: MAC_A, unicast: false, peers: [STATION] } })
+    const ecp = withSeq(ECP_ASSOCIATE, 9)
+    const frames = [
+      withSource(ecp, OTHER), // not a listed peer: the port core decides
+      withSource(ECP_ACK_18, STATION), // an ACK is not acknowledged
+      ecp.slice(0, 28) + '20' + ecp.slice(30), // ECP version 2
+      ecp.slice(0, 28) + '1002' + ecp.slice(32), // subtype 2 (not VDP)
+      ecp.slice(0, 28) + '18' + ecp.slice(30), // reserved operation 2
+      '02aabbccddee' + ecp.slice(12), // unicast to another station
+      ecp.slice(0, 36), // 18 octets: header only, still a request
+    ]
+    const r = await exchange(frames)
+    expect(r.seen.map((f) => f.acked)).toEqual([false, false, false, false, false, false, true])
+    expect(r.back).toEqual([ackHex('01:80:c2:00:00:00', 9)])
+  })
+
+  it('stops when the offload is turned off', async () => {
+    await a.request('ackEcp', { offload: undefined })
+    const r = await exchange([withSeq(ECP_ASSOCIATE, 10)])
+    expect(r.seen).toEqual([{ hex: withSeq(ECP_ASSOCIATE, 10), acked: false }])
+    expect(r.back).toEqual([])
+  })
+})
+
 describe('AF_PACKET link when the interface disappears', () => {
   let lab: NetnsLab
 

@@ -580,7 +580,7 @@ export async function openLinkInNetns(
     await child.close()
     throw e
   }
-  let frameHandler: ((frame: Uint8Array) => void) | undefined
+  let frameHandler: ((frame: Uint8Array, acked: boolean) => void) | undefined
   let errorHandler: ((error: FrameLinkError) => void) | undefined
   let listening = false
   let closed = false
@@ -594,7 +594,7 @@ export async function openLinkInNetns(
     if (closed) return
     if (e.event === 'frame' && frameHandler) {
       counts.rxFrames++
-      frameHandler(Uint8Array.from(Buffer.from(String(e.hex), 'hex')))
+      frameHandler(Uint8Array.from(Buffer.from(String(e.hex), 'hex')), e.acked === true)
     } else if (e.event === 'link-error') {
       raise(new FrameLinkError(String(e.code), e.fatal === true, String(e.message), typeof e.syscall === 'string' ? e.syscall : undefined))
     }

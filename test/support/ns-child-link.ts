@@ -10,6 +10,8 @@
  *   the handler of the n-th frame. Link errors are printed as `{ event: 'link-error', … }`.
  * - `send { hex, count?, seqOffset? }`: sends the frame `count` times; with `seqOffset`, the
  *   32-bit big-endian index is written at that offset of each copy
+ * - `ackEcp { offload? }`: the link's ECP ACK offload (`FrameLink.ackEcp`); 'events' then say
+ *   `acked: true` for a frame the addon acknowledged
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
@@ -28,6 +30,7 @@ import {
   type AfPacketLink,
   type AfPacketLinkOptions,
 } from '../../agent/transport/af-packet.ts'
+import type { EcpAckOffload } from '../../agent/transport/frame-link.ts'
 import { serveJsonLines } from './ns-child-runtime.ts'
 
 let link: AfPacketLink | undefined
@@ -68,7 +71,7 @@ const server = serveJsonLines(
       seqOffset = typeof p.seqOffset === 'number' ? p.seqOffset : undefined
       // Frames to send from inside the handler for each frame received (an ACK and a response).
       const replies = Array.isArray(p.replies) ? p.replies.map((h) => Buffer.from(String(h), 'hex')) : []
-      l.onFrame((frame) => {
+      l.onFrame((frame, acked) => {
         for (const r of replies) l.send(r)
         if (closed) handlerCallsAfterClose++
         rx++
@@ -79,7 +82,7 @@ const server = serveJsonLines(
           lastSeq = seq
         }
         if (mode === 'throw' && rx === 1) throw new Error('handler failed on frame 1')
-        if (mode === 'events') server.emit('frame', { hex: hex(frame) })
+        if (mode === 'events') server.emit('frame', acked ? { hex: hex(frame), acked } : { hex: hex(frame) })
         else if (mode === 'collect') collected.push(hex(frame))
         if (closeAfter !== undefined && rx === closeAfter) {
           closed = true
@@ -99,6 +102,10 @@ const server = serveJsonLines(
         l.send(frame)
       }
       return { sent: count, ms: performance.now() - t0, stats: l.stats() }
+    },
+    ackEcp: (p) => {
+      need().ackEcp((p.offload ?? undefined) as EcpAckOffload | undefined)
+      return null
     },
     received: () => {
       const frames = collected

@@ -124,6 +124,45 @@ describe('LLDP NCB agent', () => {
   })
 })
 
+describe('ECP ACK offload (what a link may acknowledge for the core)', () => {
+  it('names the peers a bridge holds, follows them as they come and go; none in station role', () => {
+    const core = bridge()
+    expect(core.ecpAckOffload()).toEqual({ source: BRIDGE, unicast: false, peers: [] })
+    const v0 = core.peersVersion
+    core.handleFrame(10, readCapture('lldpad-evb-lldp')[2]!.data)
+    expect(core.ecpAckOffload()?.peers).toEqual([STATION])
+    expect(core.peersVersion).not.toBe(v0)
+    const v1 = core.peersVersion
+    const shutdown = readCapture('lldpad-evb-lldp')[2]!.data.slice()
+    shutdown[35] = 0 // TTL 0: the station left, and held no VSI
+    core.handleFrame(20, shutdown)
+    expect(core.ecpAckOffload()?.peers).toEqual([])
+    expect(core.peersVersion).not.toBe(v1)
+    expect(station().ecpAckOffload()).toBeUndefined()
+  })
+
+  it('acknowledges a request itself unless told the link did; a station always does', () => {
+    const request = readCapture('lldpad-assoc')[0]!.data
+    const acks = (core: PortCore): number => {
+      let n = 0
+      for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) if (f[12] === 0x89 && f[14] === 0x14) n++
+      return n
+    }
+    const plain = bridge()
+    plain.handleFrame(10, request)
+    expect(acks(plain)).toBe(1)
+    const offloaded = bridge()
+    offloaded.handleFrame(10, request, true)
+    expect(acks(offloaded)).toBe(0)
+    expect(offloaded.counters()).toMatchObject({ txAcks: 1, rxEcpdus: 1 })
+    // A station's port core decides per ECPDU whether it is the bridge's: it never leaves that
+    // to the link, whatever the link says.
+    const st = station()
+    st.handleFrame(10, readCapture('lldpad-assoc')[2]!.data, true)
+    expect(acks(st)).toBe(1)
+  })
+})
+
 describe('PortConfig', () => {
   it('fills defaults and validates', () => {
     const c = resolvePortConfig({ port: portName('eth0'), mac: STATION })

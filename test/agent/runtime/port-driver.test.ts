@@ -11,7 +11,7 @@ import type { ResourceRequest } from '../../../agent/port/resources.ts'
 import { PortCore } from '../../../agent/port/port-core.ts'
 import { PortDriver } from '../../../agent/runtime/port-driver.ts'
 import { silentLogger } from '../../../agent/runtime/logger.ts'
-import type { FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
+import type { EcpAckOffload, FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
 import { readCapture } from '../../support/captures.ts'
 import { FakeResourceManager } from '../../support/pair.ts'
 
@@ -21,11 +21,11 @@ class RecordingLink implements FrameLink {
   readonly name = 'sw0'
   readonly mac = SWITCH_MAC
   readonly sent: Uint8Array[] = []
-  handler: ((frame: Uint8Array) => void) | undefined
+  handler: ((frame: Uint8Array, acked: boolean) => void) | undefined
   send(frame: Uint8Array): void {
     this.sent.push(frame)
   }
-  onFrame(handler: (frame: Uint8Array) => void): void {
+  onFrame(handler: (frame: Uint8Array, acked: boolean) => void): void {
     this.handler = handler
   }
   stats(): FrameLinkStats {
@@ -65,7 +65,7 @@ describe('PortDriver', () => {
     const request = readCapture('lldpad-assoc')[0]!.data
     const requestSeq = ecpOf(request).header.sequence
     nowUs += 10
-    link.handler!(request)
+    link.handler!(request, false)
 
     expect(resources.sentAtRequest).toEqual([1])
     expect(link.sent).toHaveLength(2)
@@ -77,6 +77,46 @@ describe('PortDriver', () => {
     const tlv = decodeVdpPdu(response.ulpdu).tlvs[0]!
     expect(tlv.kind === 'vsi' && tlv.status.response).toBe(true)
     driver.close()
+  })
+
+  it('keeps a link that acknowledges ECP requests itself told which peers the bridge core holds', () => {
+    class OffloadingLink extends RecordingLink {
+      readonly offloads: Array<EcpAckOffload | undefined> = []
+      ackEcp(offload: EcpAckOffload | undefined): void {
+        this.offloads.push(offload)
+      }
+    }
+    const link = new OffloadingLink()
+    const resources = new ObservingResources(link)
+    let nowUs = 1_000_000
+    const driver = new PortDriver({
+      link,
+      clock: { nowUs: () => nowUs, wallMs: () => 0 },
+      makeCore: () =>
+        new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, nowUs),
+      onEvent: () => {},
+      log: silentLogger,
+    })
+    driver.start()
+    // A fresh core holds no peer: the link acknowledges nothing yet.
+    expect(link.offloads).toEqual([{ source: SWITCH_MAC, unicast: false, peers: [] }])
+
+    const [first, , , , second] = readCapture('lldpad-assoc').map((f) => f.data)
+    nowUs += 10
+    link.handler!(first!, false) // the station's first frame: the core acknowledges it
+    expect(link.offloads.at(-1)).toEqual({ source: SWITCH_MAC, unicast: false, peers: ['02:76:64:70:00:01'] })
+    expect(ecpOf(link.sent[0]!).header.operation).toBe(1)
+
+    // Acknowledged by the link already: the core takes the ECPDU, counts the ACK, builds none.
+    const sentBefore = link.sent.length
+    const offloadsBefore = link.offloads.length
+    link.handler!(second!, true)
+    expect(link.sent.slice(sentBefore).map(ecpOf).filter((e) => e.header.operation === 1)).toEqual([])
+    expect(driver.core.counters()).toMatchObject({ rxEcpdus: 2, txAcks: 2, rxVdpTlvs: 2 })
+    expect(link.offloads).toHaveLength(offloadsBefore) // same peers: not set again
+
+    driver.close()
+    expect(link.offloads.at(-1)).toBeUndefined()
   })
 
   it('hands frames queued before the sink was set to the sink, in order', () => {
