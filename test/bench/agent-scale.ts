@@ -6,6 +6,8 @@
 //   npm run build && npx tsx test/bench/agent-scale.ts [--ports 48] [--vsis 10000] [--window-s 30] [--setup-rate 250] [--rte 8]
 // Also prints the bridge's CPU per VDP TLV received in the window (user and system time apart):
 // the figure to compare between runs, as the keep-alive count in a window varies a little.
+// BRIDGE_BUNDLE=dir/vdp-agent.mjs runs the bridge from another build (`node scripts/build.mjs
+// --only agent --out dir` in a checkout of the other commit), to compare two trees in turns.
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -23,7 +25,9 @@ const RTE = Number(values.rte ?? 8)
 /** Associations per second while setting up (hypervisors do not start 10,000 VMs at once). */
 const SETUP_RATE = Number(values['setup-rate'] ?? 250)
 const bundle = join(REPO_ROOT, 'dist/vdp-agent/vdp-agent.mjs')
-const entry = existsSync(bundle) && !process.env.PROFILE_BRIDGE ? { entry: bundle } : {}
+/** BRIDGE_BUNDLE=path: the bridge from another build (e.g. of the previous commit), for A/B runs taking turns. */
+const bridgeBundle = process.env.BRIDGE_BUNDLE ?? bundle
+const entry = existsSync(bridgeBundle) && !process.env.PROFILE_BRIDGE ? { entry: bridgeBundle } : {}
 /**
  * PROFILE_BRIDGE / PROFILE_STATION=dir: CPU profile of that agent (from the sources, names kept);
  * HEAP_SNAPSHOT=dir: heap snapshots of both at the end of the window; BRIDGE_NODE_ARGS /
@@ -121,7 +125,7 @@ async function main(): Promise<void> {
     console.log(`window: bridge rx ${d(bc0, bc1, 'rxVdpTlvs')} TLVs, ${d(bc0, bc1, 'rxDuplicates')} duplicates, ${d(bc0, bc1, 'txErrors')} ECP tx errors; station ${d(sc0, sc1, 'txRetransmits')} retransmissions, ${d(sc0, sc1, 'txErrors')} ECP tx errors`)
     const counters = (await bridge.call('counters')) as Array<{ counters: { keepalivesRx: number; rxVdpTlvs: number } }>
     const tlvs = counters.reduce((n, c) => n + c.counters.rxVdpTlvs, 0)
-    console.log(`bridge (${'entry' in entry ? 'bundle' : 'tsx'}): RSS ${((bridge.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(bCpu * 100).toFixed(2)}% of a core over ${wallS.toFixed(0)} s, ${st.vsis} VSIs, ${st.vlans} VLANs, ${tlvs} VDP TLVs received in all`)
+    console.log(`bridge (${'entry' in entry ? (process.env.BRIDGE_BUNDLE ? process.env.BRIDGE_BUNDLE : 'bundle') : 'tsx'}): RSS ${((bridge.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(bCpu * 100).toFixed(2)}% of a core over ${wallS.toFixed(0)} s, ${st.vsis} VSIs, ${st.vlans} VLANs, ${tlvs} VDP TLVs received in all`)
     const bUs = ((bSplit1.user + bSplit1.sys - bSplit0.user - bSplit0.sys) * 10_000) / Math.max(1, d(bc0, bc1, 'rxVdpTlvs'))
     console.log(`bridge CPU per VDP TLV received in the window: ${bUs.toFixed(1)} µs (user ${((bSplit1.user - bSplit0.user) / 100).toFixed(2)} s, system ${((bSplit1.sys - bSplit0.sys) / 100).toFixed(2)} s)`)
     console.log(`station (baseline, same keep-alives from the other side): RSS ${((station.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(sCpu * 100).toFixed(2)}% of a core`)

@@ -3,7 +3,9 @@
 // handles it (request frame in, ACK and response out, then the station's ACK of the response),
 // VSIs visited in an order that touches a different one every time. No sockets, no event loop:
 // what this measures is the JS of decode, the machines, timers and encode, warm.
-//   npx tsx test/bench/keepalive-path.ts [--rounds 5]
+//   npx tsx test/bench/keepalive-path.ts [--rounds 5] [--link-acks]
+// --link-acks: requests arrive acknowledged by the link already (the raw socket's ECP ACK
+// offload, FrameLink.ackEcp), as in the agent from a station's second request on.
 import { parseArgs } from 'node:util'
 import { PortCore } from '../../agent/port/port-core.ts'
 import { encodeVdpFrame } from '../../shared/encode-frame.ts'
@@ -13,7 +15,8 @@ import type { VsiTlv } from '../../shared/vdp/types.ts'
 import { portName } from '../../shared/ids.ts'
 import { FakeResourceManager } from '../support/pair.ts'
 
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, ports: { type: 'string' }, vsis: { type: 'string' } } })
+const { values } = parseArgs({ options: { rounds: { type: 'string' }, ports: { type: 'string' }, vsis: { type: 'string' }, 'link-acks': { type: 'boolean' } } })
+const LINK_ACKS = values['link-acks'] === true
 const ROUNDS = Number(values.rounds ?? 5)
 const PORTS = Number(values.ports ?? 48)
 const VSIS = Number(values.vsis ?? 10_000)
@@ -55,7 +58,7 @@ function exchange(i: number): void {
   frame[16] = seq >> 8
   frame[17] = seq & 0xff
   nowUs += 100
-  core.handleFrame(nowUs, frame)
+  core.handleFrame(nowUs, frame, LINK_ACKS)
   for (let e = core.pollEvent(); e !== undefined; e = core.pollEvent()) {}
   core.nextDeadlineUs()
   const out = sent[port]!

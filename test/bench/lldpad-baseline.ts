@@ -10,7 +10,10 @@
  * station settings, one after the other in the same process, and the table shows each bridge
  * and the ratio to the first one. Bridges: `lldpad` (built in) and any module given with
  * `--bridge-module` that exports `bridgeUnderTest: BridgeUnderTest` (e.g. one that starts
- * `vdp-agent --role bridge --port <lab.switchIf>` inside `lab.switchNs`).
+ * `vdp-agent --role bridge --port <lab.switchIf>` inside `lab.switchNs`). A module path may
+ * carry a query (`module.ts?key=value`), which the module reads from `import.meta.url`: the
+ * same module twice with different queries is two bridges (vdp-agent-bridge.ts: another build,
+ * another data plane).
  *
  * Measured:
  * - sequential: N `vdptool -T -W` Associates, one after the other (VID 0, format 2), then N
@@ -403,7 +406,9 @@ async function main(): Promise<void> {
     bridges.push(lldpadBridge)
   }
   for (const path of cli.bridgeModules) {
-    const mod = (await import(pathToFileURL(path).href)) as { bridgeUnderTest?: BridgeUnderTest }
+    // A query (`module.ts?key=value`) stays a query: the module reads it as its variant.
+    const [file, query] = path.split('?', 2) as [string, string | undefined]
+    const mod = (await import(pathToFileURL(file).href + (query === undefined ? '' : `?${query}`))) as { bridgeUnderTest?: BridgeUnderTest }
     if (mod.bridgeUnderTest === undefined) throw new Error(`${path} does not export bridgeUnderTest`)
     bridges.push(mod.bridgeUnderTest)
   }

@@ -6,6 +6,12 @@
 // unix socket, which the switch namespace reaches through the file system) and the bench
 // reports its commit time apart from the wire figures; without it (or with
 // VDP_BENCH_DATAPLANE=dry-run), the dry-run driver.
+// Query parameters on the module path make variants that run side by side in one bench run
+// (each query is a module of its own), e.g. the previous commit's build against this one:
+//   --bridge-module 'test/bench/vdp-agent-bridge.ts?bundle=/tmp/prev/vdp-agent/vdp-agent.mjs&label=prev'
+//   --bridge-module test/bench/vdp-agent-bridge.ts
+// `bundle=` another build (`node scripts/build.mjs --only agent --out DIR`), `dataplane=`
+// sonic or dry-run, `label=` its name in the table.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,9 +21,10 @@ import { REPO_ROOT } from '../support/netns.ts'
 import { REDIS_SERVER } from '../support/redis.ts'
 import type { BridgeUnderTest } from './lldpad-baseline.ts'
 
-const bundle = join(REPO_ROOT, 'dist/vdp-agent/vdp-agent.mjs')
+const variant = new URL(import.meta.url).searchParams
+const bundle = variant.get('bundle') ?? join(REPO_ROOT, 'dist/vdp-agent/vdp-agent.mjs')
 /** VDP_BENCH_DATAPLANE=dry-run: the dry-run driver even where redis-server is installed. */
-const sonic = existsSync(REDIS_SERVER) && process.env.VDP_BENCH_DATAPLANE !== 'dry-run'
+const sonic = existsSync(REDIS_SERVER) && (variant.get('dataplane') ?? process.env.VDP_BENCH_DATAPLANE) !== 'dry-run'
 
 async function startRedis(dir: string): Promise<{ socket: string; child: ChildProcess }> {
   const socket = join(dir, 'redis.sock')
@@ -36,7 +43,7 @@ function histogram(text: string, name: string): { labels: string; count: number;
 }
 
 export const bridgeUnderTest: BridgeUnderTest = {
-  name: `${existsSync(bundle) ? 'vdp-agent' : 'vdp-agent (tsx)'}${sonic ? ' sonic' : ''}`,
+  name: `${variant.get('label') ?? 'vdp-agent'}${existsSync(bundle) ? '' : ' (tsx)'}${sonic ? ' sonic' : ''}`,
   start: async (lab, evb) => {
     const dir = mkdtempSync(join(tmpdir(), 'vdp-bench-redis-'))
     const redis = sonic ? await startRedis(dir) : undefined
