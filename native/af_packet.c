@@ -38,7 +38,7 @@
  *   .send(frame: Uint8Array) -> 0 or a negative errno
  *   .setEcpAck(source: Buffer | null, unicast: boolean, peers: Buffer)
  *     ECP ACK offload (bridge role): from now on every ECP VDP request (version 1, operation
- *     0, subtype 1; untagged or behind one C-/S-tag) to 01-80-C2-00-00-00 or to this port,
+ *     0, subtype 1; untagged or behind one C-/S-tag) to 01-80-C2-00-00-00 or to `source`,
  *     whose source is one of `peers` (6 octets each), is acknowledged here as soon as it is
  *     read, before JS sees it: an untagged 18-octet ACK from `source` to the requester
  *     (`unicast`) or to the group address, with the request's sequence number. Such a frame's
@@ -417,7 +417,8 @@ static int ack_ecp_request(link_t *l, const uint8_t *data, size_t len) {
   const uint8_t *ecp = data + at + 2;
   uint16_t word = (uint16_t)(ecp[0] << 8 | ecp[1]);
   if ((word >> 12) != 1 || ((word >> 10) & 0x3) != 0 || (word & 0x3ff) != 1) return 0;
-  if (memcmp(data, NCB_GROUP, 6) != 0 && memcmp(data, l->mac, 6) != 0) return 0;
+  /* This port as the core knows it: the ACK's source (a configured MAC may differ from the NIC's). */
+  if (memcmp(data, NCB_GROUP, 6) != 0 && memcmp(data, l->ack_frame + 6, 6) != 0) return 0;
   const uint8_t *source = data + 6;
   uint32_t i = 0;
   while (i < l->ack_peer_count && memcmp(l->ack_peers + 6 * (size_t)i, source, 6) != 0) i++;

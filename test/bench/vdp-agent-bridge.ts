@@ -11,7 +11,8 @@
 //   --bridge-module 'test/bench/vdp-agent-bridge.ts?bundle=/tmp/prev/vdp-agent/vdp-agent.mjs&label=prev'
 //   --bridge-module test/bench/vdp-agent-bridge.ts
 // `bundle=` another build (`node scripts/build.mjs --only agent --out DIR`), `dataplane=`
-// sonic or dry-run, `label=` its name in the table.
+// sonic or dry-run, `node-args=` options for node (instead of VDP_BENCH_NODE_ARGS), `label=`
+// its name in the table.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -51,7 +52,7 @@ export const bridgeUnderTest: BridgeUnderTest = {
       const agent = await startAgentProcess({
         netns: lab.switchNs,
         ...(existsSync(bundle) ? { entry: bundle } : {}),
-        nodeArgs: process.env.VDP_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
+        nodeArgs: (variant.get('node-args') ?? process.env.VDP_BENCH_NODE_ARGS)?.split(' ').filter(Boolean) ?? [],
         args: ['--port', lab.switchIf, '--vid-pool', '100-999', '--switch-id', 'bench', '--dataplane', redis ? 'sonic' : 'dry-run'],
         config: {
           evb: { retries: evb.ecpRetries ?? 3, rte: evb.ecpRte ?? 8, rwd: evb.vdpRwd ?? 20, rka: evb.vdpRka ?? 20, groupId: evb.gpid ?? true, reflectiveRelay: evb.rrCap ?? true },

@@ -396,6 +396,15 @@ describe('AF_PACKET link acknowledging ECP requests itself (ackEcp)', () => {
     expect(r.back).toEqual([ackHex('01:80:c2:00:00:00', 9)])
   })
 
+  it('takes the port to be the MAC the core knows, which may differ from the NIC\'s', async () => {
+    const configured = '02:61:66:70:00:aa'
+    await a.request('ackEcp', { offload: { source: configured, unicast: false, peers: [STATION] } })
+    const to = (mac: string, seq: number) => mac.replace(/:/g, '') + withSeq(ECP_ASSOCIATE, seq).slice(12)
+    const r = await exchange([to(configured, 11), to(MAC_A, 12)])
+    expect(r.seen.map((f) => f.acked)).toEqual([true, false])
+    expect(r.back).toEqual(['0180c2000000' + configured.replace(/:/g, '') + '894014010' + '00b'])
+  })
+
   it('stops when the offload is turned off', async () => {
     await a.request('ackEcp', { offload: undefined })
     const r = await exchange([withSeq(ECP_ASSOCIATE, 10)])
