@@ -48,23 +48,29 @@ class ObservingResources extends FakeResourceManager {
 
 const ecpOf = (frame: Uint8Array) => decodeEcpdu(decodeEthernetFrame(frame).payload)
 
+/** A started driver of a bridge core on `link`; the test moves the virtual time (`clock.us`). */
+function startBridgeDriver(link: FrameLink, resources: FakeResourceManager): { driver: PortDriver; clock: { us: number } } {
+  const clock = { us: 1_000_000 }
+  const driver = new PortDriver({
+    link,
+    clock: { nowUs: () => clock.us, wallMs: () => 0 },
+    makeCore: () =>
+      new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, clock.us),
+    onEvent: () => {},
+    log: silentLogger,
+  })
+  driver.start()
+  return { driver, clock }
+}
+
 describe('PortDriver', () => {
   it('sends the ECP ACK before the VDP work of the same ECPDU, the response right after', () => {
     const link = new RecordingLink()
     const resources = new ObservingResources(link)
-    let nowUs = 1_000_000
-    const driver = new PortDriver({
-      link,
-      clock: { nowUs: () => nowUs, wallMs: () => 0 },
-      makeCore: () =>
-        new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, nowUs),
-      onEvent: () => {},
-      log: silentLogger,
-    })
-    driver.start()
+    const { driver, clock } = startBridgeDriver(link, resources)
     const request = readCapture('lldpad-assoc')[0]!.data
     const requestSeq = ecpOf(request).header.sequence
-    nowUs += 10
+    clock.us += 10
     link.handler!(request, false)
 
     expect(resources.sentAtRequest).toEqual([1])
@@ -88,21 +94,12 @@ describe('PortDriver', () => {
     }
     const link = new OffloadingLink()
     const resources = new ObservingResources(link)
-    let nowUs = 1_000_000
-    const driver = new PortDriver({
-      link,
-      clock: { nowUs: () => nowUs, wallMs: () => 0 },
-      makeCore: () =>
-        new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, nowUs),
-      onEvent: () => {},
-      log: silentLogger,
-    })
-    driver.start()
+    const { driver, clock } = startBridgeDriver(link, resources)
     // A fresh core holds no peer: the link acknowledges nothing yet.
     expect(link.offloads).toEqual([{ source: SWITCH_MAC, unicast: false, peers: [] }])
 
     const [first, , , , second] = readCapture('lldpad-assoc').map((f) => f.data)
-    nowUs += 10
+    clock.us += 10
     link.handler!(first!, false) // the station's first frame: the core acknowledges it
     expect(link.offloads.at(-1)).toEqual({ source: SWITCH_MAC, unicast: false, peers: ['02:76:64:70:00:01'] })
     expect(ecpOf(link.sent[0]!).header.operation).toBe(1)
