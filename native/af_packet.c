@@ -37,7 +37,7 @@
  *     and rxSpans 2 * .batch entries; both are kept (referenced) until close.
  *   .send(frame: Uint8Array) -> 0 or a negative errno
  *   .setEcpAck(source: Buffer | null, unicast: boolean, peers: Buffer)
- *     ECP ACK offload (bridge role): from now on every ECP VDP request (version 1, operation
+ *     ECP ACK offload: from now on every ECP VDP request (version 1, operation
  *     0, subtype 1; untagged or behind one C-/S-tag) to 01-80-C2-00-00-00 or to `source`,
  *     whose source is one of `peers` (6 octets each), is acknowledged here as soon as it is
  *     read, before JS sees it: an untagged 18-octet ACK from `source` to the requester

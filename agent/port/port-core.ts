@@ -226,7 +226,7 @@ export function filterError(tlv: VsiTlv, groupIdEnabled: boolean): number {
 }
 
 /**
- * What a link may acknowledge by itself for a bridge core (`PortCore.ecpAckOffload`, applied
+ * What a link may acknowledge by itself for a port core (`PortCore.ecpAckOffload`, applied
  * with `FrameLink.ackEcp`): every ECP VDP request (version 1, operation request, subtype VDP;
  * untagged or behind one tag) to the nearest customer bridge group address or to the port's
  * own MAC whose source is one of `peers` gets an untagged ECP ACK with the request's sequence
@@ -265,7 +265,7 @@ export class PortCore {
   #eventHead = 0
 
   readonly #peers = new Map<Mac, Peer>()
-  /** Moves whenever a peer is added or removed (what `ecpAckOffload()` names changed). */
+  /** Moves whenever a peer is added or removed or the bridge changes (what `ecpAckOffload()` names). */
   #peersVersion = 0
   /** Station role: the ECP pair towards the bridge. */
   #uplink: Peer | undefined
@@ -475,19 +475,16 @@ export class PortCore {
   }
 
   /**
-   * Bridge role: the ECP ACKs a link may send for this core (`FrameLink.ackEcp`): requests from
-   * the peers it holds, acknowledged exactly as `#sendAck` would. A new station's first frame
-   * is still acknowledged here, as it decides whether the peer table takes it. Undefined in
-   * station role, where whether to acknowledge depends on what the ECPDU carries
-   * (`#fromBridge`). The driver applies it again whenever `peersVersion` moves.
+   * The ECP ACKs a link may send for this core (`FrameLink.ackEcp`), acknowledged exactly as
+   * `#sendAck` would. Bridge role: requests from the peers it holds; a new station's first
+   * frame is still acknowledged here, as it decides whether the peer table takes it. Station
+   * role: requests from the bridge once it is known (`#fromBridge`); before that, whether a
+   * request is ours depends on what it carries, so none. The driver applies it again whenever
+   * `peersVersion` moves.
    */
-  ecpAckOffload(): EcpAckOffload | undefined {
-    if (this.role !== 'bridge') return undefined
-    return {
-      source: this.config.mac,
-      unicast: this.config.ecpDestination === 'peer-unicast',
-      peers: [...this.#peers.keys()],
-    }
+  ecpAckOffload(): EcpAckOffload {
+    const peers = this.role === 'bridge' ? [...this.#peers.keys()] : this.#bridgeMac === undefined ? [] : [this.#bridgeMac]
+    return { source: this.config.mac, unicast: this.config.ecpDestination === 'peer-unicast', peers }
   }
 
   get peersVersion(): number {
@@ -625,8 +622,10 @@ export class PortCore {
     this.#counters.rxEcpdus++
     peer.counters.rxEcpdus++
     // 43.3.8: every request is acknowledged, duplicates included; the ACK leaves first (or
-    // left already: the link acknowledged it on receipt, see ecpAckOffload).
-    if (ecpAcked && this.role === 'bridge') this.#counters.txAcks++
+    // left already: the link acknowledged it on receipt, see ecpAckOffload). A station's link
+    // may have acknowledged a request of a bridge that an earlier frame of the same batch
+    // replaced: #fromBridge above then counted it as foreign, as it would any other frame.
+    if (ecpAcked) this.#counters.txAcks++
     else this.#sendAck(source, header.sequence)
     if (peer.rx.handleRequest(header.sequence) === 'duplicate') {
       this.#counters.rxDuplicates++
@@ -1049,6 +1048,7 @@ export class PortCore {
       peer = this.#uplinkPeer()
       if (this.#bridgeMac !== source) {
         this.#bridgeMac = source
+        this.#peersVersion++
         peer.mac = source
         peer.up = false
       }

@@ -6,8 +6,9 @@
  * processing of its ECPDU starts and a response before the step's events are handled.
  *
  * Where the link can acknowledge ECP requests itself (`FrameLink.ackEcp`, the raw socket), the
- * driver keeps it told which peers the bridge core holds (`PortCore.ecpAckOffload`): after
- * each step in which they changed, and for a fresh core (none yet).
+ * driver keeps it told whose requests the core would acknowledge (`PortCore.ecpAckOffload`: the
+ * stations a bridge holds, a station's bridge): after each step in which they changed, and for
+ * a fresh core (none yet).
  *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps

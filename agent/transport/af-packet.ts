@@ -316,6 +316,7 @@ class AfPacketLinkImpl implements AfPacketLink {
       drops: drops + truncated,
       txErrors: this.#txErrors + ackErrors,
       errors: this.#errors,
+      offloadedAcks: acksSent,
     }
   }
 

@@ -11,7 +11,8 @@
  * reads every batch into one receive area); a handler that keeps them copies them.
  *
  * ECP ACK offload (`ackEcp`, optional): a link may acknowledge ECP requests itself the moment
- * it reads them, before the handler runs, for the peers the port core names; the handler is
+ * it reads them, before the handler runs, for the peers the port core names (the stations a
+ * bridge port holds, a station port's bridge); the handler is
  * told so (`acked`) and does not acknowledge them again. The raw socket does it in C, which
  * takes the JavaScript of a whole frame off the ACK's way to the wire and off the way of the
  * VDP response that follows it.
@@ -38,6 +39,8 @@ export interface FrameLinkStats {
   txErrors: number
   /** Error events raised (delivered to `onError` or not). */
   errors?: number
+  /** ECP ACKs the link sent itself (`ackEcp`); they are in `txFrames` too. */
+  offloadedAcks?: number
 }
 
 /**

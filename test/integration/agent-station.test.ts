@@ -83,6 +83,16 @@ describe('station agent against bridge agent', () => {
     expect(JSON.parse((await vdpctl(bridge.socket, ['vsis', '--json'])).out)).toEqual([])
   })
 
+  it('acknowledges ECP requests in the addon on both sides once the peer is known', async () => {
+    // By now each side has sent the other several requests (associate, pre-associate,
+    // de-associate; the bridge's responses and its disconnect): the bridge's addon ACKs the
+    // station's from the second on, the station's addon the bridge's once LLDP named it.
+    const offloaded = async (a: AgentProcess, port: string) =>
+      Number(new RegExp(`^vdp_link_ecp_acks_offloaded_total\\{port="${port}"\\} (\\d+)$`, 'm').exec((await vdpctl(a.socket, ['metrics'])).out)?.[1])
+    expect(await offloaded(bridge, 'sw0')).toBeGreaterThan(0)
+    expect(await offloaded(station, 'h0')).toBeGreaterThan(0)
+  })
+
   it('reports bad arguments and a missing agent clearly', async () => {
     const bad = await vdpctl(station.socket, ['associate', '--uuid', UUID, '--filter', '0-zz:zz'])
     expect(bad.code).toBe(2)

@@ -125,29 +125,39 @@ describe('LLDP NCB agent', () => {
 })
 
 describe('ECP ACK offload (what a link may acknowledge for the core)', () => {
-  it('names the peers a bridge holds, follows them as they come and go; none in station role', () => {
+  it('names the peers a bridge holds and follows them as they come and go', () => {
     const core = bridge()
     expect(core.ecpAckOffload()).toEqual({ source: BRIDGE, unicast: false, peers: [] })
     const v0 = core.peersVersion
     core.handleFrame(10, readCapture('lldpad-evb-lldp')[2]!.data)
-    expect(core.ecpAckOffload()?.peers).toEqual([STATION])
+    expect(core.ecpAckOffload().peers).toEqual([STATION])
     expect(core.peersVersion).not.toBe(v0)
     const v1 = core.peersVersion
     const shutdown = readCapture('lldpad-evb-lldp')[2]!.data.slice()
     shutdown[35] = 0 // TTL 0: the station left, and held no VSI
     core.handleFrame(20, shutdown)
-    expect(core.ecpAckOffload()?.peers).toEqual([])
+    expect(core.ecpAckOffload().peers).toEqual([])
     expect(core.peersVersion).not.toBe(v1)
-    expect(station().ecpAckOffload()).toBeUndefined()
   })
 
-  it('acknowledges a request itself unless told the link did; a station always does', () => {
-    const request = readCapture('lldpad-assoc')[0]!.data
+  it('names a station\'s bridge once it is known, and nobody before', () => {
+    const core = station()
+    expect(core.ecpAckOffload()).toEqual({ source: STATION, unicast: false, peers: [] })
+    const v0 = core.peersVersion
+    // The bridge's LLDPDU with its EVB TLV in bridge mode makes it known.
+    const bridgeLldp = readCapture('lldpad-evb-lldp').map((f) => f.data).find((f) => decodeFrame(f).source === BRIDGE)!
+    core.handleFrame(10, bridgeLldp)
+    expect(core.ecpAckOffload().peers).toEqual([BRIDGE])
+    expect(core.peersVersion).not.toBe(v0)
+  })
+
+  it('acknowledges a request itself unless told the link did', () => {
     const acks = (core: PortCore): number => {
       let n = 0
       for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) if (f[12] === 0x89 && f[14] === 0x14) n++
       return n
     }
+    const request = readCapture('lldpad-assoc')[0]!.data
     const plain = bridge()
     plain.handleFrame(10, request)
     expect(acks(plain)).toBe(1)
@@ -155,11 +165,15 @@ describe('ECP ACK offload (what a link may acknowledge for the core)', () => {
     offloaded.handleFrame(10, request, true)
     expect(acks(offloaded)).toBe(0)
     expect(offloaded.counters()).toMatchObject({ txAcks: 1, rxEcpdus: 1 })
-    // A station's port core decides per ECPDU whether it is the bridge's: it never leaves that
-    // to the link, whatever the link says.
+    // The same on a station, for the bridge's response.
+    const response = readCapture('lldpad-assoc')[2]!.data
     const st = station()
-    st.handleFrame(10, readCapture('lldpad-assoc')[2]!.data, true)
+    st.handleFrame(10, response)
     expect(acks(st)).toBe(1)
+    const stOffloaded = station()
+    stOffloaded.handleFrame(10, response, true)
+    expect(acks(stOffloaded)).toBe(0)
+    expect(stOffloaded.counters()).toMatchObject({ txAcks: 1 })
   })
 })
 
