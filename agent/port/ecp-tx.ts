@@ -19,7 +19,7 @@
  *    lldpad parses received VDP 2 ms after the frame into one buffer per port, so ECPDUs
  *    closer than ~2 ms overwrite each other there (lldpad-interop.md, note 5), and a busy
  *    lldpad runs that timer late; a lone request is still answered at once. What queued
- *    meanwhile is packed.
+ *    meanwhile is packed. The gap counts from the end of the step that sent (`settle`).
  *    Peers whose ECPDUs all go to the group address share one pacer (gap and numbering).
  *
  * Pure: time arrives as `nowUs`; the owner mirrors `deadlineUs` into its TimerTable.
@@ -66,6 +66,11 @@ export interface EcpTransmission {
 export interface EcpPacer {
   /** Earliest time the next new ECPDU may leave. */
   holdUntilUs: Us
+  /**
+   * The gap of the last new ECPDU, until `settle` counts it again from the end of the step
+   * that sent it (undefined once settled).
+   */
+  sentGapUs?: Us | undefined
   /**
    * Last sequence number any sharer used. lldpad keeps one receive sequence per port, not per
    * transmitter: if the bridge's peers each counted from 1, a station on the shared segment
@@ -215,6 +220,19 @@ export class EcpTx {
     this.#afterQueueChange(nowUs)
   }
 
+  /**
+   * The step in which this pacer's last new ECPDU left ended at `nowUs`: the gap counts from
+   * then. A step hands its sends the time it started at; a long one (the first request's cold
+   * code path, a GC pause) would otherwise leave the next ECPDU closer on the wire than the
+   * gap, inside lldpad's 2 ms parse window.
+   */
+  settle(nowUs: Us): void {
+    const p = this.#pacer
+    if (p.sentGapUs === undefined) return
+    if (nowUs + p.sentGapUs > p.holdUntilUs) p.holdUntilUs = nowUs + p.sentGapUs
+    p.sentGapUs = undefined
+  }
+
   pollTransmission(): EcpTransmission | undefined {
     return this.#transmissions.shift()
   }
@@ -268,7 +286,9 @@ export class EcpTx {
     this.#sequence = this.#pacer.lastSequence = nextSequence(this.#pacer.lastSequence)
     // A lone request is answered at once and spaces the next ECPDU by minGapUs; once ECPDUs
     // queue up behind the gap (a burst), they are spaced by burstGapUs and packed.
-    this.#pacer.holdUntilUs = nowUs + (this.#held ? this.burstGapUs : this.minGapUs)
+    const gap = this.#held ? this.burstGapUs : this.minGapUs
+    this.#pacer.holdUntilUs = nowUs + gap
+    if (gap > 0) this.#pacer.sentGapUs = gap
     this.#held = false
     const out: Outstanding = {
       sequence: this.#sequence,

@@ -267,6 +267,8 @@ export class PortCore {
   readonly #peers = new Map<Mac, Peer>()
   /** Moves whenever a peer is added or removed or the bridge changes (what `ecpAckOffload()` names). */
   #peersVersion = 0
+  /** A new ECPDU left in this step with a pacing gap to settle (`endStep`). */
+  #paced = false
   /** Station role: the ECP pair towards the bridge. */
   #uplink: Peer | undefined
   #bridgeMac: Mac | undefined
@@ -489,6 +491,17 @@ export class PortCore {
 
   get peersVersion(): number {
     return this.#peersVersion
+  }
+
+  /**
+   * The step that just ran ended at `nowUs` (the driver's clock after it): ECP pacing gaps
+   * count from when its ECPDUs really left, not from the time the step was given. Costs
+   * nothing after a step that sent no new ECPDU.
+   */
+  endStep(nowUs: Us): void {
+    if (!this.#paced) return
+    this.#paced = false
+    for (const p of this.#allPeers()) p.tx.settle(nowUs)
   }
 
   nextDeadlineUs(): Us | undefined {
@@ -1128,6 +1141,7 @@ export class PortCore {
       } else {
         this.#counters.txVdpTlvs += t.items.length
         peer.counters.txVdpTlvs += t.items.length
+        if (peer.tx.minGapUs > 0) this.#paced = true
       }
     }
     const again: EcpItem[] = []

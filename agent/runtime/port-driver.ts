@@ -114,6 +114,7 @@ export class PortDriver {
     if (this.#closed) return
     try {
       mutate(this.#core, this.#o.clock.nowUs())
+      this.#core.endStep(this.#o.clock.nowUs())
     } catch (e) {
       if (e instanceof AssertionError) {
         this.#reset(e)

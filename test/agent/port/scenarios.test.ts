@@ -519,6 +519,32 @@ describe('ECP receive and the VDP bridge (bridge core)', () => {
     ])
   })
 
+  it('counts the gap from the end of the step that sent: a long step does not bring the next ECPDU closer', () => {
+    const core = new PortCore(
+      { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', ...quiet, ecpTxGapUs: 3000 },
+      new FakeResourceManager(),
+      0,
+    )
+    // ECP operation of each frame sent since the last look: 1 ACK, 0 request (a response).
+    const sent = (): number[] => {
+      const ops: number[] = []
+      for (let f = core.pollTransmit(); f !== undefined; f = core.pollTransmit()) ops.push((f[14]! >> 2) & 3)
+      return ops
+    }
+    core.handleFrame(0, fromStation(1, [assoc1]))
+    expect(sent()).toEqual([1, 0])
+    core.endStep(2500) // the step that answered took 2.5 ms (a cold first request, a GC pause)
+    core.handleFrame(2600, ackFromStation(bseq(1)))
+    core.endStep(2600)
+    core.handleFrame(3200, fromStation(2, [requestTlv('associate', 2)]))
+    core.endStep(3200)
+    // Counted from the step's start the gap ended at 3000; from its end it lasts until 5500.
+    expect(sent()).toEqual([1])
+    expect(core.nextDeadlineUs()).toBe(5500)
+    core.handleTimeout(5500)
+    expect(sent()).toEqual([0])
+  })
+
   it('spaces ECPDUs by ecpTxBurstGapUs once one had to wait for ecpTxGapUs, and answers a lone request at once', () => {
     const core = new PortCore(
       { port: portName('sw0'), mac: BRIDGE_MAC, role: 'bridge', ...quiet, ecpTxGapUs: 3000, ecpTxBurstGapUs: 8000 },
