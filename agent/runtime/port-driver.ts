@@ -3,7 +3,9 @@
  * mutation (a frame, a timer, a command), then drain every output: events to the sink, and
  * re-arm the single timer at the core's next deadline. Frames go to the link as the core
  * builds them (`PortCore.setTransmitSink`), so an ECP ACK is on the wire before the VDP
- * processing of its ECPDU starts and a response before the step's events are handled.
+ * processing of its ECPDU starts and a response before the step's events are handled. After
+ * each step the core gets the clock again (`PortCore.endStep`): ECP pacing counts from when the
+ * step's ECPDUs left, however long the step took.
  *
  * Where the link can acknowledge ECP requests itself (`FrameLink.ackEcp`, the raw socket), the
  * driver keeps it told whose requests the core would acknowledge (`PortCore.ecpAckOffload`: the
