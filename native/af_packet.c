@@ -65,9 +65,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
@@ -135,6 +139,11 @@ typedef struct {
   uint64_t acks_sent;
   uint64_t ack_errors;
 
+  /* ECP ACK absorption (absorbAcks): this link's entry in the shared map (0: none). */
+  uint32_t absorb_entry;
+  int absorb_attached; /* the eBPF filter is on the socket */
+  uint64_t acks_absorbed; /* the entry's count when last read (kept after it is released) */
+
   int batch;
   size_t slot_bytes;
   uint8_t *slots;
@@ -166,6 +175,10 @@ static const char *errno_code(int err) {
     case ENETUNREACH: return "ENETUNREACH";
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case EIO: return "EIO";
+    case ENOSPC: return "ENOSPC";
+    case ENOSYS: return "ENOSYS";
+    case E2BIG: return "E2BIG";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
     default: return "EUNKNOWN";
   }
 }
@@ -221,6 +234,8 @@ static struct sock_filter bpf_code[] = {
     /* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
+static void absorb_release(link_t *l);
+
 static void maybe_free(link_t *l) {
   if (!l->finalized) return;
   if (l->handle_state == HANDLE_ACTIVE || l->handle_state == HANDLE_CLOSING) return;
@@ -228,6 +243,7 @@ static void maybe_free(link_t *l) {
     close(l->fd);
     l->fd = -1;
   }
+  absorb_release(l);
   if (l->rx_data == NULL) free(l->slots);
   free(l->ack_peers);
   free(l);
@@ -241,6 +257,8 @@ static void on_handle_closed(uv_handle_t *handle) {
     close(l->fd);
     l->fd = -1;
   }
+  /* Only now no filter program of this socket can run: the entry may serve another link. */
+  absorb_release(l);
   maybe_free(l);
 }
 
@@ -254,6 +272,7 @@ static void stop_io(link_t *l) {
   } else if (l->handle_state == HANDLE_NONE && l->fd >= 0) {
     close(l->fd);
     l->fd = -1;
+    absorb_release(l);
   }
 }
 
@@ -437,6 +456,306 @@ static int ack_ecp_request(link_t *l, const uint8_t *data, size_t len) {
   l->ack_errors++;
   return 0;
 }
+
+/*
+ * ECP ACK absorption. A port that sent an ECPDU waits for its ACK; most of the time nothing
+ * else is queued for that peer, and the ACK only has to stop the ack timer. The port core
+ * names such (peer, sequence) pairs; the link arms them in a BPF array map shared by all links
+ * and mapped into this process, and replaces the socket's classic filter with an eBPF socket
+ * filter that does what the classic one does and, for an ECP ACK (version 1, operation ACK,
+ * subtype VDP, untagged, to the group address or to this port) whose source and sequence
+ * match an armed slot, records the sequence in the slot and drops the frame: the process is
+ * not woken for it. takeAbsorbedAcks() hands the recorded ACKs to JS, which gives them to the
+ * port core as if the frames had been read; the agent asks at every step of any port, long
+ * before an ack timer (2.56 ms at RTE 8) runs out while keep-alives come in.
+ *
+ * Map element 0 holds the total of ACKs absorbed (so that one read tells whether anything is
+ * new); elements 1.. are one per link (absorb_entry). Values are written by the program in
+ * softirq context on any CPU: armed is stored last with release order, acked is taken with an
+ * atomic exchange. A race (an ACK absorbed while its slot is being re-armed) at worst leaves an
+ * ACK unrecorded: the ack timer then retransmits, as for an ACK lost on the wire.
+ */
+#define ABSORB_SLOTS 8
+#define ABSORB_ENTRIES 1024
+#define ABSORB_ARMED 0x10000u
+typedef struct {
+  uint32_t mac_hi; /* first four octets, as BPF_LD_ABS reads them (big-endian value) */
+  uint32_t mac_lo; /* last two octets */
+  uint32_t armed;  /* ABSORB_ARMED | sequence, 0 when not armed */
+  uint32_t acked;  /* the armed value once its ACK was absorbed, 0 after it was taken */
+} absorb_slot_t;
+typedef struct {
+  uint64_t absorbed; /* element 0: all links; others: this link */
+  uint32_t own_hi;   /* this port's MAC, an accepted destination besides the group address */
+  uint32_t own_lo;
+  absorb_slot_t slots[ABSORB_SLOTS];
+} absorb_entry_t;
+
+static uv_once_t absorb_once = UV_ONCE_INIT;
+static uv_mutex_t absorb_lock;
+static int absorb_map_fd = -1;
+static int absorb_map_errno = 0;
+static const char *absorb_map_failed = NULL;
+static absorb_entry_t *absorb_mem = NULL;
+static uint8_t absorb_used[ABSORB_ENTRIES];
+/* Per entry: its `absorbed` count when takeAbsorbedAcks last looked. */
+static uint64_t absorb_taken[ABSORB_ENTRIES];
+static uint64_t absorb_total_seen = 0;
+/* One past the highest entry ever used: takeAbsorbedAcks scans no further. */
+static uint32_t absorb_entries_high = 1;
+
+static long sys_bpf(int cmd, union bpf_attr *attr) {
+  return syscall(SYS_bpf, cmd, attr, sizeof *attr);
+}
+
+static void absorb_init_lock(void) { uv_mutex_init(&absorb_lock); }
+
+/* Creates and maps the shared map once per process; 0 or an errno. Called under the lock. */
+static int absorb_map(void) {
+  if (absorb_mem != NULL) return 0;
+  if (absorb_map_failed != NULL) return absorb_map_errno;
+  union bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_type = BPF_MAP_TYPE_ARRAY;
+  a.key_size = 4;
+  a.value_size = sizeof(absorb_entry_t);
+  a.max_entries = ABSORB_ENTRIES;
+  a.map_flags = BPF_F_MMAPABLE;
+  int fd = (int)sys_bpf(BPF_MAP_CREATE, &a);
+  if (fd < 0) {
+    absorb_map_errno = errno;
+    absorb_map_failed = "bpf(BPF_MAP_CREATE)";
+    return absorb_map_errno;
+  }
+  size_t bytes = sizeof(absorb_entry_t) * ABSORB_ENTRIES;
+  void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED) {
+    absorb_map_errno = errno;
+    absorb_map_failed = "mmap(BPF map)";
+    close(fd);
+    return absorb_map_errno;
+  }
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  absorb_map_fd = fd;
+  absorb_mem = mem;
+  absorb_used[0] = 1;
+  return 0;
+}
+
+/* A tiny assembler: instructions and forward jumps to labels. */
+#define BPF_PROG_MAX 160
+enum { L_DROP, L_ACCEPT, L_ECP, L_TAGGED, L_OWN, L_DST_OK, L_HIT, L_NEXT, L_COUNT };
+typedef struct {
+  struct bpf_insn insn[BPF_PROG_MAX];
+  int n;
+  int label[L_COUNT + ABSORB_SLOTS];
+  int fix_at[64];
+  int fix_to[64];
+  int fixes;
+} asm_t;
+
+static void emit(asm_t *p, uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  struct bpf_insn *i = &p->insn[p->n++];
+  memset(i, 0, sizeof *i);
+  i->code = code;
+  i->dst_reg = dst;
+  i->src_reg = src;
+  i->off = off;
+  i->imm = imm;
+}
+/* Conditional jump on dst OP imm (or dst OP src with BPF_X) to a label defined later. */
+static void jump(asm_t *p, uint8_t op, uint8_t dst, int32_t imm, int label) {
+  p->fix_at[p->fixes] = p->n;
+  p->fix_to[p->fixes++] = label;
+  emit(p, BPF_JMP | op | BPF_K, dst, 0, 0, imm);
+}
+static void jump_reg(asm_t *p, uint8_t op, uint8_t dst, uint8_t src, int label) {
+  p->fix_at[p->fixes] = p->n;
+  p->fix_to[p->fixes++] = label;
+  emit(p, BPF_JMP | op | BPF_X, dst, src, 0, 0);
+}
+static void here(asm_t *p, int label) { p->label[label] = p->n; }
+static void ld_abs(asm_t *p, uint8_t size, int32_t offset) { emit(p, BPF_LD | size | BPF_ABS, 0, 0, 0, offset); }
+static void map_lookup(asm_t *p, uint32_t key) {
+  emit(p, BPF_ST | BPF_W | BPF_MEM, BPF_REG_10, 0, -4, (int32_t)key);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0);
+  emit(p, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4);
+  emit(p, BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, absorb_map_fd);
+  emit(p, 0, 0, 0, 0, 0);
+  emit(p, BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
+}
+
+/*
+ * The socket filter for link entry `entry`. r6 = context (LD_ABS needs it there), r7/r8 = a
+ * MAC address as two words, r9 = this link's map value. LD_ABS past the frame's end ends the
+ * program with 0 (drop), as the classic filter's loads do.
+ */
+static void build_program(asm_t *p, uint32_t entry) {
+  memset(p, 0, sizeof *p);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0);
+  emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_0, BPF_REG_6, offsetof(struct __sk_buff, pkt_type), 0);
+  jump(p, BPF_JEQ, BPF_REG_0, PACKET_OUTGOING, L_DROP);
+  ld_abs(p, BPF_H, 12);
+  jump(p, BPF_JEQ, BPF_REG_0, ETHERTYPE_ECP, L_ECP);
+  jump(p, BPF_JEQ, BPF_REG_0, ETHERTYPE_LLDP, L_ACCEPT);
+  jump(p, BPF_JEQ, BPF_REG_0, ETHERTYPE_CTAG, L_TAGGED);
+  jump(p, BPF_JNE, BPF_REG_0, ETHERTYPE_STAG, L_DROP);
+  here(p, L_TAGGED);
+  ld_abs(p, BPF_H, 16);
+  jump(p, BPF_JEQ, BPF_REG_0, ETHERTYPE_ECP, L_ACCEPT);
+  jump(p, BPF_JEQ, BPF_REG_0, ETHERTYPE_LLDP, L_ACCEPT);
+  jump(p, BPF_JA, 0, 0, L_DROP);
+  here(p, L_ECP);
+  /* An ACK is 18 octets; shorter frames go to the port core, which counts them. */
+  emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_0, BPF_REG_6, offsetof(struct __sk_buff, len), 0);
+  jump(p, BPF_JLT, BPF_REG_0, ECP_ACK_BYTES, L_ACCEPT);
+  emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_0, BPF_REG_6, offsetof(struct __sk_buff, vlan_present), 0);
+  jump(p, BPF_JNE, BPF_REG_0, 0, L_ACCEPT);
+  ld_abs(p, BPF_H, 14);
+  jump(p, BPF_JNE, BPF_REG_0, 0x1401, L_ACCEPT); /* version 1, ACK, subtype VDP */
+  map_lookup(p, entry);
+  jump(p, BPF_JEQ, BPF_REG_0, 0, L_ACCEPT);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_9, BPF_REG_0, 0, 0);
+  ld_abs(p, BPF_W, 0);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_7, BPF_REG_0, 0, 0);
+  ld_abs(p, BPF_H, 4);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_8, BPF_REG_0, 0, 0);
+  jump(p, BPF_JNE, BPF_REG_7, 0x0180C200, L_OWN);
+  jump(p, BPF_JEQ, BPF_REG_8, 0, L_DST_OK);
+  here(p, L_OWN);
+  emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_1, BPF_REG_9, offsetof(absorb_entry_t, own_hi), 0);
+  jump_reg(p, BPF_JNE, BPF_REG_7, BPF_REG_1, L_ACCEPT);
+  emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_1, BPF_REG_9, offsetof(absorb_entry_t, own_lo), 0);
+  jump_reg(p, BPF_JNE, BPF_REG_8, BPF_REG_1, L_ACCEPT);
+  here(p, L_DST_OK);
+  ld_abs(p, BPF_W, 6);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_7, BPF_REG_0, 0, 0);
+  ld_abs(p, BPF_H, 10);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_8, BPF_REG_0, 0, 0);
+  ld_abs(p, BPF_H, 16);
+  emit(p, BPF_ALU64 | BPF_OR | BPF_K, BPF_REG_0, 0, 0, (int32_t)ABSORB_ARMED);
+  for (int k = 0; k < ABSORB_SLOTS; k++) {
+    int16_t base = (int16_t)(offsetof(absorb_entry_t, slots) + (size_t)k * sizeof(absorb_slot_t));
+    int next = L_COUNT + k;
+    emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_1, BPF_REG_9, base + (int16_t)offsetof(absorb_slot_t, mac_hi), 0);
+    jump_reg(p, BPF_JNE, BPF_REG_1, BPF_REG_7, next);
+    emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_1, BPF_REG_9, base + (int16_t)offsetof(absorb_slot_t, mac_lo), 0);
+    jump_reg(p, BPF_JNE, BPF_REG_1, BPF_REG_8, next);
+    emit(p, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_1, BPF_REG_9, base + (int16_t)offsetof(absorb_slot_t, armed), 0);
+    jump_reg(p, BPF_JNE, BPF_REG_1, BPF_REG_0, next);
+    emit(p, BPF_STX | BPF_W | BPF_MEM, BPF_REG_9, BPF_REG_0, base + (int16_t)offsetof(absorb_slot_t, acked), 0);
+    jump(p, BPF_JA, 0, 0, L_HIT);
+    here(p, next);
+  }
+  jump(p, BPF_JA, 0, 0, L_ACCEPT);
+  here(p, L_HIT);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 1);
+  emit(p, BPF_STX | BPF_DW | BPF_ATOMIC, BPF_REG_9, BPF_REG_1, offsetof(absorb_entry_t, absorbed), BPF_ADD);
+  map_lookup(p, 0);
+  jump(p, BPF_JEQ, BPF_REG_0, 0, L_DROP);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 1);
+  emit(p, BPF_STX | BPF_DW | BPF_ATOMIC, BPF_REG_0, BPF_REG_1, offsetof(absorb_entry_t, absorbed), BPF_ADD);
+  here(p, L_DROP);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+  emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  here(p, L_ACCEPT);
+  emit(p, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0x40000);
+  emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  for (int f = 0; f < p->fixes; f++)
+    p->insn[p->fix_at[f]].off = (int16_t)(p->label[p->fix_to[f]] - p->fix_at[f] - 1);
+}
+
+static uint32_t be32_of(const uint8_t *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static absorb_entry_t *absorb_of(link_t *l) {
+  return l->absorb_entry == 0 ? NULL : &absorb_mem[l->absorb_entry];
+}
+
+/* Frees the link's entry once no filter program of its socket can run any more. */
+static void absorb_release(link_t *l) {
+  if (l->absorb_entry == 0 || absorb_mem == NULL) return;
+  uv_mutex_lock(&absorb_lock);
+  absorb_entry_t *e = absorb_of(l);
+  l->acks_absorbed = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
+  for (int k = 0; k < ABSORB_SLOTS; k++) {
+    __atomic_store_n(&e->slots[k].armed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->slots[k].acked, 0, __ATOMIC_RELEASE);
+  }
+  e->own_hi = e->own_lo = 0;
+  __atomic_store_n(&e->absorbed, 0, __ATOMIC_RELEASE);
+  absorb_used[l->absorb_entry] = 0;
+  l->absorb_entry = 0;
+  l->absorb_attached = 0;
+  uv_mutex_unlock(&absorb_lock);
+}
+
+/* Turns absorption on for `own` (the port's MAC as the core knows it): NULL, or the failing
+ * step with *err set. */
+static const char *absorb_enable(link_t *l, const uint8_t *own, int *err) {
+  uv_once(&absorb_once, absorb_init_lock);
+  uv_mutex_lock(&absorb_lock);
+  *err = absorb_map();
+  if (*err != 0) {
+    uv_mutex_unlock(&absorb_lock);
+    return absorb_map_failed;
+  }
+  if (l->absorb_entry == 0) {
+    uint32_t i = 1;
+    while (i < ABSORB_ENTRIES && absorb_used[i]) i++;
+    if (i == ABSORB_ENTRIES) {
+      uv_mutex_unlock(&absorb_lock);
+      *err = ENOSPC;
+      return "absorbAcks (all map entries in use)";
+    }
+    absorb_used[i] = 1;
+    absorb_taken[i] = 0;
+    if (i >= absorb_entries_high) absorb_entries_high = i + 1;
+    memset(&absorb_mem[i], 0, sizeof absorb_mem[i]);
+    l->absorb_entry = i;
+  }
+  uv_mutex_unlock(&absorb_lock);
+  absorb_entry_t *e = absorb_of(l);
+  e->own_hi = be32_of(own);
+  e->own_lo = (uint32_t)own[4] << 8 | own[5];
+  if (l->absorb_attached) return NULL;
+  asm_t p;
+  build_program(&p, l->absorb_entry);
+  union bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  a.insns = (uint64_t)(uintptr_t)p.insn;
+  a.insn_cnt = (uint32_t)p.n;
+  a.license = (uint64_t)(uintptr_t) "GPL";
+  int prog = (int)sys_bpf(BPF_PROG_LOAD, &a);
+  if (prog < 0) {
+    *err = errno;
+    return "bpf(BPF_PROG_LOAD)";
+  }
+  int rc = setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog);
+  *err = rc < 0 ? errno : 0;
+  close(prog); /* the socket holds the program */
+  if (rc < 0) return "setsockopt(SO_ATTACH_BPF)";
+  l->absorb_attached = 1;
+  return NULL;
+}
+
+/* Back to the classic filter. The entry stays the link's (a program still running on another
+ * CPU may write it) with every slot disarmed; recorded ACKs not taken yet are dropped. */
+static int absorb_disable(link_t *l) {
+  if (l->absorb_entry == 0 || !l->absorb_attached) return 0;
+  struct sock_fprog prog = {.len = sizeof bpf_code / sizeof bpf_code[0], .filter = bpf_code};
+  if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) return errno;
+  l->absorb_attached = 0;
+  absorb_entry_t *e = absorb_of(l);
+  for (int k = 0; k < ABSORB_SLOTS; k++) {
+    __atomic_store_n(&e->slots[k].armed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->slots[k].acked, 0, __ATOMIC_RELEASE);
+  }
+  return 0;
+}
+
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
@@ -873,6 +1192,121 @@ static napi_value js_set_ecp_ack(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* absorbAcks(own: Buffer) -> map entry number; absorbAcks(null) -> 0 (classic filter again). */
+static napi_value js_absorb_acks(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  if (l->closing || l->fd < 0) {
+    napi_throw_error(env, "ERR_CLOSED", "Cannot set ECP ACK absorption: socket is closed");
+    return NULL;
+  }
+  if (t == napi_null || t == napi_undefined) {
+    int err = absorb_disable(l);
+    if (err != 0) {
+      throw_errno(env, err, "setsockopt(SO_ATTACH_FILTER)");
+      return NULL;
+    }
+    napi_create_uint32(env, 0, &out);
+    return out;
+  }
+  void *own = NULL;
+  size_t own_len = 0;
+  if (napi_get_buffer_info(env, argv[0], &own, &own_len) != napi_ok || own_len != 6) {
+    napi_throw_type_error(env, NULL, "Cannot set ECP ACK absorption: expected the port's MAC as a 6-octet Buffer");
+    return NULL;
+  }
+  int err = 0;
+  const char *failed = absorb_enable(l, own, &err);
+  if (failed != NULL) {
+    throw_errno(env, err, failed);
+    return NULL;
+  }
+  napi_create_uint32(env, l->absorb_entry, &out);
+  return out;
+}
+
+/* armAck(slot, peer: Buffer, sequence) arms a slot; sequence < 0 disarms it. */
+static napi_value js_arm_ack(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  uint32_t slot = 0;
+  int32_t seq = -1;
+  void *mac = NULL;
+  size_t mac_len = 0;
+  if (argc < 3 || napi_get_value_uint32(env, argv[0], &slot) != napi_ok || slot >= ABSORB_SLOTS ||
+      napi_get_buffer_info(env, argv[1], &mac, &mac_len) != napi_ok || mac_len != 6 ||
+      napi_get_value_int32(env, argv[2], &seq) != napi_ok || seq > 0xffff) {
+    napi_throw_type_error(env, NULL, "Cannot arm ECP ACK absorption: expected a slot below 8, a 6-octet peer Buffer and a sequence number");
+    return NULL;
+  }
+  absorb_entry_t *e = absorb_of(l);
+  if (e == NULL || !l->absorb_attached) return NULL;
+  absorb_slot_t *s = &e->slots[slot];
+  if (seq < 0) {
+    __atomic_store_n(&s->armed, 0, __ATOMIC_RELEASE);
+    return NULL;
+  }
+  const uint8_t *m = mac;
+  __atomic_store_n(&s->armed, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&s->mac_hi, be32_of(m), __ATOMIC_RELAXED);
+  __atomic_store_n(&s->mac_lo, (uint32_t)m[4] << 8 | m[5], __ATOMIC_RELAXED);
+  __atomic_store_n(&s->armed, ABSORB_ARMED | (uint32_t)seq, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/*
+ * takeAbsorbedAcks(out: Uint32Array) -> n: the ACKs absorbed since the last call, on every
+ * link of the process, as n triples (map entry, slot, sequence) in `out` (at most out.length
+ * / 3; the rest stays for the next call). Costs one memory read when there is nothing new.
+ */
+static napi_value js_take_absorbed_acks(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t *buf = NULL;
+  size_t len = 0;
+  if (argc < 1 || !typed_array_of(env, argv[0], napi_uint32_array, (void **)&buf, &len)) {
+    napi_throw_type_error(env, NULL, "Cannot take absorbed ECP ACKs: expected a Uint32Array");
+    return NULL;
+  }
+  uint32_t n = 0;
+  if (absorb_mem != NULL) {
+    uint64_t total = __atomic_load_n(&absorb_mem[0].absorbed, __ATOMIC_ACQUIRE);
+    if (total != absorb_total_seen) {
+      int full = 0;
+      for (uint32_t i = 1; i < absorb_entries_high && !full; i++) {
+        if (!absorb_used[i]) continue;
+        absorb_entry_t *e = &absorb_mem[i];
+        uint64_t count = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
+        if (count == absorb_taken[i]) continue;
+        for (uint32_t k = 0; k < ABSORB_SLOTS; k++) {
+          if (3 * (size_t)(n + 1) > len) {
+            full = 1;
+            break;
+          }
+          if (__atomic_load_n(&e->slots[k].acked, __ATOMIC_ACQUIRE) == 0) continue;
+          uint32_t v = __atomic_exchange_n(&e->slots[k].acked, 0, __ATOMIC_ACQ_REL);
+          if (v == 0) continue;
+          buf[3 * n] = i;
+          buf[3 * n + 1] = k;
+          buf[3 * n + 2] = v & 0xffff;
+          n++;
+        }
+        if (!full) absorb_taken[i] = count;
+      }
+      if (!full) absorb_total_seen = total;
+    }
+  }
+  napi_create_uint32(env, n, &out);
+  return out;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
@@ -887,7 +1321,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     }
   }
   napi_value out, v;
-  NAPI_CALL(env, napi_create_array_with_length(env, 5, &out));
+  NAPI_CALL(env, napi_create_array_with_length(env, 6, &out));
   napi_create_double(env, (double)l->kernel_packets, &v);
   napi_set_element(env, out, 0, v);
   napi_create_double(env, (double)l->kernel_drops, &v);
@@ -898,6 +1332,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_element(env, out, 3, v);
   napi_create_double(env, (double)l->ack_errors, &v);
   napi_set_element(env, out, 4, v);
+  absorb_entry_t *e = absorb_of(l);
+  if (e != NULL) l->acks_absorbed = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
+  napi_create_double(env, (double)l->acks_absorbed, &v);
+  napi_set_element(env, out, 5, v);
   return out;
 }
 
@@ -949,6 +1387,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default_method, NULL},
       {"setEcpAck", NULL, js_set_ecp_ack, NULL, NULL, NULL, napi_default_method, NULL},
+      {"absorbAcks", NULL, js_absorb_acks, NULL, NULL, NULL, napi_default_method, NULL},
+      {"armAck", NULL, js_arm_ack, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},
@@ -959,6 +1399,9 @@ static napi_value init(napi_env env, napi_value exports) {
   NAPI_CALL(env, napi_define_class(env, "AfPacketSocket", NAPI_AUTO_LENGTH, js_constructor, NULL,
                                    sizeof methods / sizeof methods[0], methods, &cls));
   NAPI_CALL(env, napi_set_named_property(env, exports, "AfPacketSocket", cls));
+  napi_value take;
+  NAPI_CALL(env, napi_create_function(env, "takeAbsorbedAcks", NAPI_AUTO_LENGTH, js_take_absorbed_acks, NULL, &take));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "takeAbsorbedAcks", take));
   return exports;
 }
 
