@@ -37,12 +37,13 @@ import { createResourceManager, requestTlvOf, type ResourceManagerCore } from '.
 import { VidPool } from './resources/vid-pool.ts'
 import type { Clock } from './runtime/clock.ts'
 import { DeadlineTimer } from './runtime/deadline-timer.ts'
+import { AbsorbedAckCollector } from './runtime/absorbed-acks.ts'
 import type { Logger } from './runtime/logger.ts'
 import { MetricsRegistry } from './runtime/metrics.ts'
 import { applyJournal, readJournal, StateJournal } from './runtime/state-journal.ts'
 import { PortDriver } from './runtime/port-driver.ts'
 import { ControlError, startControlServer, type ControlServer } from './control/local-api.ts'
-import type { FrameLink } from './transport/frame-link.ts'
+import type { AbsorbedEcpAck, FrameLink } from './transport/frame-link.ts'
 import type { CommandOutcome, MqttUplink, UplinkEvent } from './uplink/mqtt-uplink.ts'
 
 export const AGENT_VERSION = '0.1.0'
@@ -56,6 +57,11 @@ export interface AgentDeps {
   openUplink?: (args: { config: AgentConfig; bootId: string; bootTimeMs: number; onPolicy: (p: SwitchPolicy, source: 'disk' | 'broker') => void; onCommand: (c: Command) => Promise<CommandOutcome>; onResyncNeeded: () => void; log: Logger }) => Promise<MqttUplink>
   /** Overrides the data-plane driver (tests). */
   dataplane?: DataplaneDriver
+  /**
+   * The links' collector of the ECP ACKs they took in (the raw socket's
+   * `takeAbsorbedEcpAcks`); without it (or with `ecpAckAbsorb` off) every ACK is a frame.
+   */
+  takeAbsorbedAcks?: () => readonly AbsorbedEcpAck[]
 }
 
 /** What a station command waits for. */
@@ -234,6 +240,8 @@ export class Agent {
     const firstSequence = 0x4000 + randomInt(0x8000)
     // One Node timer for every port's next deadline (deadline-timer.ts).
     const deadlines = new DeadlineTimer(this.#deps.clock)
+    const takeAbsorbed = this.#deps.takeAbsorbedAcks
+    const absorbedAcks = c.ecpAckAbsorb && takeAbsorbed !== undefined ? new AbsorbedAckCollector(takeAbsorbed) : undefined
     for (const spec of c.ports) {
       const link = await this.#deps.openLink(spec)
       const mac = spec.mac ?? link.mac
@@ -258,6 +266,7 @@ export class Agent {
         link,
         clock: this.#deps.clock,
         deadlines,
+        ...(absorbedAcks ? { absorbedAcks } : {}),
         makeCore,
         onEvent: (e) => this.#onPortEvent(spec.name, e),
         onDrained: () => this.#afterDrain(),
@@ -774,6 +783,7 @@ export class Agent {
     m.collected('vdp_port_rejects_total', 'VDP requests rejected', 'counter', per((d) => d.core.counters().rejects))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
     m.collected('vdp_link_ecp_acks_offloaded_total', 'ECP ACKs the raw socket sent itself, before the port core saw the request', 'counter', per((d) => d.link.stats().offloadedAcks ?? 0))
+    m.collected('vdp_link_ecp_acks_absorbed_total', 'ECP ACKs the raw socket took in (eBPF filter) without waking the agent, handed to the port core later', 'counter', per((d) => d.link.stats().absorbedAcks ?? 0))
     m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanCount() }])
     m.collected('vdp_dataplane_healthy', '1 when the data plane is in sync', 'gauge', () => [{ labels: { kind: this.#dataplane.kind }, value: this.#sync.healthy ? 1 : 0 }])
     m.collected('vdp_uplink', 'Uplink and outbox figures', 'gauge', () =>

@@ -66,6 +66,12 @@ export interface AgentConfig {
   /** Gap between ECPDUs once they queue up behind `ecpTxGapUs` (a burst), µs. */
   ecpTxBurstGapUs: number
   /**
+   * Take ECP ACKs in with an eBPF socket filter where the kernel allows it (ACKs for ECPDUs
+   * with nothing queued behind them then wake nobody; docs/protocol.md). false = every ACK
+   * is read as a frame.
+   */
+  ecpAckAbsorb: boolean
+  /**
    * Least delay before the state file is rewritten after a change, ms (it grows with the
    * file's size, to 1 s or this). Changes are journaled before each answer in between, so a
    * larger value only means fewer rewrites (flash wear), not a larger window of loss.
@@ -93,6 +99,7 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   lldpTxIntervalS: 30,
   ecpTxGapUs: 5000,
   ecpTxBurstGapUs: 10_000,
+  ecpAckAbsorb: true,
   stateSaveDelayMs: 20,
   logLevel: 'info',
 })
@@ -120,8 +127,8 @@ Options:
 JSON config keys: role, switchId, ports [{name, mac?, ecpDestination?}], vidPool, stateDir,
 dataplane, link (af-packet|memory), sonic {redisUrl, vxlanTunnel}, linux {bridge, vxlanDevice},
 mqtt {url, username, password, topicPrefix, outboxEventsMax}, controlSocket, metricsListen,
-evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, stateSaveDelayMs,
-logLevel, policy.
+evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, ecpAckAbsorb,
+stateSaveDelayMs, logLevel, policy.
 `
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -207,6 +214,7 @@ export function validateAgentConfig(c: AgentConfig): AgentConfig {
   intIn('lldpTxIntervalS', c.lldpTxIntervalS, 1, 3600)
   intIn('ecpTxGapUs', c.ecpTxGapUs, 0, 1_000_000)
   intIn('ecpTxBurstGapUs', c.ecpTxBurstGapUs, 0, 1_000_000)
+  expectType('ecpAckAbsorb', c.ecpAckAbsorb, 'boolean')
   intIn('stateSaveDelayMs', c.stateSaveDelayMs, 0, 3_600_000)
   if (!isLogLevel(String(c.logLevel))) throw new ConfigError('logLevel', `Invalid config: logLevel ${JSON.stringify(c.logLevel)} is not debug, info, warn or error`)
   return c

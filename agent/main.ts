@@ -47,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
         const { openAfPacketLink } = await import('./transport/af-packet.ts')
         return openAfPacketLink(p.name)
       },
+      ...(config.link === 'af-packet' ? { takeAbsorbedAcks: (await import('./transport/af-packet.ts')).takeAbsorbedEcpAcks } : {}),
       openUplink: async ({ config: c, bootId, bootTimeMs, onPolicy, onCommand, onResyncNeeded, log: ulog }) => {
         const { MqttUplink } = await import('./uplink/mqtt-uplink.ts')
         return MqttUplink.open(

@@ -65,6 +65,8 @@ export interface PortCounters {
   rxEcpdus: number
   rxDuplicates: number
   rxAcks: number
+  /** Of `rxAcks`: ACKs the link took in without handing over the frame (`handleAbsorbedAck`). */
+  rxAcksAbsorbed: number
   /** ECP requests sent, retransmissions included. */
   txEcpdus: number
   txRetransmits: number
@@ -107,6 +109,7 @@ export const zeroPortCounters = (): PortCounters => ({
   rxEcpdus: 0,
   rxDuplicates: 0,
   rxAcks: 0,
+  rxAcksAbsorbed: 0,
   txEcpdus: 0,
   txRetransmits: 0,
   txAcks: 0,

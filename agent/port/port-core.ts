@@ -240,6 +240,18 @@ export interface EcpAckOffload {
 }
 
 /**
+ * An ECPDU of this core waiting for its ACK with nothing queued behind it for that peer: the
+ * ACK then only has to stop the ack timer, and a link may take it in without handing over the
+ * frame (`FrameLink.absorbEcpAcks`) and report it later (`PortCore.handleAbsorbedAck`). ACKs
+ * the core would accept: ECP version 1, operation ACK, subtype VDP, from `peer` with
+ * `sequence`, to the nearest customer bridge group address or to `own`.
+ */
+export interface EcpAckAbsorb {
+  readonly own: Mac
+  readonly awaited: readonly { readonly peer: Mac; readonly sequence: number }[]
+}
+
+/**
  * One port's protocol core.
  *
  * @example
@@ -269,6 +281,8 @@ export class PortCore {
   #peersVersion = 0
   /** A new ECPDU left in this step with a pacing gap to settle (`endStep`). */
   #paced = false
+  /** Moves whenever an ECP transmit machine may have changed (what `ecpAckAbsorb()` names). */
+  #txVersion = 0
   /** Station role: the ECP pair towards the bridge. */
   #uplink: Peer | undefined
   #bridgeMac: Mac | undefined
@@ -374,6 +388,23 @@ export class PortCore {
         throw e
       }
     }
+  }
+
+  /**
+   * An ECP ACK the link took in for this core (`ecpAckAbsorb()` named it): handled exactly as
+   * the frame would have been, some time after it arrived. A peer the core no longer holds, or
+   * a station's bridge that changed since, makes it a stray ACK, counted and otherwise ignored.
+   */
+  handleAbsorbedAck(nowUs: Us, source: Mac, sequence: number): void {
+    this.#advance(nowUs)
+    const peer = this.role === 'station' ? (source === this.#bridgeMac ? this.#uplink : undefined) : this.#peers.get(source)
+    this.#counters.rxAcks++
+    this.#counters.rxAcksAbsorbed++
+    if (peer === undefined) return
+    this.#peerFor(source, 'ecp')
+    peer.counters.rxAcks++
+    peer.tx.handleAck(this.#nowUs, sequence)
+    this.#flushEcp(peer)
   }
 
   /** Runs every timer due at `nowUs`. */
@@ -491,6 +522,30 @@ export class PortCore {
 
   get peersVersion(): number {
     return this.#peersVersion
+  }
+
+  /**
+   * The ECP ACKs a link may take in for this core (`FrameLink.absorbEcpAcks`): per peer, the
+   * ECPDU in flight when nothing is queued behind it. Once something is queued, its ACK must
+   * come in at once (it releases the next ECPDU), so that peer is left out. The driver applies
+   * it again whenever `ecpTxVersion` or `peersVersion` moves.
+   */
+  ecpAckAbsorb(): EcpAckAbsorb {
+    const awaited: { peer: Mac; sequence: number }[] = []
+    if (this.role === 'bridge') {
+      for (const p of this.#peers.values()) {
+        const sequence = p.tx.outstandingSequence
+        if (sequence !== undefined && p.tx.queued === 0) awaited.push({ peer: p.mac, sequence })
+      }
+    } else if (this.#uplink !== undefined && this.#bridgeMac !== undefined) {
+      const sequence = this.#uplink.tx.outstandingSequence
+      if (sequence !== undefined && this.#uplink.tx.queued === 0) awaited.push({ peer: this.#bridgeMac, sequence })
+    }
+    return { own: this.config.mac, awaited }
+  }
+
+  get ecpTxVersion(): number {
+    return this.#txVersion
   }
 
   /**
@@ -1123,6 +1178,7 @@ export class PortCore {
 
   /** Turns the ECP machine's output into frames and failures into events. */
   #flushEcp(peer: Peer): void {
+    this.#txVersion++
     for (let t = peer.tx.pollTransmission(); t !== undefined; t = peer.tx.pollTransmission()) {
       // One buffer for Ethernet, ECP and VDP (same bytes as the layered encoders).
       this.#transmitFrame(

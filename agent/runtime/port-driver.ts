@@ -12,6 +12,13 @@
  * stations a bridge holds, a station's bridge): after each step in which they changed, and for
  * a fresh core (none yet).
  *
+ * Where the link can take ECP ACKs in itself (`FrameLink.absorbEcpAcks`, the raw socket's
+ * eBPF filter), the driver keeps it told which ACKs the core awaits with nothing queued behind
+ * (`PortCore.ecpAckAbsorb`), after each step in which that may have changed. The agent's
+ * `AbsorbedAckCollector` is asked before every step of every driver and gives each ACK taken
+ * in to its port's core (`PortCore.handleAbsorbedAck`), in a step of its own. If the kernel
+ * refuses the filter, the driver logs it once and leaves every ACK to the frames.
+ *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
  * serving; VSIs it held are re-learnt from the stations' keep-alives. A `LocalProtocolError`
@@ -23,6 +30,7 @@ import { AssertionError } from '../../shared/assert.ts'
 import type { PortCommand, PortCore } from '../port/port-core.ts'
 import type { PortEvent } from '../port/events.ts'
 import type { FrameLink, FrameLinkError } from '../transport/frame-link.ts'
+import type { AbsorbedAckCollector } from './absorbed-acks.ts'
 import type { Clock } from './clock.ts'
 import { DeadlineTimer, type DeadlineSlot } from './deadline-timer.ts'
 import type { Logger } from './logger.ts'
@@ -42,6 +50,8 @@ export interface PortDriverOptions {
    * deadline-timer.ts); by default the driver has its own.
    */
   deadlines?: DeadlineTimer
+  /** Collector of the ACKs links took in; without it, the driver does not ask its link to. */
+  absorbedAcks?: AbsorbedAckCollector
 }
 
 export class PortDriver {
@@ -52,6 +62,12 @@ export class PortDriver {
   #closed = false
   /** The core's `peersVersion` the link's ACK offload was last set for (-1: never, or a new core). */
   #ackedPeersVersion = -1
+  /** The core's `ecpTxVersion` and `peersVersion` ACK absorption was last set for (-1: never). */
+  #absorbTxVersion = -1
+  #absorbPeersVersion = -1
+  /** The link takes ACKs in (it can, a collector is there, and it has not refused). */
+  #absorbing: boolean
+  readonly #unregisterAbsorbed: (() => void) | undefined
   coreResets = 0
 
   constructor(options: PortDriverOptions) {
@@ -64,6 +80,12 @@ export class PortDriver {
     this.#deadline = this.#deadlines.slot(() =>
       setImmediate(() => this.#step((core, nowUs) => core.handleTimeout(nowUs))),
     )
+    this.#absorbing = options.link.absorbEcpAcks !== undefined && options.absorbedAcks !== undefined
+    this.#unregisterAbsorbed = this.#absorbing
+      ? options.absorbedAcks!.register(options.link, (peer, sequence) =>
+          this.#step((core, nowUs) => core.handleAbsorbedAck(nowUs, peer, sequence)),
+        )
+      : undefined
     this.#core = this.#newCore()
   }
 
@@ -72,11 +94,14 @@ export class PortDriver {
     const core = this.#o.makeCore()
     core.setTransmitSink((frame) => this.#send(frame))
     this.#ackedPeersVersion = -1
+    this.#absorbTxVersion = -1
     return core
   }
 
   #send(frame: Uint8Array): void {
     if (this.#closed) return
+    // Armed before the ECPDU leaves: a quick peer's ACK can beat the end of the step.
+    if (this.#absorbing) this.#syncAbsorb(this.#core)
     try {
       this.#o.link.send(frame)
     } catch (e) {
@@ -114,6 +139,8 @@ export class PortDriver {
 
   #step(mutate: (core: PortCore, nowUs: number) => void, rethrowLocal = false): void {
     if (this.#closed) return
+    // ACKs absorbed on any port since the last step first (a no-op when called from inside).
+    this.#o.absorbedAcks?.collect()
     try {
       mutate(this.#core, this.#o.clock.nowUs())
       this.#core.endStep(this.#o.clock.nowUs())
@@ -157,6 +184,22 @@ export class PortDriver {
       this.#ackedPeersVersion = core.peersVersion
       link.ackEcp(core.ecpAckOffload())
     }
+    if (this.#absorbing) this.#syncAbsorb(core)
+  }
+
+  /** Tells the link which ACKs to take in, if the core's ECP transmit state moved since. */
+  #syncAbsorb(core: PortCore): void {
+    if (core.ecpTxVersion === this.#absorbTxVersion && core.peersVersion === this.#absorbPeersVersion) return
+    this.#absorbTxVersion = core.ecpTxVersion
+    this.#absorbPeersVersion = core.peersVersion
+    const link = this.#o.link
+    try {
+      link.absorbEcpAcks!(core.ecpAckAbsorb())
+    } catch (e) {
+      this.#absorbing = false
+      this.#unregisterAbsorbed?.()
+      this.#o.log.warn('ecp-ack-absorb-off', { port: link.name, error: e })
+    }
   }
 
   #arm(atUs: number | undefined): void {
@@ -166,6 +209,8 @@ export class PortDriver {
   close(): void {
     this.#closed = true
     this.#o.link.ackEcp?.(undefined)
+    // Closing the link takes its filter and map entry with it.
+    this.#unregisterAbsorbed?.()
     this.#deadlines.set(this.#deadline, undefined)
     this.#o.link.close()
   }

@@ -21,6 +21,8 @@ import { NCB_GROUP_MAC, macFromBytes, macToBytes, type Mac } from '../../shared/
 import {
   ETHERNET_HEADER_BYTES,
   FrameLinkError,
+  type AbsorbedEcpAck,
+  type EcpAckAbsorb,
   type EcpAckOffload,
   type FrameLink,
   type FrameLinkStats,
@@ -46,8 +48,9 @@ export interface AfPacketLink extends FrameLink {
    * Kernel-side counters: frames that passed the filter, and those dropped (queue full); and
    * the ECP ACKs the addon sent itself (`ackEcp`), and those it could not send.
    */
-  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number }
   ackEcp(offload: EcpAckOffload | undefined): void
+  absorbEcpAcks(absorb: EcpAckAbsorb | undefined): void
   /** Lets the process exit while this link is still open (like `net.Socket.unref`). */
   unref(): void
   ref(): void
@@ -79,7 +82,15 @@ interface NativeSocket {
    * frame's length in `rxSpans` has bit 31 set.
    */
   setEcpAck(source: Buffer | null, unicast: boolean, peers: Buffer): void
-  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number]
+  /**
+   * ECP ACK absorption (see `FrameLink.absorbEcpAcks`): puts the eBPF filter on the socket and
+   * returns the link's entry in the shared map (`own`: the port's MAC); null puts the classic
+   * filter back and returns 0. Throws an Error with .code and .syscall when the kernel refuses.
+   */
+  absorbAcks(own: Buffer | null): number
+  /** Arms `slot` (0..7) for an ACK from `peer` with `sequence`; a negative sequence disarms it. */
+  armAck(slot: number, peer: Buffer, sequence: number): void
+  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number]
   ifExists(): boolean
   ref(): void
   unref(): void
@@ -91,6 +102,38 @@ interface NativeAddon {
     ifname: string,
     options: { rcvBufBytes?: number; batch?: number; multicast?: Buffer[] },
   ) => NativeSocket
+  /**
+   * The ACKs absorbed since the last call on every link of the process, as triples (map
+   * entry, slot, sequence) in `out`; returns how many. One memory read when nothing is new.
+   */
+  takeAbsorbedAcks(out: Uint32Array): number
+}
+
+/** Slots per link for absorbed ACKs (ABSORB_SLOTS in the C file): peers awaited at once. */
+const ABSORB_SLOTS = 8
+/** Links with ACK absorption, by their entry in the addon's shared map. */
+const absorbingLinks = new Map<number, AfPacketLinkImpl>()
+const absorbedTriples = new Uint32Array(3 * 64)
+const NONE_ABSORBED: readonly AbsorbedEcpAck[] = []
+
+/**
+ * The ECP ACKs the raw links of this process took in (`absorbEcpAcks`) since the last call,
+ * for their port cores. Cheap when there are none (one read of a shared counter): the agent
+ * asks before every step of every port.
+ */
+export function takeAbsorbedEcpAcks(): readonly AbsorbedEcpAck[] {
+  if (absorbingLinks.size === 0 || cachedAddon === undefined) return NONE_ABSORBED
+  let out: AbsorbedEcpAck[] | undefined
+  for (;;) {
+    const n = cachedAddon.addon.takeAbsorbedAcks(absorbedTriples)
+    for (let i = 0; i < n; i++) {
+      const link = absorbingLinks.get(absorbedTriples[3 * i]!)
+      const peer = link?.peerInSlot(absorbedTriples[3 * i + 1]!)
+      if (link === undefined || peer === undefined) continue
+      ;(out ??= []).push({ link, peer, sequence: absorbedTriples[3 * i + 2]! })
+    }
+    if (3 * n < absorbedTriples.length) return out ?? NONE_ABSORBED
+  }
 }
 
 /** A span's length bits; bit 31 says the addon acknowledged the frame (SPAN_ACKED in the C file). */
@@ -242,6 +285,12 @@ class AfPacketLinkImpl implements AfPacketLink {
   /** Receive area the addon reads each batch into (see `#deliver`). */
   #rxData: Uint8Array | undefined
   #rxSpans: Uint32Array | undefined
+  /** ACK absorption: the link's entry in the addon's map (0: never turned on). */
+  #absorbEntry = 0
+  #absorbOwn: Mac | undefined
+  /** Per slot: the peer it was last armed for, and the sequence it is armed with (-1: none). */
+  readonly #slotPeers: (Mac | undefined)[] = new Array<Mac | undefined>(ABSORB_SLOTS).fill(undefined)
+  readonly #slotSequences: number[] = new Array<number>(ABSORB_SLOTS).fill(-1)
 
   constructor(name: string, socket: NativeSocket) {
     this.name = name
@@ -306,10 +355,69 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#socket.setEcpAck(Buffer.from(macToBytes(offload.source)), offload.unicast, peers)
   }
 
+  absorbEcpAcks(absorb: EcpAckAbsorb | undefined): void {
+    if (this.#closed) return
+    if (absorb === undefined) {
+      if (this.#absorbEntry === 0 || this.#absorbOwn === undefined) return
+      this.#absorbOwn = undefined
+      this.#slotSequences.fill(-1)
+      this.#nativeAbsorb(null)
+      return
+    }
+    if (absorb.own !== this.#absorbOwn) {
+      this.#absorbEntry = this.#nativeAbsorb(Buffer.from(macToBytes(absorb.own)))
+      this.#absorbOwn = absorb.own
+      absorbingLinks.set(this.#absorbEntry, this)
+    }
+    const peers = this.#slotPeers
+    const sequences = this.#slotSequences
+    const awaited = absorb.awaited
+    // Slots keep their peer while it is awaited: a slot whose ACK was taken in but not yet
+    // collected is re-armed only for the same peer's next ECPDU, never given to another peer.
+    for (let k = 0; k < ABSORB_SLOTS; k++) {
+      const peer = peers[k]
+      if (sequences[k]! < 0 || peer === undefined) continue
+      let wanted = -1
+      for (const a of awaited) if (a.peer === peer) wanted = a.sequence
+      if (wanted !== sequences[k]) this.#arm(k, peer, wanted)
+    }
+    for (const a of awaited) {
+      let k = peers.indexOf(a.peer)
+      if (k >= 0 && sequences[k] === a.sequence) continue
+      // A slot never used before one that was: an ACK taken in for its last peer during this
+      // step is still in it until the next collection.
+      if (k < 0) k = peers.indexOf(undefined)
+      if (k < 0) k = sequences.indexOf(-1)
+      if (k < 0) continue // more peers awaited than slots: their ACKs come as frames
+      this.#arm(k, a.peer, a.sequence)
+    }
+  }
+
+  #arm(slot: number, peer: Mac, sequence: number): void {
+    this.#slotPeers[slot] = peer
+    this.#slotSequences[slot] = sequence
+    this.#socket.armAck(slot, Buffer.from(macToBytes(peer)), sequence)
+  }
+
+  #nativeAbsorb(own: Buffer | null): number {
+    try {
+      return this.#socket.absorbAcks(own)
+    } catch (e) {
+      const err = e as Error & { code?: string; syscall?: string }
+      const code = err.code ?? 'EUNKNOWN'
+      throw new FrameLinkError(code, false, `Cannot absorb ECP ACKs on ${this.name}: ${err.message}`, err.syscall)
+    }
+  }
+
+  /** The peer `slot` was last armed for (the collector's view of an absorbed ACK). */
+  peerInSlot(slot: number): Mac | undefined {
+    return this.#slotPeers[slot]
+  }
+
   stats(): FrameLinkStats {
     // ACKs the addon sent itself (ackEcp) count as frames sent, and their failures as errors
     // (the port core then sent the ACK from JavaScript, which reports the cause).
-    const [, drops, truncated, acksSent, ackErrors] = this.#socket.stats()
+    const [, drops, truncated, acksSent, ackErrors, acksAbsorbed] = this.#socket.stats()
     return {
       rxFrames: this.#rxFrames,
       txFrames: this.#txFrames + acksSent,
@@ -317,12 +425,13 @@ class AfPacketLinkImpl implements AfPacketLink {
       txErrors: this.#txErrors + ackErrors,
       errors: this.#errors,
       offloadedAcks: acksSent,
+      absorbedAcks: acksAbsorbed,
     }
   }
 
-  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number } {
-    const [packets, drops, truncated, acksSent, ackErrors] = this.#socket.stats()
-    return { packets, drops, truncated, acksSent, ackErrors }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number } {
+    const [packets, drops, truncated, acksSent, ackErrors, acksAbsorbed] = this.#socket.stats()
+    return { packets, drops, truncated, acksSent, ackErrors, acksAbsorbed }
   }
 
   ref(): void {
@@ -339,6 +448,7 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#frameHandler = undefined
     this.#errorHandler = undefined
     clearTimeout(this.#goneTimer)
+    if (this.#absorbEntry !== 0) absorbingLinks.delete(this.#absorbEntry)
     this.#socket.close()
   }
 

@@ -32,6 +32,9 @@ describe('loadAgentConfig()', () => {
     expect(r.config.ports).toEqual([{ name: 'eth1', mac: '02:00:00:00:00:01' }])
     expect(r.config.evb).toMatchObject({ rka: 14, rte: 8 })
     expect(r.config.stateSaveDelayMs).toBe(20)
+    expect(r.config.ecpAckAbsorb).toBe(true)
+    const off = loadAgentConfig(['--config', 'b.json'], env({ 'b.json': JSON.stringify({ ports: [{ name: 'eth1' }], ecpAckAbsorb: false }) }))
+    expect(off.kind === 'run' && off.config.ecpAckAbsorb).toBe(false)
   })
 
   it('answers --help and --version', () => {
@@ -55,6 +58,7 @@ describe('loadAgentConfig()', () => {
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '[]' })))).toBe('(root)')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":-1}' })))).toBe('stateSaveDelayMs')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":"1s"}' })))).toBe('stateSaveDelayMs')
+    expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"ecpAckAbsorb":"yes"}' })))).toBe('ecpAckAbsorb')
     expect(pathOf(() => loadAgentConfig(['--config', 'x.json'], env({ 'x.json': '{"ports":[{"name":"e","mac":"01:00:5e:00:00:01"}]}' })))).toBe('ports[0].mac')
   })
 })

@@ -413,6 +413,134 @@ describe('AF_PACKET link acknowledging ECP requests itself (ackEcp)', () => {
   })
 })
 
+describe('AF_PACKET link taking ECP ACKs in (absorbEcpAcks, eBPF socket filter)', () => {
+  // A is the port awaiting ACKs; B plays its peer and sends them.
+  let lab: NetnsLab
+  let a: NsChild
+  let b: NsChild
+  const PEER = '02:76:64:70:00:02' // the source MAC of ECP_ACK_18
+  const OTHER = '02:76:64:70:00:09'
+  const ack = (seq: number, opts: { src?: string; dst?: string } = {}) =>
+    (opts.dst ?? '01:80:c2:00:00:00').replace(/:/g, '') + (opts.src ?? PEER).replace(/:/g, '') + '89401401' + seq.toString(16).padStart(4, '0')
+
+  beforeAll(async () => {
+    requireRoot('the AF_PACKET integration tests')
+    lab = await NetnsLab.create('afabs')
+    const nsA = await lab.addNamespace('a')
+    const nsB = await lab.addNamespace('b')
+    await lab.addVethPair({ ns: nsA, ifname: lab.ifname('a'), mac: MAC_A }, { ns: nsB, ifname: lab.ifname('b'), mac: MAC_B })
+    a = await lab.spawnNode(nsA, LINK_CHILD)
+    b = await lab.spawnNode(nsB, LINK_CHILD)
+    await a.request('open', { ifname: lab.ifname('a') })
+    await b.request('open', { ifname: lab.ifname('b') })
+    await a.request('listen', { mode: 'events' })
+    await b.request('listen', { mode: 'collect' })
+  })
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  /** Sends `frames` from B; returns what reached A's handler and what A's collector took in. */
+  async function exchange(frames: string[]): Promise<{ seen: string[]; absorbed: Array<{ own: boolean; peer: string; sequence: number }> }> {
+    const marker = withSeqAt(ECP_ACK_18, 0xbeef)
+    const start = a.events.length
+    for (const f of frames) await b.request('send', { hex: f })
+    await b.request('send', { hex: marker })
+    await a.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
+    const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker).map((e) => String(e.hex))
+    return { seen, absorbed: (await a.request<{ acks: Array<{ own: boolean; peer: string; sequence: number }> }>('takeAbsorbed')).acks }
+  }
+  const withSeqAt = (frame: string, seq: number) => frame.slice(0, 32) + seq.toString(16).padStart(4, '0') + frame.slice(36)
+
+  it('takes in the awaited ACK, to the group address or to the port, and hands every other frame over', async () => {
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [{ peer: PEER, sequence: 0x1234 }, { peer: OTHER, sequence: 7 }] } })
+    const longer = ack(0x1234) + '00'.repeat(42) // padded to the Ethernet minimum, as on a wire
+    const r = await exchange([
+      ack(0x1234),
+      ack(0x1235), // another sequence
+      ack(0x1234, { src: OTHER }), // another peer's sequence
+      ack(0x1234, { dst: '02:aa:bb:cc:dd:ee' }), // unicast to someone else
+      ack(0x1234).slice(0, 28) + '2401' + ack(0x1234).slice(32), // ECP version 2
+      ack(0x1234).slice(0, 28) + '1402' + ack(0x1234).slice(32), // subtype 2
+      ack(0x1234).slice(0, 28) + '1001' + ack(0x1234).slice(32), // a request, not an ACK
+      ack(0x1234).slice(0, 32), // 16 octets: too short to be an ACK
+      ack(0x1234).slice(0, 24) + '81000064' + ack(0x1234).slice(24), // behind a tag
+      LLDP_EVB,
+    ])
+    expect(r.seen).toEqual([
+      ack(0x1235),
+      ack(0x1234, { src: OTHER }),
+      ack(0x1234, { dst: '02:aa:bb:cc:dd:ee' }),
+      ack(0x1234).slice(0, 28) + '2401' + ack(0x1234).slice(32),
+      ack(0x1234).slice(0, 28) + '1402' + ack(0x1234).slice(32),
+      ack(0x1234).slice(0, 28) + '1001' + ack(0x1234).slice(32),
+      ack(0x1234).slice(0, 32),
+      ack(0x1234).slice(0, 24) + '81000064' + ack(0x1234).slice(24),
+      LLDP_EVB,
+    ])
+    expect(r.absorbed).toEqual([{ own: true, peer: PEER, sequence: 0x1234 }])
+    // To the port's own MAC, padded: taken in too; the other awaited peer's as well.
+    const r2 = await exchange([ack(0x1234, { dst: MAC_A }) + '00'.repeat(42), ack(7, { src: OTHER }), longer])
+    expect(r2.seen).toEqual([])
+    expect(r2.absorbed).toEqual(expect.arrayContaining([{ own: true, peer: PEER, sequence: 0x1234 }, { own: true, peer: OTHER, sequence: 7 }]))
+    const stats = await a.request<{ absorbedAcks: number; kernel: { acksAbsorbed: number } }>('stats')
+    expect(stats.absorbedAcks).toBe(4)
+    expect(stats.kernel.acksAbsorbed).toBe(4)
+  })
+
+  it('follows the awaited set: a peer no longer awaited, or awaited with a new sequence, gets its ACK as a frame', async () => {
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [{ peer: PEER, sequence: 20 }] } })
+    let r = await exchange([ack(0x1234), ack(7, { src: OTHER }), ack(20)])
+    expect(r.seen).toEqual([ack(0x1234), ack(7, { src: OTHER })])
+    expect(r.absorbed).toEqual([{ own: true, peer: PEER, sequence: 20 }])
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [] } })
+    r = await exchange([ack(20)])
+    expect(r.seen).toEqual([ack(20)])
+    expect(r.absorbed).toEqual([])
+  })
+
+  it('takes the port to be the MAC the core knows, which may differ from the NIC\'s', async () => {
+    const configured = '02:61:66:70:00:aa'
+    await a.request('absorbEcpAcks', { absorb: { own: configured, awaited: [{ peer: PEER, sequence: 30 }] } })
+    const r = await exchange([ack(30, { dst: MAC_A }), ack(30, { dst: configured })])
+    expect(r.seen).toEqual([ack(30, { dst: MAC_A })])
+    expect(r.absorbed).toEqual([{ own: true, peer: PEER, sequence: 30 }])
+  })
+
+  it('puts the classic filter back when turned off: every ECP and LLDP frame reaches the handler again', async () => {
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [{ peer: PEER, sequence: 40 }] } })
+    await a.request('absorbEcpAcks', { absorb: undefined })
+    const other = '0180c2000000' + PEER.replace(/:/g, '') + '0800' + '45'.repeat(46)
+    const r = await exchange([ack(40), other, LLDP_EVB])
+    expect(r.seen).toEqual([ack(40), LLDP_EVB])
+    expect(r.absorbed).toEqual([])
+  })
+
+  it('survives random and mutated frames with absorption on, and still takes in the awaited ACK after them', async () => {
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [{ peer: PEER, sequence: 50 }] } })
+    let seed = 0x5eed
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff
+    const frames: string[] = []
+    for (let i = 0; i < 200; i++) {
+      const base = Buffer.from(ack(50), 'hex')
+      const f = Buffer.concat([base, Buffer.alloc(rand() % 40)])
+      for (let k = 0; k < 1 + (rand() % 4); k++) f[12 + (rand() % (f.length - 12))] = rand()
+      f[12] = 0x89 // keep it ECP so the filter's ECP path runs
+      f[13] = 0x40
+      frames.push(f.subarray(0, Math.max(14, f.length - (rand() % 8))).toString('hex'))
+    }
+    const r = await exchange([...frames, ack(50)])
+    // Whatever a mutation left an exact awaited ACK may be taken in; everything else arrives.
+    expect(r.absorbed).toEqual([{ own: true, peer: PEER, sequence: 50 }])
+    const arrived = new Set(r.seen)
+    for (const f of frames) {
+      const awaitedAck = f.length >= 36 && f.slice(0, 12) === '0180c2000000' && f.slice(12, 24) === PEER.replace(/:/g, '') && f.slice(28, 36) === '14010032'
+      if (!awaitedAck) expect(arrived.has(f)).toBe(true)
+    }
+  })
+})
+
 describe('AF_PACKET link when the interface disappears', () => {
   let lab: NetnsLab
 

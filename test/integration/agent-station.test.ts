@@ -93,6 +93,22 @@ describe('station agent against bridge agent', () => {
     expect(await offloaded(station, 'h0')).toBeGreaterThan(0)
   })
 
+  it('takes the peer\'s ACKs in with the eBPF filter on both sides, and the cores count every one', async () => {
+    // Every ECPDU so far was alone in its queue: from the second exchange on, each side's
+    // filter took the other's ACK in and the agent handed it to the core, with no retransmission.
+    const metric = async (a: AgentProcess, name: string, port: string) =>
+      Number(new RegExp(`^${name}\\{port="${port}"\\} (\\d+)$`, 'm').exec((await vdpctl(a.socket, ['metrics'])).out)?.[1])
+    for (const [agent, port] of [[bridge, 'sw0'], [station, 'h0']] as const) {
+      const absorbed = await metric(agent, 'vdp_link_ecp_acks_absorbed_total', port)
+      expect(absorbed).toBeGreaterThan(0)
+      const counters = (JSON.parse((await vdpctl(agent.socket, ['counters', '--json'])).out) as Array<{ port: string; counters: Record<string, number> }>).find((c) => c.port === port)!.counters
+      // The core counts what was handed over (the last one at the next step), the link what it took in.
+      expect(counters.rxAcksAbsorbed).toBeGreaterThan(0)
+      expect(counters.rxAcksAbsorbed).toBeLessThanOrEqual(absorbed)
+      expect(counters.txRetransmits).toBe(0)
+    }
+  })
+
   it('reports bad arguments and a missing agent clearly', async () => {
     const bad = await vdpctl(station.socket, ['associate', '--uuid', UUID, '--filter', '0-zz:zz'])
     expect(bad.code).toBe(2)

@@ -12,6 +12,9 @@
  *   32-bit big-endian index is written at that offset of each copy
  * - `ackEcp { offload? }`: the link's ECP ACK offload (`FrameLink.ackEcp`); 'events' then say
  *   `acked: true` for a frame the addon acknowledged
+ * - `absorbEcpAcks { absorb? }`: the link's ECP ACK absorption (`FrameLink.absorbEcpAcks`);
+ *   errors carry the FrameLinkError code. `takeAbsorbed` → `{ acks: [{ own, peer, sequence }] }`
+ *   (`takeAbsorbedEcpAcks`; `own` says whether the ACK was this child's link's)
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
@@ -27,10 +30,11 @@ import { Worker } from 'node:worker_threads'
 import {
   loadAfPacketAddon,
   openAfPacketLink,
+  takeAbsorbedEcpAcks,
   type AfPacketLink,
   type AfPacketLinkOptions,
 } from '../../agent/transport/af-packet.ts'
-import type { EcpAckOffload } from '../../agent/transport/frame-link.ts'
+import type { EcpAckAbsorb, EcpAckOffload } from '../../agent/transport/frame-link.ts'
 import { serveJsonLines } from './ns-child-runtime.ts'
 
 let link: AfPacketLink | undefined
@@ -107,6 +111,13 @@ const server = serveJsonLines(
       need().ackEcp((p.offload ?? undefined) as EcpAckOffload | undefined)
       return null
     },
+    absorbEcpAcks: (p) => {
+      need().absorbEcpAcks((p.absorb ?? undefined) as EcpAckAbsorb | undefined)
+      return null
+    },
+    takeAbsorbed: () => ({
+      acks: takeAbsorbedEcpAcks().map((a) => ({ own: a.link === link, peer: a.peer, sequence: a.sequence })),
+    }),
     received: () => {
       const frames = collected
       collected = []

@@ -232,6 +232,12 @@ export class BridgeStationPair {
     this.#drain(core)
   }
 
+  /** Runs `fn` on `core` now (an input the harness has no name for), then drains it. */
+  apply(core: PortCore, fn: (core: PortCore, nowUs: Us) => void): void {
+    fn(core, this.nowUs)
+    this.#drain(core)
+  }
+
   /** Injects a raw frame into `to` as if it came over the link now. */
   inject(to: PortCore, bytes: Uint8Array): void {
     to.handleFrame(this.nowUs, bytes)

@@ -11,7 +11,9 @@ import type { ResourceRequest } from '../../../agent/port/resources.ts'
 import { PortCore } from '../../../agent/port/port-core.ts'
 import { PortDriver } from '../../../agent/runtime/port-driver.ts'
 import { silentLogger } from '../../../agent/runtime/logger.ts'
-import type { EcpAckOffload, FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
+import { AbsorbedAckCollector } from '../../../agent/runtime/absorbed-acks.ts'
+import type { AbsorbedEcpAck, EcpAckAbsorb, EcpAckOffload, FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
+import { FrameLinkError } from '../../../agent/transport/frame-link.ts'
 import { readCapture } from '../../support/captures.ts'
 import { FakeResourceManager } from '../../support/pair.ts'
 
@@ -49,15 +51,16 @@ class ObservingResources extends FakeResourceManager {
 const ecpOf = (frame: Uint8Array) => decodeEcpdu(decodeEthernetFrame(frame).payload)
 
 /** A started driver of a bridge core on `link`; the test moves the virtual time (`clock.us`). */
-function startBridgeDriver(link: FrameLink, resources: FakeResourceManager): { driver: PortDriver; clock: { us: number } } {
+function startBridgeDriver(link: FrameLink, resources: FakeResourceManager, more: { absorbedAcks?: AbsorbedAckCollector; log?: typeof silentLogger } = {}): { driver: PortDriver; clock: { us: number } } {
   const clock = { us: 1_000_000 }
   const driver = new PortDriver({
     link,
+    ...(more.absorbedAcks ? { absorbedAcks: more.absorbedAcks } : {}),
     clock: { nowUs: () => clock.us, wallMs: () => 0 },
     makeCore: () =>
       new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, clock.us),
     onEvent: () => {},
-    log: silentLogger,
+    log: more.log ?? silentLogger,
   })
   driver.start()
   return { driver, clock }
@@ -114,6 +117,76 @@ describe('PortDriver', () => {
 
     driver.close()
     expect(link.offloads.at(-1)).toBeUndefined()
+  })
+
+  it('arms ACK absorption before the response leaves, and gives collected ACKs to the core before the next step', () => {
+    const calls: string[] = []
+    class AbsorbingLink extends RecordingLink {
+      readonly absorbs: Array<EcpAckAbsorb | undefined> = []
+      override send(frame: Uint8Array): void {
+        calls.push(`send ${ecpOf(frame).header.operation === 1 ? 'ack' : 'ecpdu'}`)
+        super.send(frame)
+      }
+      absorbEcpAcks(absorb: EcpAckAbsorb | undefined): void {
+        calls.push(`absorb [${absorb?.awaited.map((a) => a.sequence).join(',') ?? '-'}]`)
+        this.absorbs.push(absorb)
+      }
+    }
+    const link = new AbsorbingLink()
+    let taken: AbsorbedEcpAck[] = []
+    const collector = new AbsorbedAckCollector(() => {
+      const out = taken
+      taken = []
+      return out
+    })
+    const { driver, clock } = startBridgeDriver(link, new ObservingResources(link), { absorbedAcks: collector })
+    calls.length = 0
+    const request = readCapture('lldpad-assoc')[0]!.data
+    clock.us += 10
+    link.handler!(request, false)
+    const response = ecpOf(link.sent[1]!).header.sequence
+    // A new peer (nothing awaited yet), its ACK, then the awaited set with the response's
+    // sequence, then the response itself.
+    expect(calls).toEqual(['absorb []', 'send ack', `absorb [${response}]`, 'send ecpdu'])
+    expect(link.absorbs.at(-1)).toEqual({ own: SWITCH_MAC, awaited: [{ peer: '02:76:64:70:00:01', sequence: response }] })
+
+    // The link took the station's ACK in; the next step of any port hands it to the core.
+    taken = [{ link, peer: parseMac('02:76:64:70:00:01'), sequence: response }]
+    calls.length = 0
+    clock.us += 100
+    driver.command({ kind: 'report-counters' })
+    expect(driver.core.counters()).toMatchObject({ rxAcks: 1, rxAcksAbsorbed: 1 })
+    expect(driver.core.ecpAckAbsorb().awaited).toEqual([])
+    expect(calls[0]).toBe('absorb []')
+    expect(collector.delivered).toBe(1)
+    driver.close()
+    // ACKs of a closed driver's link have nobody to go to.
+    taken = [{ link, peer: parseMac('02:76:64:70:00:01'), sequence: 1 }]
+    collector.collect()
+    expect(collector.orphaned).toBe(1)
+  })
+
+  it('logs once and stops asking when the link cannot take ACKs in', () => {
+    let tries = 0
+    class RefusingLink extends RecordingLink {
+      absorbEcpAcks(): void {
+        tries++
+        throw new FrameLinkError('EPERM', false, 'Cannot absorb ECP ACKs on sw0: bpf(BPF_PROG_LOAD) failed: Operation not permitted', 'bpf(BPF_PROG_LOAD)')
+      }
+    }
+    const link = new RefusingLink()
+    const warnings: string[] = []
+    const log = { ...silentLogger, warn: (event: string) => void warnings.push(event), child: () => log }
+    const collector = new AbsorbedAckCollector(() => [])
+    const { driver, clock } = startBridgeDriver(link, new ObservingResources(link), { absorbedAcks: collector, log: log as typeof silentLogger })
+    for (const f of readCapture('lldpad-assoc').map((c) => c.data).slice(0, 5)) {
+      clock.us += 1000
+      link.handler!(f, false)
+    }
+    expect(tries).toBe(1)
+    expect(warnings).toEqual(['ecp-ack-absorb-off'])
+    expect(driver.core.counters().rxVdpTlvs).toBeGreaterThan(0)
+    driver.close()
   })
 
   it('hands frames queued before the sink was set to the sink, in order', () => {
