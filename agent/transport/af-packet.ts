@@ -291,6 +291,7 @@ class AfPacketLinkImpl implements AfPacketLink {
   /** Per slot: the peer it was last armed for, and the sequence it is armed with (-1: none). */
   readonly #slotPeers: (Mac | undefined)[] = new Array<Mac | undefined>(ABSORB_SLOTS).fill(undefined)
   readonly #slotSequences: number[] = new Array<number>(ABSORB_SLOTS).fill(-1)
+  readonly #slotMacBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(ABSORB_SLOTS).fill(undefined)
 
   constructor(name: string, socket: NativeSocket) {
     this.name = name
@@ -394,9 +395,12 @@ class AfPacketLinkImpl implements AfPacketLink {
   }
 
   #arm(slot: number, peer: Mac, sequence: number): void {
+    // The peer's octets are built once per slot and peer, not per ECPDU.
+    let bytes = this.#slotMacBytes[slot]
+    if (bytes === undefined || this.#slotPeers[slot] !== peer) this.#slotMacBytes[slot] = bytes = Buffer.from(macToBytes(peer))
     this.#slotPeers[slot] = peer
     this.#slotSequences[slot] = sequence
-    this.#socket.armAck(slot, Buffer.from(macToBytes(peer)), sequence)
+    this.#socket.armAck(slot, bytes, sequence)
   }
 
   #nativeAbsorb(own: Buffer | null): number {
