@@ -71,6 +71,7 @@
 #include <linux/if_packet.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -476,7 +477,7 @@ static int ack_ecp_request(link_t *l, const uint8_t *data, size_t len) {
  * ACK unrecorded: the ack timer then retransmits, as for an ACK lost on the wire.
  */
 #define ABSORB_SLOTS 8
-#define ABSORB_ENTRIES 1024
+#define ABSORB_ENTRIES 256 /* links of one process: ports of a switch */
 #define ABSORB_ARMED 0x10000u
 typedef struct {
   uint32_t mac_hi; /* first four octets, as BPF_LD_ABS reads them (big-endian value) */
@@ -522,6 +523,13 @@ static int absorb_map(void) {
   a.max_entries = ABSORB_ENTRIES;
   a.map_flags = BPF_F_MMAPABLE;
   int fd = (int)sys_bpf(BPF_MAP_CREATE, &a);
+  if (fd < 0 && errno == EPERM) {
+    /* Before Linux 5.11 BPF memory counts against RLIMIT_MEMLOCK (often 64 KiB): raise it,
+     * as libbpf does, and try again. */
+    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0) fd = (int)sys_bpf(BPF_MAP_CREATE, &a);
+    else errno = EPERM;
+  }
   if (fd < 0) {
     absorb_map_errno = errno;
     absorb_map_failed = "bpf(BPF_MAP_CREATE)";

@@ -132,6 +132,16 @@ describe('arm64 AF_PACKET addon in an emulated arm64 machine', () => {
     expect(after.kernel.packets - before.kernel.packets).toBe(1)
   })
 
+  it('takes an awaited ECP ACK in with the eBPF filter on the arm64 kernel, and hands the rest over', async () => {
+    await vm!.request('absorbEcpAcks', { absorb: { own: MAC_VM, awaited: [{ peer: MAC_B, sequence: 5 }] } }, 20_000)
+    const ack = (seq: number) => '0180c2000000' + macHex(MAC_B) + '8940' + '1401' + seq.toString(16).padStart(4, '0')
+    expect(await toVm([ack(5), ack(6)])).toEqual([ack(6)])
+    const taken = await vm!.request<{ acks: Array<{ own: boolean; peer: string; sequence: number }> }>('takeAbsorbed', {}, 20_000)
+    expect(taken.acks).toEqual([{ own: true, peer: MAC_B, sequence: 5 }])
+    await vm!.request('absorbEcpAcks', { absorb: undefined }, 20_000)
+    expect(await toVm([ack(5)])).toEqual([ack(5)])
+  })
+
   it('closes the link with no handler call after close', async () => {
     const atClose = await vm!.request<{ rx: number }>('close', {}, 20_000)
     await b.request('send', { hex: ECP_ASSOCIATE })
