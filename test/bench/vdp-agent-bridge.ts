@@ -11,8 +11,8 @@
 //   --bridge-module 'test/bench/vdp-agent-bridge.ts?bundle=/tmp/prev/vdp-agent/vdp-agent.mjs&label=prev'
 //   --bridge-module test/bench/vdp-agent-bridge.ts
 // `bundle=` another build (`node scripts/build.mjs --only agent --out DIR`), `dataplane=`
-// sonic or dry-run, `node-args=` options for node (instead of VDP_BENCH_NODE_ARGS), `label=`
-// its name in the table.
+// sonic or dry-run, `node-args=` options for node (instead of VDP_BENCH_NODE_ARGS), `env=`
+// NAME=value pairs (comma-separated) for the agent's environment, `label=` its name in the table.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -53,6 +53,8 @@ export const bridgeUnderTest: BridgeUnderTest = {
         netns: lab.switchNs,
         ...(existsSync(bundle) ? { entry: bundle } : {}),
         nodeArgs: (variant.get('node-args') ?? process.env.VDP_BENCH_NODE_ARGS)?.split(' ').filter(Boolean) ?? [],
+        // env=NAME=value,NAME=value: the agent's environment for this variant only.
+        env: Object.fromEntries((variant.get('env') ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
         args: ['--port', lab.switchIf, '--vid-pool', '100-999', '--switch-id', 'bench', '--dataplane', redis ? 'sonic' : 'dry-run'],
         config: {
           evb: { retries: evb.ecpRetries ?? 3, rte: evb.ecpRte ?? 8, rwd: evb.vdpRwd ?? 20, rka: evb.vdpRka ?? 20, groupId: evb.gpid ?? true, reflectiveRelay: evb.rrCap ?? true },
