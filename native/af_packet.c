@@ -43,7 +43,14 @@
  *     read, before JS sees it: an untagged 18-octet ACK from `source` to the requester
  *     (`unicast`) or to the group address, with the request's sequence number. Such a frame's
  *     length in rxSpans has bit 31 set (SPAN_ACKED). `source` null turns the offload off.
- *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors]
+ *   .absorbAcks(own: Buffer | null) -> map entry (0 for null)
+ *     ECP ACK absorption (see the block comment above absorb_map): the eBPF filter in place of
+ *     the classic one, `own` the port's MAC as the core knows it; null puts the classic filter
+ *     back. Throws like the constructor when the kernel refuses.
+ *   .armAck(slot 0..7, peer: Buffer, sequence) arms a slot; a negative sequence disarms it
+ *   takeAbsorbedAcks(out: Uint32Array) -> n (a module function): (entry, slot, sequence)
+ *     triples of the ACKs taken in on every link since the last call
+ *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors, acksAbsorbed]
  *   .ifExists() -> whether the interface index still exists
  *   .ref() / .unref() / .close()
  */
