@@ -567,9 +567,14 @@ typedef struct {
   int fix_at[64];
   int fix_to[64];
   int fixes;
+  int overflow; /* more instructions or jumps than the arrays hold: do not load */
 } asm_t;
 
 static void emit(asm_t *p, uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  if (p->n >= BPF_PROG_MAX) {
+    p->overflow = 1;
+    return;
+  }
   struct bpf_insn *i = &p->insn[p->n++];
   memset(i, 0, sizeof *i);
   i->code = code;
@@ -580,11 +585,19 @@ static void emit(asm_t *p, uint8_t code, uint8_t dst, uint8_t src, int16_t off, 
 }
 /* Conditional jump on dst OP imm (or dst OP src with BPF_X) to a label defined later. */
 static void jump(asm_t *p, uint8_t op, uint8_t dst, int32_t imm, int label) {
+  if (p->fixes >= 64) {
+    p->overflow = 1;
+    return;
+  }
   p->fix_at[p->fixes] = p->n;
   p->fix_to[p->fixes++] = label;
   emit(p, BPF_JMP | op | BPF_K, dst, 0, 0, imm);
 }
 static void jump_reg(asm_t *p, uint8_t op, uint8_t dst, uint8_t src, int label) {
+  if (p->fixes >= 64) {
+    p->overflow = 1;
+    return;
+  }
   p->fix_at[p->fixes] = p->n;
   p->fix_to[p->fixes++] = label;
   emit(p, BPF_JMP | op | BPF_X, dst, src, 0, 0);
@@ -737,6 +750,10 @@ static const char *absorb_enable(link_t *l, const uint8_t *own, int *err) {
   if (l->absorb_attached) return NULL;
   asm_t p;
   build_program(&p, l->absorb_entry);
+  if (p.overflow) {
+    *err = E2BIG;
+    return "absorbAcks (filter program too long)";
+  }
   union bpf_attr a;
   memset(&a, 0, sizeof a);
   a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;

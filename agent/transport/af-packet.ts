@@ -111,8 +111,11 @@ interface NativeAddon {
 
 /** Slots per link for absorbed ACKs (ABSORB_SLOTS in the C file): peers awaited at once. */
 const ABSORB_SLOTS = 8
-/** Links with ACK absorption, by their entry in the addon's shared map. */
-const absorbingLinks = new Map<number, AfPacketLinkImpl>()
+/**
+ * Links with ACK absorption, by their entry in the addon's shared map. Weak: a link dropped
+ * without close() is still collected (and its socket closed by the addon's finalizer).
+ */
+const absorbingLinks = new Map<number, WeakRef<AfPacketLinkImpl>>()
 const absorbedTriples = new Uint32Array(3 * 64)
 const NONE_ABSORBED: readonly AbsorbedEcpAck[] = []
 
@@ -127,7 +130,7 @@ export function takeAbsorbedEcpAcks(): readonly AbsorbedEcpAck[] {
   for (;;) {
     const n = cachedAddon.addon.takeAbsorbedAcks(absorbedTriples)
     for (let i = 0; i < n; i++) {
-      const link = absorbingLinks.get(absorbedTriples[3 * i]!)
+      const link = absorbingLinks.get(absorbedTriples[3 * i]!)?.deref()
       const peer = link?.peerInSlot(absorbedTriples[3 * i + 1]!)
       if (link === undefined || peer === undefined) continue
       ;(out ??= []).push({ link, peer, sequence: absorbedTriples[3 * i + 2]! })
@@ -368,7 +371,7 @@ class AfPacketLinkImpl implements AfPacketLink {
     if (absorb.own !== this.#absorbOwn) {
       this.#absorbEntry = this.#nativeAbsorb(Buffer.from(macToBytes(absorb.own)))
       this.#absorbOwn = absorb.own
-      absorbingLinks.set(this.#absorbEntry, this)
+      absorbingLinks.set(this.#absorbEntry, new WeakRef(this))
     }
     const peers = this.#slotPeers
     const sequences = this.#slotSequences
@@ -452,7 +455,7 @@ class AfPacketLinkImpl implements AfPacketLink {
     this.#frameHandler = undefined
     this.#errorHandler = undefined
     clearTimeout(this.#goneTimer)
-    if (this.#absorbEntry !== 0) absorbingLinks.delete(this.#absorbEntry)
+    if (this.#absorbEntry !== 0 && absorbingLinks.get(this.#absorbEntry)?.deref() === this) absorbingLinks.delete(this.#absorbEntry)
     this.#socket.close()
   }
 

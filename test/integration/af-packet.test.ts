@@ -269,10 +269,14 @@ describe('AF_PACKET link on a veth pair', () => {
 
   it('releases sockets of garbage-collected links', async () => {
     const c = await lab.spawnNode(nsB, LINK_CHILD, [], { nodeArgs: ['--expose-gc'] })
-    const r = await c.request<{ before: number; opened: number; afterGc: number; afterClosedGc: number }>('gcProbe', { ifname: ifB })
+    const r = await c.request<{ before: number; opened: number; afterGc: number; afterClosedGc: number; absorbBefore: number; absorbOpened: number; afterAbsorbGc: number }>('gcProbe', { ifname: ifB })
     expect(r.opened).toBe(r.before + 20)
     expect(r.afterGc).toBe(r.before)
     expect(r.afterClosedGc).toBe(r.before)
+    // With ACK absorption on as well (the BPF map's descriptor is the one that stays).
+    expect(r.absorbBefore).toBe(r.before + 1)
+    expect(r.absorbOpened).toBe(r.absorbBefore + 20)
+    expect(r.afterAbsorbGc).toBe(r.absorbBefore)
     expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
   })
 

@@ -204,7 +204,25 @@ const server = serveJsonLines(
         l.close()
       }
       await settle()
-      return { before, opened, afterGc, afterClosedGc: fds() }
+      const afterClosedGc = fds()
+      // Taking ACKs in, never closed, dropped: the links' registry holds them weakly. (One
+      // link first creates the process's BPF map, whose descriptor stays.)
+      const warm = openAfPacketLink(String(p.ifname))
+      warm.absorbEcpAcks({ own: warm.mac, awaited: [] })
+      warm.close()
+      await settle()
+      const absorbBefore = fds()
+      // In a function of its own: a suspended async frame keeps its last loop value alive.
+      const openAbsorbing = (): void => {
+        for (let i = 0; i < 20; i++) {
+          const l = openAfPacketLink(String(p.ifname))
+          l.absorbEcpAcks({ own: l.mac, awaited: [{ peer: '02:00:00:00:00:01' as never, sequence: i + 1 }] })
+        }
+      }
+      openAbsorbing()
+      const absorbOpened = fds()
+      await settle()
+      return { before, opened, afterGc, afterClosedGc, absorbBefore, absorbOpened, afterAbsorbGc: fds() }
     },
   },
   {
