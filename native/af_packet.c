@@ -701,16 +701,21 @@ static absorb_entry_t *absorb_of(link_t *l) {
   return l->absorb_entry == 0 ? NULL : &absorb_mem[l->absorb_entry];
 }
 
+/* Disarms every slot and forgets what was recorded in it. */
+static void absorb_clear_slots(absorb_entry_t *e) {
+  for (int k = 0; k < ABSORB_SLOTS; k++) {
+    __atomic_store_n(&e->slots[k].armed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->slots[k].acked, 0, __ATOMIC_RELEASE);
+  }
+}
+
 /* Frees the link's entry once no filter program of its socket can run any more. */
 static void absorb_release(link_t *l) {
   if (l->absorb_entry == 0 || absorb_mem == NULL) return;
   uv_mutex_lock(&absorb_lock);
   absorb_entry_t *e = absorb_of(l);
   l->acks_absorbed = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
-  for (int k = 0; k < ABSORB_SLOTS; k++) {
-    __atomic_store_n(&e->slots[k].armed, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&e->slots[k].acked, 0, __ATOMIC_RELEASE);
-  }
+  absorb_clear_slots(e);
   e->own_hi = e->own_lo = 0;
   __atomic_store_n(&e->absorbed, 0, __ATOMIC_RELEASE);
   absorb_used[l->absorb_entry] = 0;
@@ -781,10 +786,7 @@ static int absorb_disable(link_t *l) {
   if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) return errno;
   l->absorb_attached = 0;
   absorb_entry_t *e = absorb_of(l);
-  for (int k = 0; k < ABSORB_SLOTS; k++) {
-    __atomic_store_n(&e->slots[k].armed, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&e->slots[k].acked, 0, __ATOMIC_RELEASE);
-  }
+  absorb_clear_slots(e);
   return 0;
 }
 

@@ -398,13 +398,12 @@ export class PortCore {
   handleAbsorbedAck(nowUs: Us, source: Mac, sequence: number): void {
     this.#advance(nowUs)
     const peer = this.role === 'station' ? (source === this.#bridgeMac ? this.#uplink : undefined) : this.#peers.get(source)
-    this.#counters.rxAcks++
     this.#counters.rxAcksAbsorbed++
-    if (peer === undefined) return
-    this.#peerFor(source, 'ecp')
-    peer.counters.rxAcks++
-    peer.tx.handleAck(this.#nowUs, sequence)
-    this.#flushEcp(peer)
+    if (peer === undefined) {
+      this.#counters.rxAcks++
+      return
+    }
+    this.#ackReceived(this.#peerFor(source, 'ecp'), sequence)
   }
 
   /** Runs every timer due at `nowUs`. */
@@ -681,10 +680,7 @@ export class PortCore {
     }
     const peer = this.#peerFor(source, 'ecp')
     if (header.operation === EcpOperation.Ack) {
-      this.#counters.rxAcks++
-      peer.counters.rxAcks++
-      peer.tx.handleAck(this.#nowUs, header.sequence)
-      this.#flushEcp(peer)
+      this.#ackReceived(peer, header.sequence)
       return
     }
     this.#counters.rxEcpdus++
@@ -702,6 +698,14 @@ export class PortCore {
     }
     const { pdu: vdp, invalid } = rebased(ulpduOffset, () => decodeVdpPduTolerant(ulpdu))
     this.#vdpPdu(peer, vdp, invalid, ulpduOffset)
+  }
+
+  /** An ECP ACK from `peer`, read as a frame or taken in by the link. */
+  #ackReceived(peer: Peer, sequence: number): void {
+    this.#counters.rxAcks++
+    peer.counters.rxAcks++
+    peer.tx.handleAck(this.#nowUs, sequence)
+    this.#flushEcp(peer)
   }
 
   /**

@@ -43,6 +43,25 @@ const ECP_ACK_TAGGED = '0180c2000000027664700002' + '81000064' + '894014010001'
 
 const hexFrame = (h: string): string => h.toLowerCase()
 
+/**
+ * A veth pair in two namespaces with a link child on each end: A (MAC_A) prints every frame
+ * as an event, B (MAC_B) collects what it receives.
+ */
+async function linkPair(name: string): Promise<{ lab: NetnsLab; a: NsChild; b: NsChild }> {
+  requireRoot('the AF_PACKET integration tests')
+  const lab = await NetnsLab.create(name)
+  const nsA = await lab.addNamespace('a')
+  const nsB = await lab.addNamespace('b')
+  await lab.addVethPair({ ns: nsA, ifname: lab.ifname('a'), mac: MAC_A }, { ns: nsB, ifname: lab.ifname('b'), mac: MAC_B })
+  const a = await lab.spawnNode(nsA, LINK_CHILD)
+  const b = await lab.spawnNode(nsB, LINK_CHILD)
+  await a.request('open', { ifname: lab.ifname('a') })
+  await b.request('open', { ifname: lab.ifname('b') })
+  await a.request('listen', { mode: 'events' })
+  await b.request('listen', { mode: 'collect' })
+  return { lab, a, b }
+}
+
 describe('AF_PACKET link on a veth pair', () => {
   let lab: NetnsLab
   let nsA: string
@@ -331,17 +350,7 @@ describe('AF_PACKET link acknowledging ECP requests itself (ackEcp)', () => {
   const ackHex = (dst: string, seq: number) => dst.replace(/:/g, '') + MAC_A.replace(/:/g, '') + '8940' + '1401' + seq.toString(16).padStart(4, '0')
 
   beforeAll(async () => {
-    requireRoot('the AF_PACKET integration tests')
-    lab = await NetnsLab.create('afpack')
-    const nsA = await lab.addNamespace('a')
-    const nsB = await lab.addNamespace('b')
-    await lab.addVethPair({ ns: nsA, ifname: lab.ifname('a'), mac: MAC_A }, { ns: nsB, ifname: lab.ifname('b'), mac: MAC_B })
-    a = await lab.spawnNode(nsA, LINK_CHILD)
-    b = await lab.spawnNode(nsB, LINK_CHILD)
-    await a.request('open', { ifname: lab.ifname('a') })
-    await b.request('open', { ifname: lab.ifname('b') })
-    await a.request('listen', { mode: 'events' })
-    await b.request('listen', { mode: 'collect' })
+    ;({ lab, a, b } = await linkPair('afpack'))
   })
 
   afterAll(async () => {
@@ -428,17 +437,7 @@ describe('AF_PACKET link taking ECP ACKs in (absorbEcpAcks, eBPF socket filter)'
     (opts.dst ?? '01:80:c2:00:00:00').replace(/:/g, '') + (opts.src ?? PEER).replace(/:/g, '') + '89401401' + seq.toString(16).padStart(4, '0')
 
   beforeAll(async () => {
-    requireRoot('the AF_PACKET integration tests')
-    lab = await NetnsLab.create('afabs')
-    const nsA = await lab.addNamespace('a')
-    const nsB = await lab.addNamespace('b')
-    await lab.addVethPair({ ns: nsA, ifname: lab.ifname('a'), mac: MAC_A }, { ns: nsB, ifname: lab.ifname('b'), mac: MAC_B })
-    a = await lab.spawnNode(nsA, LINK_CHILD)
-    b = await lab.spawnNode(nsB, LINK_CHILD)
-    await a.request('open', { ifname: lab.ifname('a') })
-    await b.request('open', { ifname: lab.ifname('b') })
-    await a.request('listen', { mode: 'events' })
-    await b.request('listen', { mode: 'collect' })
+    ;({ lab, a, b } = await linkPair('afabs'))
   })
 
   afterAll(async () => {
