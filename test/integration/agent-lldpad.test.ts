@@ -31,16 +31,21 @@ const vsiSpec = (lab: LldpadLab, n: number, filters: Array<{ vid: number; mac?: 
   mgrid2: 'vdplab', typeId, typeVersion: 1, uuid: lab.uuid(n), filters,
 })
 
-async function startLab(name: string, rka: number, policy?: unknown): Promise<{ lab: LldpadLab; agent: AgentProcess }> {
+/**
+ * `rte` sets the ECP ack timer on both ends (10 us * 2^rte). It also widens toutKeepAlive, the
+ * margin a late keep-alive has: with RKA 14, RTE 8 gives 272 ms for a 164 ms keep-alive period,
+ * so a station stalled ~110 ms on a loaded machine loses its VSIs; RTE 12 gives 676 ms.
+ */
+async function startLab(name: string, rka: number, policy?: unknown, rte = 8): Promise<{ lab: LldpadLab; agent: AgentProcess }> {
   requireRoot(`${name} integration test`)
-  const lab = await startLldpadLab({ name, bridge: 'none', waitForEvb: false, evb: { vdpRka: rka } })
+  const lab = await startLldpadLab({ name, bridge: 'none', waitForEvb: false, evb: { vdpRka: rka, ecpRte: rte } })
   try {
     const agent = await startAgentProcess({
       netns: lab.switchNs,
       args: ['--port', lab.switchIf, '--vid-pool', '100-199', '--switch-id', 'leaf1', '--dataplane', 'dry-run'],
-      config: { evb: { retries: 3, rte: 8, rwd: 20, rka, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1, ...(policy ? { policy } : {}) },
+      config: { evb: { retries: 3, rte, rwd: 20, rka, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1, ...(policy ? { policy } : {}) },
     })
-    await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid && t.rka === rka, 20_000)
+    await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid && t.rka === rka && t.rte === rte, 20_000)
     return { lab, agent }
   } catch (e) {
     await lab.stop()
@@ -51,7 +56,7 @@ async function startLab(name: string, rka: number, policy?: unknown): Promise<{ 
 describe('vdp-agent bridge with an lldpad station (fast keep-alives)', () => {
   let lab: LldpadLab
   let agent: AgentProcess
-  beforeAll(async () => ({ lab, agent } = await startLab('agtl', 14, POLICY)), 90_000)
+  beforeAll(async () => ({ lab, agent } = await startLab('agtl', 14, POLICY, 12)), 90_000)
   afterAll(async () => {
     await agent?.stop()
     await lab?.stop()
@@ -111,7 +116,7 @@ describe('vdp-agent bridge with an lldpad station (fast keep-alives)', () => {
   })
 
   it('keeps VSIs alive on the station\'s keep-alives well past toutKeepAlive', async () => {
-    // RKA 14: keep-alive every 164 ms, toutKeepAlive 272 ms.
+    // RKA 14, RTE 12: keep-alive every 164 ms, toutKeepAlive 676 ms.
     await sleep(1500)
     const all = await rows()
     expect(all.map((x) => x.vsiId.id.slice(-2)).sort()).toEqual(['01', '02', '03', '04', '05', '07'])

@@ -35,7 +35,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   let lab: LldpadLab
   let agent: AgentProcess
   const agentArgs = () => ['--port', lab.switchIf, '--vid-pool', '100-199', '--switch-id', 'leaf3', '--dataplane', 'sonic']
-  const agentConfig = { sonic: { redisUrl: SOCK, vxlanTunnel: 'vtep' }, evb: { retries: 3, rte: 8, rwd: 20, rka: 14, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1 }
+  const agentConfig = { sonic: { redisUrl: SOCK, vxlanTunnel: 'vtep' }, evb: { retries: 3, rte: 12, rwd: 20, rka: 14, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1 }
 
   beforeAll(async () => {
     redisProc = await startRedisOnSocket()
@@ -44,9 +44,10 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     // What the operator configured before the agent came: a VLAN and the VXLAN tunnel.
     await cfg.hset('VLAN|Vlan999', 'vlanid', '999')
     await cfg.hset('VXLAN_TUNNEL|vtep', 'src_ip', '10.0.0.1')
-    lab = await startLldpadLab({ name: 'agsn', bridge: 'none', waitForEvb: false, evb: { vdpRka: 14 } })
+    // RTE 12 widens toutKeepAlive to 676 ms (272 ms with RTE 8) for a station stalled on a loaded machine
+    lab = await startLldpadLab({ name: 'agsn', bridge: 'none', waitForEvb: false, evb: { vdpRka: 14, ecpRte: 12 } })
     agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
-    await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid, 20_000)
+    await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid && t.rte === 12, 20_000)
   }, 90_000)
   afterAll(async () => {
     await agent?.stop()

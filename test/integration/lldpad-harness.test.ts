@@ -268,10 +268,13 @@ describe('lldpad station + lldpad bridge', () => {
 
 describe('keep-alives with a small RKA', () => {
   const RKA = 14 // 10 us * 2^14 = 163.84 ms
+  // RTE 12 (ack timer 40.96 ms) instead of 8 widens the bridge's toutKeepAlive from 272 to 676 ms:
+  // with RTE 8 a station stalled for ~110 ms on a loaded machine loses the VSI to lldpad's bridge.
+  const RTE = 12
   let lab: LldpadLab
 
   beforeAll(async () => {
-    lab = await startLldpadLab({ name: 'lhk', bridge: 'lldpad', evb: { vdpRka: RKA } })
+    lab = await startLldpadLab({ name: 'lhk', bridge: 'lldpad', evb: { vdpRka: RKA, ecpRte: RTE } })
   })
   afterAll(async () => {
     await lab?.stop()
@@ -279,12 +282,14 @@ describe('keep-alives with a small RKA', () => {
 
   it('re-sends the VSI TLV every 10 us * 2^RKA and the bridge answers each', async () => {
     await Promise.all([
-      lab.station.waitForVdpParams((p) => p.rka === RKA),
-      lab.bridge!.waitForVdpParams((p) => p.rka === RKA),
+      lab.station.waitForVdpParams((p) => p.rka === RKA && p.rte === RTE),
+      lab.bridge!.waitForVdpParams((p) => p.rka === RKA && p.rte === RTE),
     ])
     expect(await lab.bridge!.evbConfig()).toMatchObject({ vdprka: String(RKA), evbmode: 'bridge' })
-    const { reinitKeepAliveMs } = keepAliveTimings({ retries: 3, rte: 8, rwd: 20, rka: RKA })
+    const { reinitKeepAliveMs, toutKeepAliveMs } = keepAliveTimings({ retries: 3, rte: RTE, rwd: 20, rka: RKA })
     expect(reinitKeepAliveMs).toBeCloseTo(163.84, 2)
+    expect(toutKeepAliveMs).toBeCloseTo(675.84, 2)
+    const eventsFrom = lab.station.logOffset()
     const spec = vsi(lab, 1, [{ vid: 0, mac: lab.vsiMac(1) }])
     const { result, timing } = await measureWire(
       lab,
@@ -304,6 +309,8 @@ describe('keep-alives with a small RKA', () => {
     const gapsMs = requests.slice(1).map((x, i) => (x.requestUs - requests[i]!.requestUs) / 1000)
     expect(Math.min(...gapsMs)).toBeGreaterThan(reinitKeepAliveMs * 0.9)
     expect(summarize(gapsMs).median).toBeLessThan(reinitKeepAliveMs * 1.2)
+    // the bridge never dropped the VSI (a keep-alive timeout shows as a logged deassoc, hints 256)
+    expect(lab.station.vsiEvents(eventsFrom).filter((e) => e.uuid === lab.uuid(1)).map((e) => [e.mode, e.hints])).toEqual([['assoc', 0]])
     expect(await lab.vdptool.query(lab.uuid(1))).toMatchObject({ mode: 'assoc' })
   })
 })
