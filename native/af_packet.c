@@ -1341,35 +1341,33 @@ static napi_value js_take_absorbed_acks(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The kernel resets its packet and drop counters on each read: keep running totals. */
+static void add_kernel_stats(link_t *l) {
+  if (l->closing || l->fd < 0) return;
+  struct tpacket_stats st;
+  socklen_t sl = sizeof st;
+  if (getsockopt(l->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) {
+    l->kernel_packets += st.tp_packets;
+    l->kernel_drops += st.tp_drops;
+  }
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
   if (l == NULL) return NULL;
-  if (!l->closing && l->fd >= 0) {
-    /* The kernel resets these counters on each read: keep running totals. */
-    struct tpacket_stats st;
-    socklen_t sl = sizeof st;
-    if (getsockopt(l->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) {
-      l->kernel_packets += st.tp_packets;
-      l->kernel_drops += st.tp_drops;
-    }
-  }
-  napi_value out, v;
-  NAPI_CALL(env, napi_create_array_with_length(env, 6, &out));
-  napi_create_double(env, (double)l->kernel_packets, &v);
-  napi_set_element(env, out, 0, v);
-  napi_create_double(env, (double)l->kernel_drops, &v);
-  napi_set_element(env, out, 1, v);
-  napi_create_double(env, (double)l->truncated, &v);
-  napi_set_element(env, out, 2, v);
-  napi_create_double(env, (double)l->acks_sent, &v);
-  napi_set_element(env, out, 3, v);
-  napi_create_double(env, (double)l->ack_errors, &v);
-  napi_set_element(env, out, 4, v);
+  add_kernel_stats(l);
   absorb_entry_t *e = absorb_of(l);
   if (e != NULL) l->acks_absorbed = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
-  napi_create_double(env, (double)l->acks_absorbed, &v);
-  napi_set_element(env, out, 5, v);
+  const uint64_t values[] = {l->kernel_packets, l->kernel_drops, l->truncated,
+                             l->acks_sent,      l->ack_errors,   l->acks_absorbed};
+  const uint32_t count = sizeof values / sizeof values[0];
+  napi_value out, v;
+  NAPI_CALL(env, napi_create_array_with_length(env, count, &out));
+  for (uint32_t i = 0; i < count; i++) {
+    napi_create_double(env, (double)values[i], &v);
+    napi_set_element(env, out, i, v);
+  }
   return out;
 }
 
@@ -1403,14 +1401,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   link_t *l = unwrap(env, info, &argc, NULL);
   if (l == NULL) return NULL;
-  if (!l->closing && l->fd >= 0) {
-    struct tpacket_stats st;
-    socklen_t sl = sizeof st;
-    if (getsockopt(l->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) {
-      l->kernel_packets += st.tp_packets;
-      l->kernel_drops += st.tp_drops;
-    }
-  }
+  add_kernel_stats(l);
   stop_io(l);
   if (l->in_callback == 0) release_js(l, env);
   return NULL;
