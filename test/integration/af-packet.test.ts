@@ -639,10 +639,13 @@ describe('tshark on a veth end', () => {
 
 describe('AF_PACKET link from an esbuild bundle', () => {
   let lab: NetnsLab
-  const dir = mkdtempSync(join(tmpdir(), 'afp-bundle-'))
+  let dir = ''
 
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'afp-bundle-'))
+  })
   afterAll(async () => {
-    rmSync(dir, { recursive: true, force: true })
+    if (dir !== '') rmSync(dir, { recursive: true, force: true })
     await lab?.cleanup()
   })
 

@@ -5,7 +5,7 @@ import { startAgentProcess, type AgentProcess } from '../support/agent-process.t
 import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
 import { sleep } from '../support/lldpad.ts'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requireRoot, REPO_ROOT } from '../support/netns.ts'
@@ -138,22 +138,27 @@ describe('vdp-agent bridge with an lldpad station (fast keep-alives)', () => {
   })
 
   it('sends frames that tshark\'s ecp21 dissector and vdpctl decode', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'agtl-cap-')), 'sw.pcap')
-    const cap = await startCapture({ netns: lab.switchNs, ifname: lab.switchIf, file, keep: true })
-    const r = await lab.vdptool.associate(vsiSpec(lab, 8, [{ vid: 0, groupId: 7002 }]), { wait: true })
-    expect(r.kind).toBe('response')
-    await sleep(1200) // one LLDPDU from the agent (txInterval 1 s)
-    await cap.stop()
-    const tshark = tsharkFields(file, ['eth.src', 'ecp.ver', 'ecp.op', 'ecp.subtype', 'ecp.seqno'], 'ecp21')
-    const ours = tshark.filter((f) => f[0] === lab.switchMac)
-    expect(ours.some((f) => f[1] === '1' && f[2] === '0x0001' && f[3] === '0x0001')).toBe(true) // an ACK
-    expect(ours.some((f) => f[1] === '1' && f[2] === '0x0000' && f[3] === '0x0001')).toBe(true) // a VDP request (the response TLV)
-    const decoded = JSON.parse(execFileSync(process.execPath, ['bin/vdpctl.mjs', 'decode', file], { cwd: REPO_ROOT, encoding: 'utf8' })) as Array<Record<string, any>>
-    const fromAgent = decoded.filter((f) => f.source === lab.switchMac)
-    const resp = fromAgent.flatMap((f) => f.ecp?.vdp?.tlvs ?? []).find((t: any) => t.vsiId?.id === lab.uuid(8).replace(/-/g, ''))
-    expect(resp).toMatchObject({ mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 102, groupId: 7002 }] })
-    const lldp = fromAgent.find((f) => f.lldp)
-    expect(lldp?.lldp.evb).toMatchObject({ mode: 1, bridge: { bgid: true }, rka: 14 })
+    const capDir = mkdtempSync(join(tmpdir(), 'agtl-cap-'))
+    const file = join(capDir, 'sw.pcap')
+    try {
+      const cap = await startCapture({ netns: lab.switchNs, ifname: lab.switchIf, file, keep: true })
+      const r = await lab.vdptool.associate(vsiSpec(lab, 8, [{ vid: 0, groupId: 7002 }]), { wait: true })
+      expect(r.kind).toBe('response')
+      await sleep(1200) // one LLDPDU from the agent (txInterval 1 s)
+      await cap.stop()
+      const tshark = tsharkFields(file, ['eth.src', 'ecp.ver', 'ecp.op', 'ecp.subtype', 'ecp.seqno'], 'ecp21')
+      const ours = tshark.filter((f) => f[0] === lab.switchMac)
+      expect(ours.some((f) => f[1] === '1' && f[2] === '0x0001' && f[3] === '0x0001')).toBe(true) // an ACK
+      expect(ours.some((f) => f[1] === '1' && f[2] === '0x0000' && f[3] === '0x0001')).toBe(true) // a VDP request (the response TLV)
+      const decoded = JSON.parse(execFileSync(process.execPath, ['bin/vdpctl.mjs', 'decode', file], { cwd: REPO_ROOT, encoding: 'utf8' })) as Array<Record<string, any>>
+      const fromAgent = decoded.filter((f) => f.source === lab.switchMac)
+      const resp = fromAgent.flatMap((f) => f.ecp?.vdp?.tlvs ?? []).find((t: any) => t.vsiId?.id === lab.uuid(8).replace(/-/g, ''))
+      expect(resp).toMatchObject({ mode: 'associate', status: { response: true, error: 0 }, entries: [{ vid: 102, groupId: 7002 }] })
+      const lldp = fromAgent.find((f) => f.lldp)
+      expect(lldp?.lldp.evb).toMatchObject({ mode: 1, bridge: { bgid: true }, rka: 14 })
+    } finally {
+      rmSync(capDir, { recursive: true, force: true })
+    }
   })
 
   it('times out and de-associates the VSIs of a station that falls silent', async () => {

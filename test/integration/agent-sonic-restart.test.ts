@@ -2,7 +2,7 @@
 // lldpad station: the keys SONiC's own tools write, an operator's VLAN left alone, release on
 // de-associate, and a SIGKILL + restart that resumes the VSIs without touching the data plane.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -11,9 +11,10 @@ import { startAgentProcess, type AgentProcess } from '../support/agent-process.t
 import { startLldpadLab, type LldpadLab } from '../support/lldpad-lab.ts'
 import { sleep } from '../support/lldpad.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'vdp-sonic-'))
-const SOCK = join(dir, 'redis.sock')
-const STATE = join(dir, 'state')
+/** The redis socket and data, and the agent's state dir: made in beforeAll, deleted in afterAll. */
+let dir = ''
+let SOCK = ''
+let STATE = ''
 
 async function startRedisOnSocket(): Promise<ChildProcess> {
   const child = spawn('/usr/bin/redis-server', ['--port', '0', '--unixsocket', SOCK, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -35,9 +36,12 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   let lab: LldpadLab
   let agent: AgentProcess
   const agentArgs = () => ['--port', lab.switchIf, '--vid-pool', '100-199', '--switch-id', 'leaf3', '--dataplane', 'sonic']
-  const agentConfig = { sonic: { redisUrl: SOCK, vxlanTunnel: 'vtep' }, evb: { retries: 3, rte: 12, rwd: 20, rka: 14, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1 }
+  const agentConfig = () => ({ sonic: { redisUrl: SOCK, vxlanTunnel: 'vtep' }, evb: { retries: 3, rte: 12, rwd: 20, rka: 14, groupId: true, reflectiveRelay: true }, lldpTxIntervalS: 1 })
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vdp-sonic-'))
+    SOCK = join(dir, 'redis.sock')
+    STATE = join(dir, 'state')
     redisProc = await startRedisOnSocket()
     cfg = new Redis({ path: SOCK, db: 4 })
     state = new Redis({ path: SOCK, db: 6 })
@@ -46,7 +50,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     await cfg.hset('VXLAN_TUNNEL|vtep', 'src_ip', '10.0.0.1')
     // RTE 12 widens toutKeepAlive to 676 ms (272 ms with RTE 8) for a station stalled on a loaded machine
     lab = await startLldpadLab({ name: 'agsn', bridge: 'none', waitForEvb: false, evb: { vdpRka: 14, ecpRte: 12 } })
-    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig() })
     await lab.waitForBridgeEvb((t) => t.bridgeStatus.bgid && t.rte === 12, 20_000)
   }, 90_000)
   afterAll(async () => {
@@ -55,6 +59,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     cfg?.disconnect()
     state?.disconnect()
     redisProc?.kill('SIGKILL')
+    if (dir !== '') rmSync(dir, { recursive: true, force: true })
   })
 
   const configKeys = async () => (await cfg.keys('*')).sort()
@@ -121,7 +126,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
       const cmd = String(args[0]).toLowerCase()
       if (['hset', 'hdel', 'del', 'hmset', 'unlink'].includes(cmd) && !String(args[1]).startsWith('VDP_VSI_TABLE')) writes.push(args.join(' '))
     })
-    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig() })
     const end = Date.now() + 10_000
     let rows: Array<{ vsiId: { id: string }; entries: Array<{ vid: number }>; mode: string }> = []
     while (Date.now() < end) {
@@ -155,7 +160,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   it('a VSI associated just before a SIGKILL, not yet in the state file, is resumed from the journal', async () => {
     // A save delay far longer than the test: after the association only the journal has it.
     await agent.stop()
-    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: { ...agentConfig, stateSaveDelayMs: 600_000 } })
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: { ...agentConfig(), stateSaveDelayMs: 600_000 } })
     await agent.waitForLog('resources-restored', (e) => e.restored === 2)
     const r = await lab.vdptool.associate(vsi(lab, 4, [{ vid: 0, groupId: 7003 }]), { wait: true })
     expect(r.kind === 'response' && r.event.outcome.success).toBe(true)
@@ -166,7 +171,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
     expect(saved.vsis.map((v) => hex(v.vsiId))).not.toContain(hex(lab.uuid(4)))
     await agent.kill()
 
-    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig() })
     await agent.waitForLog('resources-restored', (e) => e.restored === 3 && Number(e.journalRecords) >= 1)
     // Answered at restart, then kept alive by lldpad past the unconfirmed-release grace period
     // (RKA 14: a keep-alive every ~0.16 s).
@@ -184,7 +189,7 @@ describe('vdp-agent with the SONiC data plane, killed and restarted', () => {
   it('after a kill with the station gone, the restarted agent removes what nobody confirms', async () => {
     await agent.kill()
     await lab.station.stop()
-    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig })
+    agent = await startAgentProcess({ netns: lab.switchNs, stateDir: STATE, args: agentArgs(), config: agentConfig() })
     const end = Date.now() + 10_000
     while (Date.now() < end && (await configKeys()).includes('VLAN|Vlan100')) await sleep(100)
     expect(await configKeys()).toEqual(['VLAN|Vlan999', 'VXLAN_TUNNEL|vtep'])

@@ -60,7 +60,7 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('commands survive an edge r
     startAgentProcess({
       args: ['--port', bridgeIf, '--vid-pool', '100-199', '--switch-id', 'leaf1', '--dataplane', 'dry-run', '--mqtt', edge.mqttUrl],
       config: { evb: EVB, lldpTxIntervalS: 1, mqtt: { username: 'leaf1', password: LEAF_PASSWORD } },
-      ...(bridgeStateDir !== undefined ? { stateDir: bridgeStateDir } : {}),
+      stateDir: bridgeStateDir,
     })
 
   beforeAll(async () => {
@@ -90,6 +90,8 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('commands survive an edge r
 
     dir = mkdtempSync(join(tmpdir(), 'vdp-cmd-durability-'))
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+    // kept across the bridge's restarts (the helper deletes a state dir of its own at exit)
+    bridgeStateDir = join(dir, 'bridge-state')
     writeFileSync(join(dir, 'tokens.json'), JSON.stringify([{ name: 'ops', token: ADMIN_TOKEN, scope: 'admin' }]), { mode: 0o600 })
     writeFileSync(join(dir, 'users.json'), JSON.stringify([{ username: 'leaf1', passwordHash: hashBrokerPassword(LEAF_PASSWORD) }]))
     // Fixed ports: the agent reconnects to the same URL after the edge restart.
@@ -109,7 +111,6 @@ describe.each<BrokerKind>(['embedded', 'mosquitto'])('commands survive an edge r
     expect([200, 201]).toContain((await new EdgeApi(edge.httpUrl, ADMIN_TOKEN).request('PUT', `/vns/cmddur`, { vni: VNI, tenant: 't' })).status)
 
     const bridge = await startBridge()
-    bridgeStateDir = bridge.stateDir
     cleanups.push(() => bridge.stop())
     await bridge.waitForLog('policy-applied', (e) => e.source === 'broker' && e.vns === 1, 20_000)
     await bridge.stop()

@@ -3,7 +3,7 @@
 // Ctrl-C leaves no namespace, link or process behind. Both link kinds: veth (root) and memory.
 import { spawn } from 'node:child_process'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -13,7 +13,8 @@ import { freeLoopbackPort } from '../support/redis.ts'
 async function runDemo(links: 'veth' | 'memory'): Promise<void> {
   const http = await freeLoopbackPort()
   const mqtt = await freeLoopbackPort()
-  const dir = join(mkdtempSync(join(tmpdir(), 'vdp-demo-')), 'state')
+  const parent = mkdtempSync(join(tmpdir(), 'vdp-demo-'))
+  const dir = join(parent, 'state')
   const child = spawn(process.execPath, ['bin/vdp-demo.mjs', '--links', links, '--migrate-every-s', '3', '--http', `127.0.0.1:${http}`, '--mqtt-listen', `127.0.0.1:${mqtt}`, '--dir', dir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -41,7 +42,9 @@ async function runDemo(links: 'veth' | 'memory'): Promise<void> {
     expect(page).toMatch(/<html/i)
   } finally {
     child.kill('SIGINT')
-    expect(await exited).toBe(0)
+    const code = await exited
+    rmSync(parent, { recursive: true, force: true })
+    expect(code).toBe(0)
   }
   expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toMatch(new RegExp(`vdpdemo${child.pid! % 1000}-`))
 }

@@ -2,6 +2,10 @@
  * Runs `vdp-agent` (bin/vdp-agent.mjs, the real entry point) as a child process, inside a
  * network namespace when given one, with a private state dir and control socket; talks to
  * it through its control socket as `vdpctl` does, and reads its JSON log.
+ *
+ * The private folder (config, log, control socket, and the state dir unless one was given) is
+ * deleted once the agent has exited through `stop()` or `kill()`: a restart test that keeps
+ * the state passes a `stateDir` of its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
@@ -16,7 +20,7 @@ export interface AgentProcessOptions {
   args: string[]
   /** Written as --config. */
   config?: Record<string, unknown>
-  /** Reuse a state dir (restart tests). */
+  /** A state dir of the caller's, kept after the agent exits (restart tests). */
   stateDir?: string
   env?: Record<string, string>
   /** Options for node itself, e.g. ['--cpu-prof']. */
@@ -32,9 +36,9 @@ export interface AgentProcess {
   call(method: string, params?: Record<string, unknown>): Promise<unknown>
   log(): Array<Record<string, unknown>>
   waitForLog(event: string, predicate?: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
-  /** SIGTERM and wait for exit; resolves with the exit code. */
+  /** SIGTERM and wait for exit; resolves with the exit code. Deletes the private folder. */
   stop(): Promise<number | null>
-  /** SIGKILL and wait. */
+  /** SIGKILL and wait. Deletes the private folder. */
   kill(): Promise<void>
   /** VmRSS of the agent process, kB. */
   rssKb(): number | undefined
@@ -81,11 +85,13 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<AgentPr
     stop: async () => {
       if (!exited) child.kill('SIGTERM')
       const code = await exitP
+      removeDir(dir)
       return code
     },
     kill: async () => {
       if (!exited) child.kill('SIGKILL')
       await exitP
+      removeDir(dir)
     },
     rssKb: () => {
       try {

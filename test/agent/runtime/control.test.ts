@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,12 +7,18 @@ import { callAgent, ControlError, startControlServer, type ControlServer } from 
 import { silentLogger } from '../../../agent/runtime/logger.ts'
 
 let server: ControlServer | undefined
+const dirs: string[] = []
 afterEach(async () => {
   await server?.close()
   server = undefined
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
-const sock = () => join(mkdtempSync(join(tmpdir(), 'vdpctl-')), 'control.sock')
+const sock = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vdpctl-'))
+  dirs.push(dir)
+  return join(dir, 'control.sock')
+}
 
 describe('control socket', () => {
   it('answers a method call and reports errors by code', async () => {
