@@ -240,6 +240,11 @@ export class Agent {
     const firstSequence = 0x4000 + randomInt(0x8000)
     // One Node timer for every port's next deadline (deadline-timer.ts).
     const deadlines = new DeadlineTimer(this.#deps.clock)
+    const responseTime = this.metrics.histogram(
+      'vdp_agent_vdp_response_seconds',
+      'From reading a frame with a VDP request to the first VDP response of that step leaving (inside the agent; requests answered in the step that read them)',
+      [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+    )
     const takeAbsorbed = this.#deps.takeAbsorbedAcks
     const absorbedAcks = c.ecpAckAbsorb && takeAbsorbed !== undefined ? new AbsorbedAckCollector(takeAbsorbed) : undefined
     for (const spec of c.ports) {
@@ -267,6 +272,7 @@ export class Agent {
         clock: this.#deps.clock,
         deadlines,
         ...(absorbedAcks ? { absorbedAcks } : {}),
+        ...(c.role === 'bridge' ? { onResponse: responseTime.bind({ port: spec.name }) } : {}),
         makeCore,
         onEvent: (e) => this.#onPortEvent(spec.name, e),
         onDrained: () => this.#afterDrain(),

@@ -72,30 +72,45 @@ export class MetricsRegistry {
 
   /**
    * Declares a histogram with upper bounds `buckets` (ascending, in the metric's unit);
-   * `observe()` adds one value to one labelled series.
+   * `observe()` adds one value to one labelled series. `bind(labels)` returns an observer of
+   * one series that skips the label lookup (for a hot path).
    */
   histogram(
     name: string,
     help: string,
     buckets: readonly number[],
-  ): { observe(value: number, labels?: Labels): void; get(labels?: Labels): { count: number; sum: number } } {
+  ): {
+    observe(value: number, labels?: Labels): void
+    bind(labels: Labels): (value: number) => void
+    get(labels?: Labels): { count: number; sum: number }
+  } {
     const f = this.#family(name, help, 'histogram')
     f.buckets = buckets
     f.histograms ??= new Map()
     const series = f.histograms
+    const seriesOf = (labels: Labels): HistogramSeries => {
+      const k = labelKey(labels)
+      let h = series.get(k)
+      if (!h) {
+        h = { labels, counts: new Array<number>(buckets.length + 1).fill(0), sum: 0, count: 0 }
+        series.set(k, h)
+      }
+      return h
+    }
+    const add = (h: HistogramSeries, value: number): void => {
+      let i = 0
+      while (i < buckets.length && value > buckets[i]!) i++
+      h.counts[i]!++
+      h.sum += value
+      h.count++
+    }
     return {
       observe(value, labels = {}) {
-        const k = labelKey(labels)
-        let h = series.get(k)
-        if (!h) {
-          h = { labels, counts: new Array<number>(buckets.length + 1).fill(0), sum: 0, count: 0 }
-          series.set(k, h)
-        }
-        let i = 0
-        while (i < buckets.length && value > buckets[i]!) i++
-        h.counts[i]!++
-        h.sum += value
-        h.count++
+        add(seriesOf(labels), value)
+      },
+      bind(labels) {
+        const h = seriesOf(labels)
+        return (value) => add(h, value)
       },
       get(labels = {}) {
         const h = series.get(labelKey(labels))

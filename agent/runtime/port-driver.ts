@@ -19,6 +19,11 @@
  * in to its port's core (`PortCore.handleAbsorbedAck`), in a step of its own. If the kernel
  * refuses the filter, the driver logs it once and leaves every ACK to the frames.
  *
+ * With `onResponse`, a step started by a frame carrying a VDP request reports the time from
+ * its start (the frame read) to the first VDP ECPDU it sends: the agent's own share of a
+ * request's response time, for requests answered in the step that read them (one queued
+ * behind an unacknowledged ECPDU leaves in a later step and is not counted).
+ *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
  * serving; VSIs it held are re-learnt from the stations' keep-alives. A `LocalProtocolError`
@@ -27,6 +32,7 @@
  * @module
  */
 import { AssertionError } from '../../shared/assert.ts'
+import { EcpOperation, EcpSubtype, ETHERTYPE_ECP } from '../../shared/ecp/constants.ts'
 import type { PortCommand, PortCore } from '../port/port-core.ts'
 import type { PortEvent } from '../port/events.ts'
 import type { FrameLink, FrameLinkError } from '../transport/frame-link.ts'
@@ -52,6 +58,23 @@ export interface PortDriverOptions {
   deadlines?: DeadlineTimer
   /** Collector of the ACKs links took in; without it, the driver does not ask its link to. */
   absorbedAcks?: AbsorbedAckCollector
+  /**
+   * Seconds from reading a frame with a VDP request to the first VDP ECPDU its step sent
+   * (a bridge's response); not called when the step sent none.
+   */
+  onResponse?: (seconds: number) => void
+}
+
+/** ECP operation and subtype of a VDP request, in the first 16 bits of the ECP header. */
+const VDP_REQUEST_HEADER = (EcpOperation.Request << 10) | EcpSubtype.Vdp
+const ETHERTYPE_VLAN = 0x8100
+
+/** Whether a frame is an ECPDU carrying VDP (operation request), tagged or not. */
+export function isVdpEcpdu(frame: Uint8Array): boolean {
+  let at = 12
+  if (frame.length >= 18 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_VLAN) at = 16
+  if (frame.length < at + 6 || ((frame[at]! << 8) | frame[at + 1]!) !== ETHERTYPE_ECP) return false
+  return (((frame[at + 2]! << 8) | frame[at + 3]!) & 0x0fff) === VDP_REQUEST_HEADER
 }
 
 export class PortDriver {
@@ -68,6 +91,8 @@ export class PortDriver {
   /** The link takes ACKs in (it can, a collector is there, and it has not refused). */
   #absorbing: boolean
   readonly #unregisterAbsorbed: (() => void) | undefined
+  /** Clock at the read of the VDP request whose step runs now (-1: none, or reported). */
+  #requestReadUs = -1
   coreResets = 0
 
   constructor(options: PortDriverOptions) {
@@ -100,6 +125,10 @@ export class PortDriver {
 
   #send(frame: Uint8Array): void {
     if (this.#closed) return
+    if (this.#requestReadUs >= 0 && isVdpEcpdu(frame)) {
+      this.#o.onResponse!((this.#o.clock.nowUs() - this.#requestReadUs) / 1e6)
+      this.#requestReadUs = -1
+    }
     // Armed before the ECPDU leaves: a quick peer's ACK can beat the end of the step.
     if (this.#absorbing) this.#syncAbsorb(this.#core)
     try {
@@ -119,7 +148,12 @@ export class PortDriver {
   }
 
   start(): void {
-    this.#o.link.onFrame((frame, acked) => this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked)))
+    const timed = this.#o.onResponse !== undefined
+    this.#o.link.onFrame((frame, acked) => {
+      if (timed && isVdpEcpdu(frame)) this.#requestReadUs = this.#o.clock.nowUs()
+      this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked))
+      this.#requestReadUs = -1
+    })
     this.#o.link.onError?.((e) => {
       this.#o.log.warn('link-error', { port: this.#o.link.name, code: e.code, fatal: e.fatal, syscall: e.syscall })
       this.#o.onLinkError?.(e)

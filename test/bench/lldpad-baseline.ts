@@ -22,7 +22,10 @@
  * - burst: B Associates issued by `--issuers` parallel shell loops of `vdptool -T` (no -W),
  *   then the same for De-Associate: responses on the wire, lost (no response), responses/s
  *   from the first request to the last response, ECP retransmissions;
- * - bridge RSS after the burst, if the bridge reports it.
+ * - bridge RSS after the burst, if the bridge reports it;
+ * - the bridge's own share of the sequential phase's responses, if it reports it (vdp-agent:
+ *   `vdp_agent_vdp_response_seconds`, from reading a request to its response leaving, inside
+ *   the process): what is left of the wire time is the kernel and the wake-up.
  *
  * The capture is tcpdump in the switch namespace. `--capture buffered` (the default) leaves out
  * tcpdump's `--immediate-mode`: the kernel stamps every frame as it reaches the capture socket
@@ -54,6 +57,11 @@ export interface RunningBridge {
    * from the responses leaving to the commit (not part of the wire response time).
    */
   dataplaneCommits?(): Promise<{ readonly dataplane: string; readonly count: number; readonly meanMs: number } | undefined>
+  /**
+   * The bridge's own share of its response time, if it reports one: responses since start and
+   * their mean time from the request's read to the response leaving, inside the process.
+   */
+  agentResponses?(): Promise<{ readonly count: number; readonly meanMs: number } | undefined>
 }
 
 export interface BridgeUnderTest {
@@ -130,6 +138,8 @@ export interface BaselineResult {
   readonly burstDeassoc: BurstResult
   readonly bridgeRssKb: number | undefined
   readonly dataplaneCommits: { readonly dataplane: string; readonly count: number; readonly meanMs: number } | undefined
+  /** Of the sequential phase (warm-up excluded): the bridge's in-process share, if reported. */
+  readonly seqAgentResponses: { readonly count: number; readonly meanMs: number } | undefined
   readonly assignedVids: readonly number[]
 }
 
@@ -234,7 +244,16 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
       await lab.vdptool.deAssociate(spec(lab, 0x9000 + i, vid), { wait: true })
     }
     const buffered = options.capture !== 'immediate'
+    const agentBefore = await running.agentResponses?.()
     const seq = await sequential(lab, 1, options.n, options.keepDir, buffered)
+    const agentAfter = await running.agentResponses?.()
+    const seqAgentResponses =
+      agentBefore && agentAfter && agentAfter.count > agentBefore.count
+        ? {
+            count: agentAfter.count - agentBefore.count,
+            meanMs: (agentAfter.meanMs * agentAfter.count - agentBefore.meanMs * agentBefore.count) / (agentAfter.count - agentBefore.count),
+          }
+        : undefined
     const seqAssoc = seq.assoc.exchanges.filter((x) => x.requestType === 3)
     const seqUuids = new Set(Array.from({ length: options.n }, (_, i) => lab.uuid(1 + i)))
     const seqAnswered = new Set(seqAssoc.filter((x) => seqUuids.has(x.vsiid)).map((x) => x.vsiid))
@@ -264,6 +283,7 @@ export async function runBaseline(bridge: BridgeUnderTest, labName: string, opti
       burstDeassoc: burstResult(held.length, bDeassoc, new Set(held.map((v) => v.uuid))),
       bridgeRssKb,
       dataplaneCommits,
+      seqAgentResponses,
       assignedVids: [...new Set(seq.vids.values())].sort((a, b) => a - b),
     }
   } finally {
@@ -308,6 +328,8 @@ const ROWS: readonly Row[] = [
   { label: 'burst De-Assoc responses/s', value: (r) => r.burstDeassoc.responsesPerSecond, digits: 0 },
   { label: 'burst De-Assoc ECP retransmissions', value: (r) => r.burstDeassoc.retransmissions.station + r.burstDeassoc.retransmissions.bridge, digits: 0 },
   { label: 'bridge RSS kB', value: (r) => r.bridgeRssKb, digits: 0 },
+  { label: 'seq responses timed in the bridge', value: (r) => r.seqAgentResponses?.count, digits: 0, ratio: false },
+  { label: 'seq read -> response in the bridge, mean ms', value: (r) => r.seqAgentResponses?.meanMs, digits: 3, ratio: false },
   { label: 'data-plane commits (apart from the wire)', value: (r) => r.dataplaneCommits?.count, digits: 0, ratio: false },
   { label: 'data-plane commit mean ms', value: (r) => r.dataplaneCommits?.meanMs, digits: 3, ratio: false },
   { label: 'load average (1 min) before', value: (r) => r.load.before, digits: 1, ratio: false },

@@ -70,6 +70,10 @@ export const bridgeUnderTest: BridgeUnderTest = {
           rmSync(dir, { recursive: true, force: true })
         },
         rssKb: () => agent.rssKb(),
+        agentResponses: async () => {
+          const h = histogram(String(await agent.call('metrics')), 'vdp_agent_vdp_response_seconds')
+          return h ? { count: h.count, meanMs: h.count === 0 ? 0 : (h.sum / h.count) * 1000 } : undefined
+        },
         dataplaneCommits: async () => {
           const h = histogram(String(await agent.call('metrics')), 'vdp_agent_dataplane_commit_seconds')
           if (!h || h.count === 0) return undefined

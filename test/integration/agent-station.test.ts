@@ -57,6 +57,14 @@ describe('station agent against bridge agent', () => {
     expect(metrics.code).toBe(0)
     expect(metrics.out).toMatch(/^vdp_port_vsis\{port="sw0"\} 1$/m)
     expect(metrics.out).toContain('# TYPE vdp_agent_dataplane_commit_seconds histogram')
+    // The bridge's own share of the response time: the Associate, answered in its step.
+    const count = Number(/^vdp_agent_vdp_response_seconds_count\{port="sw0"\} (\d+)$/m.exec(metrics.out)?.[1])
+    const sum = Number(/^vdp_agent_vdp_response_seconds_sum\{port="sw0"\} (\S+)$/m.exec(metrics.out)?.[1])
+    expect(count).toBeGreaterThanOrEqual(1)
+    expect(sum).toBeGreaterThan(0)
+    expect(sum / count).toBeLessThan(0.1)
+    // A station answers nothing: no series of it there.
+    expect((await vdpctl(station.socket, ['metrics'])).out).not.toMatch(/^vdp_agent_vdp_response_seconds_count/m)
   })
 
   it('goes associate -> pre-associate (deactivate) and back', async () => {

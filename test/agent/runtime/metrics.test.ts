@@ -37,6 +37,22 @@ describe('MetricsRegistry', () => {
     expect(text).toContain('vdp_commit_seconds_bucket{dataplane="linux",le="+Inf"} 1\n')
     expect(h.get({ dataplane: 'sonic' }).count).toBe(4)
   })
+
+  it('binds an observer to one series: the same series observe() with those labels adds to', () => {
+    const m = new MetricsRegistry()
+    const h = m.histogram('vdp_response_seconds', 'Response', [0.0001])
+    const sw0 = h.bind({ port: 'sw0' })
+    expect(m.render()).toContain('vdp_response_seconds_count{port="sw0"} 0\n')
+    sw0(0.00005)
+    sw0(0.5)
+    h.observe(0.00002, { port: 'sw0' })
+    h.bind({ port: 'sw1' })(0.00003)
+    expect(h.get({ port: 'sw0' })).toEqual({ count: 3, sum: 0.50007 })
+    const text = m.render()
+    expect(text).toContain('vdp_response_seconds_bucket{port="sw0",le="0.0001"} 2\n')
+    expect(text).toContain('vdp_response_seconds_bucket{port="sw0",le="+Inf"} 3\n')
+    expect(text).toContain('vdp_response_seconds_count{port="sw1"} 1\n')
+  })
 })
 
 describe('createJsonLogger()', () => {

@@ -9,7 +9,7 @@ import { portName } from '../../../shared/ids.ts'
 import { decodeVdpPdu } from '../../../shared/vdp/codec.ts'
 import type { ResourceRequest } from '../../../agent/port/resources.ts'
 import { PortCore } from '../../../agent/port/port-core.ts'
-import { PortDriver } from '../../../agent/runtime/port-driver.ts'
+import { isVdpEcpdu, PortDriver } from '../../../agent/runtime/port-driver.ts'
 import { silentLogger } from '../../../agent/runtime/logger.ts'
 import { AbsorbedAckCollector } from '../../../agent/runtime/absorbed-acks.ts'
 import type { AbsorbedEcpAck, EcpAckAbsorb, EcpAckOffload, FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
@@ -51,11 +51,16 @@ class ObservingResources extends FakeResourceManager {
 const ecpOf = (frame: Uint8Array) => decodeEcpdu(decodeEthernetFrame(frame).payload)
 
 /** A started driver of a bridge core on `link`; the test moves the virtual time (`clock.us`). */
-function startBridgeDriver(link: FrameLink, resources: FakeResourceManager, more: { absorbedAcks?: AbsorbedAckCollector; log?: typeof silentLogger } = {}): { driver: PortDriver; clock: { us: number } } {
-  const clock = { us: 1_000_000 }
+function startBridgeDriver(
+  link: FrameLink,
+  resources: FakeResourceManager,
+  more: { absorbedAcks?: AbsorbedAckCollector; log?: typeof silentLogger; onResponse?: (seconds: number) => void; clock?: { us: number } } = {},
+): { driver: PortDriver; clock: { us: number } } {
+  const clock = more.clock ?? { us: 1_000_000 }
   const driver = new PortDriver({
     link,
     ...(more.absorbedAcks ? { absorbedAcks: more.absorbedAcks } : {}),
+    ...(more.onResponse ? { onResponse: more.onResponse } : {}),
     clock: { nowUs: () => clock.us, wallMs: () => 0 },
     makeCore: () =>
       new PortCore({ port: portName('sw0'), mac: SWITCH_MAC, role: 'bridge', lldp: { enabled: false } }, resources, clock.us),
@@ -187,6 +192,62 @@ describe('PortDriver', () => {
     expect(warnings).toEqual(['ecp-ack-absorb-off'])
     expect(driver.core.counters().rxVdpTlvs).toBeGreaterThan(0)
     driver.close()
+  })
+
+  it('reports the time from reading a VDP request to its response leaving, only for responses sent in that step', () => {
+    const clock = { us: 1_000_000 }
+    const link = new RecordingLink()
+    // The decision takes 40 µs of the virtual clock.
+    class SlowResources extends FakeResourceManager {
+      override request(req: ResourceRequest): ReturnType<FakeResourceManager['request']> {
+        clock.us += 40
+        return super.request(req)
+      }
+    }
+    const seconds: number[] = []
+    const { driver } = startBridgeDriver(link, new SlowResources(), { clock, onResponse: (s) => seconds.push(s) })
+    const frames = readCapture('lldpad-assoc').map((f) => f.data)
+    clock.us += 10
+    link.handler!(frames[0]!, false)
+    expect(seconds).toHaveLength(1)
+    expect(seconds[0]).toBeCloseTo(40e-6, 12)
+    const firstResponse = ecpOf(link.sent[1]!).header.sequence
+
+    // The next request's response waits behind the unacknowledged first one: none in its step.
+    clock.us += 1000
+    link.handler!(frames[4]!, false)
+    expect(link.sent.map(ecpOf).filter((e) => e.header.operation === 0)).toHaveLength(1)
+    expect(seconds).toHaveLength(1)
+
+    // The station's ACK releases it: it leaves in the ACK's step, which is not a request's.
+    const ack = Uint8Array.from(frames[3]!)
+    ack[16] = firstResponse >> 8
+    ack[17] = firstResponse & 0xff
+    clock.us += 1000
+    link.handler!(ack, false)
+    expect(link.sent.map(ecpOf).filter((e) => e.header.operation === 0)).toHaveLength(2)
+    expect(seconds).toHaveLength(1)
+    driver.close()
+  })
+
+  it('tells VDP ECPDUs (tagged or not) from ACKs, other ECP subtypes, LLDP and short frames', () => {
+    const [request, ack] = readCapture('lldpad-assoc').map((f) => f.data)
+    expect(isVdpEcpdu(request!)).toBe(true)
+    expect(isVdpEcpdu(ack!)).toBe(false)
+    const tagged = new Uint8Array(request!.length + 4)
+    tagged.set(request!.subarray(0, 12))
+    tagged.set([0x81, 0x00, 0x00, 0x64], 12)
+    tagged.set(request!.subarray(12), 16)
+    expect(isVdpEcpdu(tagged)).toBe(true)
+    const peCsp = Uint8Array.from(request!)
+    peCsp[15] = 2
+    expect(isVdpEcpdu(peCsp)).toBe(false)
+    const lldp = Uint8Array.from(request!)
+    lldp[12] = 0x88
+    lldp[13] = 0xcc
+    expect(isVdpEcpdu(lldp)).toBe(false)
+    expect(isVdpEcpdu(request!.subarray(0, 17))).toBe(false)
+    expect(isVdpEcpdu(new Uint8Array(0))).toBe(false)
   })
 
   it('hands frames queued before the sink was set to the sink, in order', () => {
