@@ -33,6 +33,7 @@
  */
 import { AssertionError } from '../../shared/assert.ts'
 import { EcpOperation, EcpSubtype, ETHERTYPE_ECP } from '../../shared/ecp/constants.ts'
+import { ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../../shared/ethernet/frame.ts'
 import type { PortCommand, PortCore } from '../port/port-core.ts'
 import type { PortEvent } from '../port/events.ts'
 import type { FrameLink, FrameLinkError } from '../transport/frame-link.ts'
@@ -67,12 +68,12 @@ export interface PortDriverOptions {
 
 /** ECP operation and subtype of a VDP request, in the first 16 bits of the ECP header. */
 const VDP_REQUEST_HEADER = (EcpOperation.Request << 10) | EcpSubtype.Vdp
-const ETHERTYPE_VLAN = 0x8100
 
-/** Whether a frame is an ECPDU carrying VDP (operation request), tagged or not. */
+/** Whether a frame is an ECPDU carrying VDP (operation request), untagged or with one C- or S-tag. */
 export function isVdpEcpdu(frame: Uint8Array): boolean {
   let at = 12
-  if (frame.length >= 18 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_VLAN) at = 16
+  const tpid = frame.length >= 18 ? (frame[12]! << 8) | frame[13]! : 0
+  if (tpid === ETHERTYPE_VLAN || tpid === ETHERTYPE_QINQ) at = 16
   if (frame.length < at + 6 || ((frame[at]! << 8) | frame[at + 1]!) !== ETHERTYPE_ECP) return false
   return (((frame[at + 2]! << 8) | frame[at + 3]!) & 0x0fff) === VDP_REQUEST_HEADER
 }

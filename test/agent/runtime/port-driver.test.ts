@@ -230,7 +230,7 @@ describe('PortDriver', () => {
     driver.close()
   })
 
-  it('tells VDP ECPDUs (tagged or not) from ACKs, other ECP subtypes, LLDP and short frames', () => {
+  it('tells VDP ECPDUs (untagged, C- or S-tagged) from ACKs, other ECP subtypes, LLDP and short frames', () => {
     const [request, ack] = readCapture('lldpad-assoc').map((f) => f.data)
     expect(isVdpEcpdu(request!)).toBe(true)
     expect(isVdpEcpdu(ack!)).toBe(false)
@@ -238,6 +238,9 @@ describe('PortDriver', () => {
     tagged.set(request!.subarray(0, 12))
     tagged.set([0x81, 0x00, 0x00, 0x64], 12)
     tagged.set(request!.subarray(12), 16)
+    expect(isVdpEcpdu(tagged)).toBe(true)
+    tagged[12] = 0x88
+    tagged[13] = 0xa8 // an S-tag (S-channel)
     expect(isVdpEcpdu(tagged)).toBe(true)
     const peCsp = Uint8Array.from(request!)
     peCsp[15] = 2
