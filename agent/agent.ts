@@ -272,6 +272,7 @@ export class Agent {
         clock: this.#deps.clock,
         deadlines,
         ...(absorbedAcks ? { absorbedAcks } : {}),
+        answers: c.keepAliveAnswers,
         ...(c.role === 'bridge' ? { onResponse: responseTime.bind({ port: spec.name }) } : {}),
         makeCore,
         onEvent: (e) => this.#onPortEvent(spec.name, e),
@@ -787,6 +788,8 @@ export class Agent {
     m.collected('vdp_port_ecp_retransmits_total', 'ECP retransmissions', 'counter', per((d) => d.core.counters().txRetransmits))
     m.collected('vdp_port_ecp_tx_errors_total', 'ECPDUs given up after maxRetries', 'counter', per((d) => d.core.counters().txErrors))
     m.collected('vdp_port_rejects_total', 'VDP requests rejected', 'counter', per((d) => d.core.counters().rejects))
+    m.collected('vdp_port_keepalives_total', 'VDP keep-alives received (requests repeating the confirmed state)', 'counter', per((d) => d.core.counters().keepalivesRx))
+    m.collected('vdp_port_keepalives_answered_total', 'Of those, keep-alives the raw socket answered itself without the port core', 'counter', per((d) => d.core.counters().keepalivesAnswered))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
     m.collected('vdp_link_ecp_acks_offloaded_total', 'ECP ACKs the raw socket sent itself, before the port core saw the request', 'counter', per((d) => d.link.stats().offloadedAcks ?? 0))
     m.collected('vdp_link_ecp_acks_absorbed_total', 'ECP ACKs the raw socket took in (eBPF filter) without waking the agent, handed to the port core later', 'counter', per((d) => d.link.stats().absorbedAcks ?? 0))

@@ -72,6 +72,12 @@ export interface AgentConfig {
    */
   ecpAckAbsorb: boolean
   /**
+   * Bridge: let the raw socket answer keep-alives that repeat a confirmed request octet for
+   * octet with the stored response, in C (docs/protocol.md). false = the port core answers
+   * every request.
+   */
+  keepAliveAnswers: boolean
+  /**
    * Least delay before the state file is rewritten after a change, ms (it grows with the
    * file's size, to 1 s or this). Changes are journaled before each answer in between, so a
    * larger value only means fewer rewrites (flash wear), not a larger window of loss.
@@ -100,6 +106,7 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   ecpTxGapUs: 5000,
   ecpTxBurstGapUs: 10_000,
   ecpAckAbsorb: true,
+  keepAliveAnswers: true,
   stateSaveDelayMs: 20,
   logLevel: 'info',
 })
@@ -128,7 +135,7 @@ JSON config keys: role, switchId, ports [{name, mac?, ecpDestination?}], vidPool
 dataplane, link (af-packet|memory), sonic {redisUrl, vxlanTunnel}, linux {bridge, vxlanDevice},
 mqtt {url, username, password, topicPrefix, outboxEventsMax}, controlSocket, metricsListen,
 evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, ecpAckAbsorb,
-stateSaveDelayMs, logLevel, policy.
+keepAliveAnswers, stateSaveDelayMs, logLevel, policy.
 `
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -215,6 +222,7 @@ export function validateAgentConfig(c: AgentConfig): AgentConfig {
   intIn('ecpTxGapUs', c.ecpTxGapUs, 0, 1_000_000)
   intIn('ecpTxBurstGapUs', c.ecpTxBurstGapUs, 0, 1_000_000)
   expectType('ecpAckAbsorb', c.ecpAckAbsorb, 'boolean')
+  expectType('keepAliveAnswers', c.keepAliveAnswers, 'boolean')
   intIn('stateSaveDelayMs', c.stateSaveDelayMs, 0, 3_600_000)
   if (!isLogLevel(String(c.logLevel))) throw new ConfigError('logLevel', `Invalid config: logLevel ${JSON.stringify(c.logLevel)} is not debug, info, warn or error`)
   return c

@@ -50,6 +50,16 @@
  *   .armAck(slot 0..7, peer: Buffer, sequence) arms a slot; a negative sequence disarms it
  *   takeAbsorbedAcks(out: Uint32Array) -> n (a module function): (entry, slot, sequence)
  *     triples of the ACKs taken in on every link since the last call
+ *   .fastAnswers(seen: Float64Array | null, nowUs, onReturn()) keep-alive answers on or off
+ *   .fastAnswer(id, peer: Buffer, request: Uint8Array, response: Uint8Array) stores one;
+ *     .fastAnswer(id) removes it
+ *   .fastGrant(lastSequence, ackTimerUs, holdUntilUs, gapUs) lends the link the port's ECP
+ *     transmit side
+ *   .fastReclaim() -> { sequence, holdUntilUs, outstanding: [peer, sequence, slot, frame,
+ *     deadlineUs][] }
+ *   .fastPeerStats() -> [peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs,
+ *     rxAcks, rxAcksAbsorbed][]
+ *     (see the block comment above fast_take)
  *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors, acksAbsorbed]
  *   .ifExists() -> whether the interface index still exists
  *   .ref() / .unref() / .close()
@@ -105,6 +115,8 @@
 #define ECP_ACK_BYTES 18
 
 typedef enum { HANDLE_NONE, HANDLE_ACTIVE, HANDLE_CLOSING, HANDLE_CLOSED } handle_state_t;
+typedef struct fast_entry fast_entry_t;
+typedef struct fast_peer fast_peer_t;
 
 typedef struct {
   napi_env env;
@@ -151,6 +163,28 @@ typedef struct {
   uint32_t absorb_entry;
   int absorb_attached; /* the eBPF filter is on the socket */
   uint64_t acks_absorbed; /* the entry's count when last read (kept after it is released) */
+
+  /* Keep-alive answers (fastAnswers; see the block comment above fast_take). */
+  int fast_on;
+  int fast_listed;
+  int fast_granted;   /* the core lent its ECP transmit side */
+  int fast_returning; /* an ack timer ran out: JS was called and must take the side back */
+  uint16_t fast_seq;  /* last ECP sequence number used */
+  uint8_t fast_slots; /* absorption slots armed here */
+  uint64_t fast_ack_ns;
+  uint64_t fast_hold_ns; /* ECP pacing: no new ECPDU before (uv_hrtime) */
+  uint64_t fast_gap_ns;  /* ... and this long after each */
+  uint32_t fast_out;  /* ECPDUs in flight */
+  fast_entry_t **fast_table; /* open addressing, FAST_TOMB for removed entries */
+  uint32_t fast_cap, fast_used, fast_tombs;
+  fast_entry_t **fast_by_id;
+  uint32_t fast_ids;
+  double *fast_seen; /* JS memory, held by fast_seen_ref */
+  double fast_offset_us;
+  fast_peer_t *fast_peers;
+  uint32_t fast_peer_count, fast_peer_cap;
+  napi_ref fast_seen_ref;
+  napi_ref fast_return_ref;
 
   int batch;
   size_t slot_bytes;
@@ -243,6 +277,7 @@ static struct sock_filter bpf_code[] = {
 };
 
 static void absorb_release(link_t *l);
+static void fast_clear(link_t *l);
 
 static void maybe_free(link_t *l) {
   if (!l->finalized) return;
@@ -273,6 +308,8 @@ static void on_handle_closed(uv_handle_t *handle) {
 /* Stops polling and releases the fd. Safe to call repeatedly; needs no JS. */
 static void stop_io(link_t *l) {
   l->closing = 1;
+  /* No answer leaves after close, and the timer forgets the link. */
+  if (l->fast_on || l->fast_listed) fast_clear(l);
   if (l->handle_state == HANDLE_ACTIVE) {
     uv_poll_stop(&l->poll);
     l->handle_state = HANDLE_CLOSING;
@@ -303,6 +340,14 @@ static void release_js(link_t *l, napi_env env) {
   if (l->rx_spans_ref) {
     napi_delete_reference(env, l->rx_spans_ref);
     l->rx_spans_ref = NULL;
+  }
+  if (l->fast_seen_ref) {
+    napi_delete_reference(env, l->fast_seen_ref);
+    l->fast_seen_ref = NULL;
+  }
+  if (l->fast_return_ref) {
+    napi_delete_reference(env, l->fast_return_ref);
+    l->fast_return_ref = NULL;
   }
   if (l->async_ctx) {
     napi_async_destroy(env, l->async_ctx);
@@ -790,6 +835,459 @@ static int absorb_disable(link_t *l) {
   return 0;
 }
 
+/*
+ * Keep-alive answers. Most of what a bridge port reads at scale is keep-alives: a station
+ * repeats the request the bridge already granted, and the bridge answers with the response it
+ * already sent. The port core hands the link such (request, response) pairs as it confirms
+ * them (fastAnswer: the peer, the Manager ID TLV and VSI TLV of the request, the VSI TLV of the
+ * response), and lends the link its ECP transmit side while it has nothing queued or in flight
+ * (fastGrant: the last sequence number used, the ack timer). An ECP request the ACK offload
+ * acknowledged (so: from a known peer, to this port) whose every VSI TLV is such a request,
+ * octet for octet, is then answered here: one ECPDU with the Manager ID TLV and the stored
+ * responses, the next sequence number, sent before the next frame is read. JS never sees it.
+ *
+ * What stays the core's, and how it learns what happened here:
+ * - Its VSIs' keep-alive supervision: each answer's last time and count are written into a
+ *   Float64Array the core gave (fastAnswers), on the core's clock; the core reads them when a
+ *   VSI's toutKeepAlive runs out and, when the VSI was seen since, waits again.
+ * - Duplicates: a request with the sequence number of the one before it is one; if that one
+ *   was answered here, so is the duplicate (already acknowledged, not answered twice). A frame
+ *   handed to JS after requests answered here has bit 30 set in its span (SPAN_RESYNC): the
+ *   core's receive machine did not see those and takes the frame as new.
+ * - Stop-and-wait: one ECPDU per peer in flight. Its ACK is taken in by the eBPF filter into a
+ *   slot armed here (or read as a frame when absorption is off) and checked at every read of
+ *   any link and in a timer. If the ack timer runs out first, the link stops answering and
+ *   calls the JS function given to fastGrant; the core takes its transmit side back
+ *   (fastReclaim: the last sequence number, and what is still in flight with its slot and
+ *   deadline) and retransmits as it would its own ECPDU. The core also takes it back before
+ *   anything else it does on the port, and lends it again when it has nothing to send.
+ * - Counters: per peer here (fastPeerStats), added in by the core.
+ * Frames that do not qualify (a tag, any TLV not stored, another operation, a peer with an
+ * ECPDU in flight, the side not lent) go to JS exactly as before.
+ */
+#define SPAN_RESYNC 0x40000000u
+#define FAST_PEERS_MAX 256
+#define FAST_FRAME_MAX 1512 /* Ethernet 14 + ECP 4 + ULPDU 1494 (ECP_ULPDU_MAX) */
+#define MANAGER_TLV_BYTES 18
+#define FAST_TOMB ((fast_entry_t *)1)
+
+struct fast_entry {
+  uint32_t hash;
+  uint32_t id;
+  uint8_t peer[6];
+  uint16_t key_len;    /* Manager ID TLV + VSI TLV of the request */
+  uint16_t answer_len; /* VSI TLV of the response */
+  uint8_t bytes[];     /* key, then answer */
+};
+
+struct fast_peer {
+  uint8_t mac[6];
+  uint8_t have_seq;   /* a request of this peer was read since answers were turned on */
+  uint8_t last_taken; /* ... and answered here */
+  uint16_t last_seq;
+  uint8_t out;        /* an ECPDU sent here awaits its ACK */
+  int8_t out_slot;    /* absorption slot armed for it, -1: the ACK comes as a frame */
+  uint16_t out_seq;
+  uint16_t out_len;
+  uint64_t out_deadline_ns;
+  uint8_t *out_frame; /* FAST_FRAME_MAX octets, from the first send */
+  uint64_t rx_ecpdus, rx_duplicates, rx_tlvs, tx_ecpdus, tx_tlvs, rx_acks, rx_acks_absorbed;
+};
+
+static link_t *fast_links[ABSORB_ENTRIES];
+static uint32_t fast_link_count = 0;
+/* One timer for every link's ECPDUs in flight, on the loop of the first link that used it. */
+static uv_timer_t fast_timer;
+static uv_loop_t *fast_loop = NULL;
+static uint64_t fast_absorbed_seen = 0;
+static uint64_t fast_timer_due = 0;
+/* ECPDUs in flight on all links. */
+static uint32_t fast_out_total = 0;
+/* Per absorption map entry: the slots armed by the answers, which takeAbsorbedAcks leaves. */
+static uint8_t fast_slots_of_entry[ABSORB_ENTRIES];
+
+static uint32_t fast_hash(const uint8_t *peer, const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < 6; i++) h = (h ^ peer[i]) * 16777619u;
+  for (size_t i = 0; i < an; i++) h = (h ^ a[i]) * 16777619u;
+  for (size_t i = 0; i < bn; i++) h = (h ^ b[i]) * 16777619u;
+  return h;
+}
+
+static fast_entry_t *fast_find(link_t *l, uint32_t h, const uint8_t *peer, const uint8_t *mgr,
+                               const uint8_t *vsi, size_t vsi_len) {
+  if (l->fast_cap == 0) return NULL;
+  uint32_t mask = l->fast_cap - 1;
+  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+    fast_entry_t *e = l->fast_table[i];
+    if (e == NULL) return NULL;
+    if (e == FAST_TOMB || e->hash != h) continue;
+    if (e->key_len == MANAGER_TLV_BYTES + vsi_len && memcmp(e->peer, peer, 6) == 0 &&
+        memcmp(e->bytes, mgr, MANAGER_TLV_BYTES) == 0 &&
+        memcmp(e->bytes + MANAGER_TLV_BYTES, vsi, vsi_len) == 0)
+      return e;
+  }
+}
+
+static void fast_put(link_t *l, fast_entry_t *e) {
+  uint32_t mask = l->fast_cap - 1;
+  uint32_t i = e->hash & mask;
+  while (l->fast_table[i] != NULL && l->fast_table[i] != FAST_TOMB) i = (i + 1) & mask;
+  if (l->fast_table[i] == FAST_TOMB) l->fast_tombs--;
+  l->fast_table[i] = e;
+  l->fast_used++;
+}
+
+/* Keeps the table at most half full, tombstones included; 0 or ENOMEM. */
+static int fast_room(link_t *l) {
+  if (l->fast_cap != 0 && 2 * (l->fast_used + l->fast_tombs + 1) <= l->fast_cap) return 0;
+  uint32_t cap = 64;
+  while (cap < 4 * (l->fast_used + 1)) cap *= 2;
+  fast_entry_t **table = calloc(cap, sizeof *table);
+  if (table == NULL) return ENOMEM;
+  fast_entry_t **old = l->fast_table;
+  uint32_t old_cap = l->fast_cap;
+  l->fast_table = table;
+  l->fast_cap = cap;
+  l->fast_used = 0;
+  l->fast_tombs = 0;
+  for (uint32_t i = 0; i < old_cap; i++)
+    if (old[i] != NULL && old[i] != FAST_TOMB) fast_put(l, old[i]);
+  free(old);
+  return 0;
+}
+
+static void fast_remove(link_t *l, uint32_t id) {
+  if (id >= l->fast_ids || l->fast_by_id[id] == NULL) return;
+  fast_entry_t *e = l->fast_by_id[id];
+  uint32_t mask = l->fast_cap - 1;
+  for (uint32_t i = e->hash & mask;; i = (i + 1) & mask) {
+    if (l->fast_table[i] == e) {
+      l->fast_table[i] = FAST_TOMB;
+      l->fast_tombs++;
+      l->fast_used--;
+      break;
+    }
+    if (l->fast_table[i] == NULL) break; /* not reached: every entry is in the table */
+  }
+  l->fast_by_id[id] = NULL;
+  free(e);
+}
+
+static fast_peer_t *fast_peer_of(link_t *l, const uint8_t *mac, int create) {
+  for (uint32_t i = 0; i < l->fast_peer_count; i++)
+    if (memcmp(l->fast_peers[i].mac, mac, 6) == 0) return &l->fast_peers[i];
+  if (!create || l->fast_peer_count >= FAST_PEERS_MAX) return NULL;
+  if (l->fast_peer_count == l->fast_peer_cap) {
+    uint32_t cap = l->fast_peer_cap == 0 ? 4 : 2 * l->fast_peer_cap;
+    fast_peer_t *grown = realloc(l->fast_peers, cap * sizeof *grown);
+    if (grown == NULL) return NULL;
+    l->fast_peers = grown;
+    l->fast_peer_cap = cap;
+  }
+  fast_peer_t *p = &l->fast_peers[l->fast_peer_count++];
+  memset(p, 0, sizeof *p);
+  memcpy(p->mac, mac, 6);
+  p->out_slot = -1;
+  return p;
+}
+
+/* Peers the offload no longer names: their next request is new to a fresh receive machine. */
+static void fast_forget_peers(link_t *l) {
+  for (uint32_t i = 0; i < l->fast_peer_count; i++) {
+    fast_peer_t *p = &l->fast_peers[i];
+    uint32_t k = 0;
+    while (k < l->ack_peer_count && memcmp(l->ack_peers + 6 * (size_t)k, p->mac, 6) != 0) k++;
+    if (k < l->ack_peer_count && l->ack_on) continue;
+    p->have_seq = 0;
+    p->last_taken = 0;
+  }
+}
+
+static double fast_now_us(link_t *l, uint64_t ns) { return (double)(ns / 1000) + l->fast_offset_us; }
+
+/* The ECPDU in flight to `p` is acknowledged (or handed to JS: `acked` 0). */
+static void fast_settle(link_t *l, fast_peer_t *p, int acked, int absorbed) {
+  if (!p->out) return;
+  if (p->out_slot >= 0) {
+    absorb_entry_t *e = absorb_of(l);
+    if (e != NULL && acked) __atomic_store_n(&e->slots[p->out_slot].armed, 0, __ATOMIC_RELEASE);
+    l->fast_slots &= (uint8_t) ~(1u << p->out_slot);
+    if (l->absorb_entry != 0) fast_slots_of_entry[l->absorb_entry] = l->fast_slots;
+  }
+  p->out = 0;
+  p->out_slot = -1;
+  l->fast_out--;
+  fast_out_total--;
+  if (acked) {
+    p->rx_acks++;
+    if (absorbed) p->rx_acks_absorbed++;
+  }
+}
+
+/* Takes the ACKs the eBPF filter recorded in this link's answer slots. */
+static void fast_check(link_t *l) {
+  absorb_entry_t *e = absorb_of(l);
+  if (e == NULL || l->fast_slots == 0) return;
+  for (uint32_t i = 0; i < l->fast_peer_count && l->fast_out > 0; i++) {
+    fast_peer_t *p = &l->fast_peers[i];
+    if (!p->out || p->out_slot < 0) continue;
+    absorb_slot_t *s = &e->slots[p->out_slot];
+    uint32_t want = ABSORB_ARMED | p->out_seq;
+    if (__atomic_load_n(&s->acked, __ATOMIC_ACQUIRE) != want) continue;
+    __atomic_store_n(&s->acked, 0, __ATOMIC_RELEASE);
+    fast_settle(l, p, 1, 1);
+  }
+}
+
+/* Every link's answer slots, when the filter absorbed anything since the last look. */
+static void fast_check_all(int force) {
+  if (absorb_mem == NULL || fast_link_count == 0) return;
+  uint64_t total = __atomic_load_n(&absorb_mem[0].absorbed, __ATOMIC_ACQUIRE);
+  if (!force && total == fast_absorbed_seen) return;
+  fast_absorbed_seen = total;
+  for (uint32_t i = 0; i < fast_link_count; i++)
+    if (fast_links[i]->fast_out > 0) fast_check(fast_links[i]);
+  if (fast_out_total == 0 && fast_loop != NULL) uv_timer_stop(&fast_timer);
+}
+
+static void fast_timer_cb(uv_timer_t *t);
+
+/* Runs the timer at the earliest deadline of an ECPDU in flight (stops it when there is none). */
+static void fast_timer_arm(void) {
+  if (fast_loop == NULL) return;
+  uint64_t due = UINT64_MAX;
+  for (uint32_t i = 0; i < fast_link_count; i++) {
+    link_t *l = fast_links[i];
+    if (l->fast_out == 0 || l->fast_returning) continue;
+    for (uint32_t k = 0; k < l->fast_peer_count; k++)
+      if (l->fast_peers[k].out && l->fast_peers[k].out_deadline_ns < due) due = l->fast_peers[k].out_deadline_ns;
+  }
+  if (due == UINT64_MAX) {
+    uv_timer_stop(&fast_timer);
+    return;
+  }
+  uint64_t now = uv_hrtime();
+  uint64_t ms = due <= now ? 0 : (due - now + 999999) / 1000000;
+  fast_timer_due = due;
+  uv_timer_start(&fast_timer, fast_timer_cb, ms, 0);
+}
+
+static void fast_timer_cb(uv_timer_t *t) {
+  (void)t;
+  fast_check_all(1);
+  uint64_t now = uv_hrtime();
+  link_t *due[ABSORB_ENTRIES];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < fast_link_count; i++) {
+    link_t *l = fast_links[i];
+    if (l->fast_out == 0 || l->fast_returning) continue;
+    for (uint32_t k = 0; k < l->fast_peer_count; k++) {
+      fast_peer_t *p = &l->fast_peers[k];
+      if (p->out && p->out_deadline_ns <= now) {
+        /* Retransmitting is the core's: stop answering until it takes the side back. */
+        l->fast_granted = 0;
+        l->fast_returning = 1;
+        due[n++] = l;
+        break;
+      }
+    }
+  }
+  fast_timer_arm();
+  /* The calls may close links (and so change fast_links): they go last, from a copy. */
+  for (uint32_t i = 0; i < n; i++) {
+    link_t *l = due[i];
+    if (l->closing || l->fast_return_ref == NULL) continue;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(l->env, &scope) != napi_ok) continue;
+    call_js(l, l->fast_return_ref, 0, NULL);
+    napi_close_handle_scope(l->env, scope);
+  }
+}
+
+static void fast_list(link_t *l) {
+  if (l->fast_listed) return;
+  fast_links[fast_link_count++] = l;
+  l->fast_listed = 1;
+}
+
+static void fast_unlist(link_t *l) {
+  if (!l->fast_listed) return;
+  for (uint32_t i = 0; i < fast_link_count; i++) {
+    if (fast_links[i] != l) continue;
+    fast_links[i] = fast_links[--fast_link_count];
+    break;
+  }
+  l->fast_listed = 0;
+  fast_timer_arm();
+}
+
+/* Drops every answer, peer and ECPDU in flight (their slots disarmed). */
+static void fast_clear(link_t *l) {
+  absorb_entry_t *e = absorb_of(l);
+  for (uint32_t i = 0; i < l->fast_peer_count; i++) {
+    fast_peer_t *p = &l->fast_peers[i];
+    if (p->out && p->out_slot >= 0 && e != NULL) {
+      __atomic_store_n(&e->slots[p->out_slot].armed, 0, __ATOMIC_RELEASE);
+      __atomic_store_n(&e->slots[p->out_slot].acked, 0, __ATOMIC_RELEASE);
+    }
+    if (p->out) fast_out_total--;
+    free(p->out_frame);
+  }
+  free(l->fast_peers);
+  l->fast_peers = NULL;
+  l->fast_peer_count = l->fast_peer_cap = 0;
+  l->fast_out = 0;
+  l->fast_slots = 0;
+  if (l->absorb_entry != 0) fast_slots_of_entry[l->absorb_entry] = 0;
+  for (uint32_t i = 0; i < l->fast_ids; i++) free(l->fast_by_id[i]);
+  free(l->fast_by_id);
+  free(l->fast_table);
+  l->fast_by_id = NULL;
+  l->fast_table = NULL;
+  l->fast_ids = l->fast_cap = l->fast_used = l->fast_tombs = 0;
+  l->fast_on = 0;
+  l->fast_granted = 0;
+  l->fast_returning = 0;
+  l->fast_seen = NULL;
+  fast_unlist(l);
+}
+
+/* An ECP ACK frame for an ECPDU sent here (absorption off, or no slot was free): taken. */
+static int fast_ack_frame(link_t *l, const uint8_t *data, size_t len) {
+  if (len < ECP_ACK_BYTES || data[12] != (ETHERTYPE_ECP >> 8) || data[13] != (ETHERTYPE_ECP & 0xff)) return 0;
+  if (data[14] != 0x14 || data[15] != 0x01) return 0; /* version 1, ACK, subtype VDP */
+  if (memcmp(data, NCB_GROUP, 6) != 0 && memcmp(data, l->ack_frame + 6, 6) != 0) return 0;
+  fast_peer_t *p = fast_peer_of(l, data + 6, 0);
+  uint16_t seq = (uint16_t)(data[16] << 8 | data[17]);
+  if (p == NULL || !p->out || p->out_seq != seq) return 0;
+  if (p->out_slot >= 0) {
+    absorb_entry_t *e = absorb_of(l);
+    if (e != NULL) __atomic_store_n(&e->slots[p->out_slot].acked, 0, __ATOMIC_RELEASE);
+  }
+  fast_settle(l, p, 1, 0);
+  return 1;
+}
+
+/* Arms a free absorption slot for (peer, seq); -1 when absorption is off or none is free. */
+static int fast_arm_slot(link_t *l, const uint8_t *peer, uint16_t seq) {
+  absorb_entry_t *e = absorb_of(l);
+  if (e == NULL || !l->absorb_attached) return -1;
+  for (int k = 0; k < ABSORB_SLOTS; k++) {
+    absorb_slot_t *s = &e->slots[k];
+    if ((l->fast_slots >> k) & 1) continue;
+    if (__atomic_load_n(&s->armed, __ATOMIC_ACQUIRE) != 0 || __atomic_load_n(&s->acked, __ATOMIC_ACQUIRE) != 0) continue;
+    __atomic_store_n(&s->mac_hi, be32_of(peer), __ATOMIC_RELAXED);
+    __atomic_store_n(&s->mac_lo, (uint32_t)peer[4] << 8 | peer[5], __ATOMIC_RELAXED);
+    __atomic_store_n(&s->armed, ABSORB_ARMED | seq, __ATOMIC_RELEASE);
+    l->fast_slots |= (uint8_t)(1u << k);
+    fast_slots_of_entry[l->absorb_entry] = l->fast_slots;
+    return k;
+  }
+  return -1;
+}
+
+/*
+ * An ECP request the offload acknowledged. 1: answered (or a duplicate of one answered) here;
+ * 0: for JS; 2: for JS, which must take it as new (SPAN_RESYNC).
+ */
+static int fast_take(link_t *l, const uint8_t *data, size_t len) {
+  /* The offload checked it: an ECP VDP request to this port from a known peer. */
+  size_t eh = 12;
+  uint16_t tpid = (uint16_t)(data[12] << 8 | data[13]);
+  if (tpid == ETHERTYPE_CTAG || tpid == ETHERTYPE_STAG) eh = 16;
+  fast_peer_t *p = fast_peer_of(l, data + 6, 1);
+  if (p == NULL) return 0;
+  uint16_t seq = (uint16_t)(data[eh + 4] << 8 | data[eh + 5]);
+  if (p->have_seq && seq == p->last_seq) {
+    if (!p->last_taken) return 0; /* JS's receive machine knows the first copy */
+    p->rx_ecpdus++;
+    p->rx_duplicates++;
+    return 1;
+  }
+  int resync = p->have_seq && p->last_taken;
+  p->have_seq = 1;
+  p->last_seq = seq;
+  p->last_taken = 0;
+  if (eh != 12 || len < 18 + MANAGER_TLV_BYTES) return resync ? 2 : 0;
+  if (!l->fast_granted || p->out || l->fast_used == 0) return resync ? 2 : 0;
+  uint64_t now = uv_hrtime();
+  if (now < l->fast_hold_ns) return resync ? 2 : 0; /* the core holds it for the gap */
+  /* The ULPDU: a Manager ID TLV (type 5, 16 octets), then VSI TLVs, then End or nothing. */
+  const uint8_t *u = data + 18;
+  size_t ulen = len - 18;
+  if (u[0] != (5 << 1) || u[1] != 16) return resync ? 2 : 0;
+  fast_entry_t *hits[64];
+  uint32_t n = 0;
+  size_t at = MANAGER_TLV_BYTES, answer_bytes = 0;
+  while (at + 2 <= ulen) {
+    uint8_t type = u[at] >> 1;
+    size_t tlen = (size_t)(u[at] & 1) << 8 | u[at + 1];
+    if (type == 0) break;
+    if (type < 1 || type > 3 || at + 2 + tlen > ulen || n == 64) return resync ? 2 : 0;
+    uint32_t h = fast_hash(data + 6, u, MANAGER_TLV_BYTES, u + at, 2 + tlen);
+    fast_entry_t *e = fast_find(l, h, data + 6, u, u + at, 2 + tlen);
+    if (e == NULL) return resync ? 2 : 0;
+    hits[n++] = e;
+    answer_bytes += e->answer_len;
+    at += 2 + tlen;
+  }
+  if (n == 0 || 18 + MANAGER_TLV_BYTES + answer_bytes > FAST_FRAME_MAX) return resync ? 2 : 0;
+  if (p->out_frame == NULL && (p->out_frame = malloc(FAST_FRAME_MAX)) == NULL) return resync ? 2 : 0;
+  uint8_t *f = p->out_frame;
+  memcpy(f, l->ack_unicast ? data + 6 : NCB_GROUP, 6);
+  memcpy(f + 6, l->ack_frame + 6, 6);
+  f[12] = ETHERTYPE_ECP >> 8;
+  f[13] = ETHERTYPE_ECP & 0xff;
+  f[14] = 0x10; /* version 1, request, subtype VDP */
+  f[15] = 0x01;
+  uint16_t next = (uint16_t)(l->fast_seq + 1);
+  if (next == 0) next = 1; /* lldpad's inc_seqno skips 0, as does the core */
+  f[16] = (uint8_t)(next >> 8);
+  f[17] = (uint8_t)(next & 0xff);
+  memcpy(f + 18, u, MANAGER_TLV_BYTES);
+  size_t flen = 18 + MANAGER_TLV_BYTES;
+  for (uint32_t i = 0; i < n; i++) {
+    memcpy(f + flen, hits[i]->bytes + hits[i]->key_len, hits[i]->answer_len);
+    flen += hits[i]->answer_len;
+  }
+  /* Armed before the ECPDU leaves: a quick peer's ACK can beat the return from send(). */
+  int slot = fast_arm_slot(l, data + 6, next);
+  ssize_t sent;
+  do sent = send(l->fd, f, flen, MSG_DONTWAIT);
+  while (sent < 0 && errno == EINTR);
+  if (sent != (ssize_t)flen) {
+    if (slot >= 0) {
+      __atomic_store_n(&absorb_of(l)->slots[slot].armed, 0, __ATOMIC_RELEASE);
+      l->fast_slots &= (uint8_t) ~(1u << slot);
+      fast_slots_of_entry[l->absorb_entry] = l->fast_slots;
+    }
+    return resync ? 2 : 0; /* the core answers and reports the error */
+  }
+  l->fast_seq = next;
+  if (l->fast_gap_ns > 0) l->fast_hold_ns = now + l->fast_gap_ns;
+  p->out = 1;
+  p->out_slot = (int8_t)slot;
+  p->out_seq = next;
+  p->out_len = (uint16_t)flen;
+  p->out_deadline_ns = now + l->fast_ack_ns;
+  l->fast_out++;
+  p->last_taken = 1;
+  p->rx_ecpdus++;
+  p->rx_tlvs += n;
+  p->tx_ecpdus++;
+  p->tx_tlvs += n;
+  double now_us = fast_now_us(l, now);
+  for (uint32_t i = 0; i < n; i++) {
+    double *seen = l->fast_seen + 2 * (size_t)hits[i]->id;
+    seen[0] = now_us;
+    seen[1] += 1;
+  }
+  fast_out_total++;
+  if (!uv_is_active((uv_handle_t *)&fast_timer) || p->out_deadline_ns < fast_timer_due) fast_timer_arm();
+  return 1;
+}
+
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
@@ -818,6 +1316,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       if (l->failed || l->closing) return;
     }
   }
+  /* ACKs the filter took in for answers sent on any link (one read when none are new). */
+  if (fast_out_total > 0) fast_check_all(0);
   int delivered = 0;
   while (!l->closing && !l->failed && delivered < FRAMES_PER_WAKEUP_MAX) {
     prepare_batch(l);
@@ -850,11 +1350,14 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       }
       size_t len;
       uint8_t *data = frame_of(l, i, &len);
+      if (l->fast_out > 0 && fast_ack_frame(l, data, len)) continue;
       /* Only with a receive area: the Buffer-per-frame path has no way to say so to JS. */
       int acked = l->ack_on && l->rx_data != NULL && ack_ecp_request(l, data, len);
+      int taken = acked && l->fast_on ? fast_take(l, data, len) : 0;
+      if (taken == 1) continue;
       if (l->rx_data != NULL) {
         l->rx_spans[2 * count] = (uint32_t)(data - l->rx_data);
-        l->rx_spans[2 * count + 1] = (uint32_t)len | (acked ? SPAN_ACKED : 0);
+        l->rx_spans[2 * count + 1] = (uint32_t)len | (acked ? SPAN_ACKED : 0) | (taken == 2 ? SPAN_RESYNC : 0);
         count++;
         continue;
       }
@@ -1189,6 +1692,7 @@ static napi_value js_set_ecp_ack(napi_env env, napi_callback_info info) {
   if (t == napi_null || t == napi_undefined) {
     l->ack_on = 0;
     l->ack_peer_count = 0;
+    fast_forget_peers(l);
     return NULL;
   }
   void *source = NULL, *peers = NULL;
@@ -1212,6 +1716,7 @@ static napi_value js_set_ecp_ack(napi_env env, napi_callback_info info) {
   free(l->ack_peers);
   l->ack_peers = copy;
   l->ack_peer_count = (uint32_t)(peers_len / 6);
+  fast_forget_peers(l);
   l->ack_unicast = unicast;
   uint8_t *ack = l->ack_frame;
   memcpy(ack, NCB_GROUP, 6);
@@ -1324,6 +1829,7 @@ static napi_value js_take_absorbed_acks(napi_env env, napi_callback_info info) {
             full = 1;
             break;
           }
+          if ((fast_slots_of_entry[i] >> k) & 1) continue; /* the answers' own (fast_check) */
           if (__atomic_load_n(&e->slots[k].acked, __ATOMIC_ACQUIRE) == 0) continue;
           uint32_t v = __atomic_exchange_n(&e->slots[k].acked, 0, __ATOMIC_ACQ_REL);
           if (v == 0) continue;
@@ -1338,6 +1844,220 @@ static napi_value js_take_absorbed_acks(napi_env env, napi_callback_info info) {
     }
   }
   napi_create_uint32(env, n, &out);
+  return out;
+}
+
+/* fastAnswers(seen: Float64Array, nowUs, onReturn) turns keep-alive answers on: `seen` gets
+ * [last time (µs, the caller's clock, which reads nowUs now), count] per answer id and bounds
+ * the ids; onReturn() is called when an ECPDU sent here ran out of its ack timer.
+ * fastAnswers(null) turns them off. Either way, every answer and ECPDU in flight is dropped. */
+static napi_value js_fast_answers(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  fast_clear(l);
+  if (l->fast_seen_ref) {
+    napi_delete_reference(env, l->fast_seen_ref);
+    l->fast_seen_ref = NULL;
+  }
+  if (l->fast_return_ref) {
+    napi_delete_reference(env, l->fast_return_ref);
+    l->fast_return_ref = NULL;
+  }
+  if (t == napi_null || t == napi_undefined) return NULL;
+  void *seen = NULL;
+  size_t seen_len = 0;
+  double now_us = 0;
+  napi_valuetype tf = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &tf);
+  if (argc < 3 || !typed_array_of(env, argv[0], napi_float64_array, &seen, &seen_len) ||
+      napi_get_value_double(env, argv[1], &now_us) != napi_ok || tf != napi_function) {
+    napi_throw_type_error(env, NULL, "Cannot turn keep-alive answers on: expected a Float64Array, the clock's time in µs and a function");
+    return NULL;
+  }
+  if (l->closing || l->fd < 0) {
+    napi_throw_error(env, "ERR_CLOSED", "Cannot turn keep-alive answers on: socket is closed");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  if (fast_loop == NULL) {
+    uv_timer_init(loop, &fast_timer);
+    uv_unref((uv_handle_t *)&fast_timer);
+    fast_loop = loop;
+  } else if (fast_loop != loop) {
+    napi_throw_error(env, "ERR_THREAD", "Cannot turn keep-alive answers on: they run on one thread per process");
+    return NULL;
+  }
+  l->fast_ids = (uint32_t)(seen_len / 2);
+  l->fast_by_id = calloc(l->fast_ids ? l->fast_ids : 1, sizeof *l->fast_by_id);
+  if (l->fast_by_id == NULL) {
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &l->fast_seen_ref));
+  NAPI_CALL(env, napi_create_reference(env, argv[2], 1, &l->fast_return_ref));
+  l->fast_seen = seen;
+  l->fast_offset_us = now_us - (double)(uv_hrtime() / 1000);
+  l->fast_on = 1;
+  fast_list(l);
+  return NULL;
+}
+
+/* fastAnswer(id, peer: Buffer, request: Uint8Array, response: Uint8Array) stores an answer
+ * (replacing id's); fastAnswer(id) removes it. `request`: the Manager ID TLV and the VSI TLV;
+ * `response`: the VSI TLV. */
+static napi_value js_fast_answer(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  uint32_t id = 0;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &id) != napi_ok) {
+    napi_throw_type_error(env, NULL, "Cannot set a keep-alive answer: expected an id");
+    return NULL;
+  }
+  if (!l->fast_on || id >= l->fast_ids) {
+    napi_throw_range_error(env, NULL, "Cannot set a keep-alive answer: answers are off or the id is beyond the seen array");
+    return NULL;
+  }
+  napi_valuetype t = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t);
+  fast_remove(l, id);
+  if (t == napi_undefined || t == napi_null) return NULL;
+  void *peer = NULL, *key = NULL, *answer = NULL;
+  size_t peer_len = 0, key_len = 0, answer_len = 0;
+  if (argc < 4 || napi_get_buffer_info(env, argv[1], &peer, &peer_len) != napi_ok || peer_len != 6 ||
+      !typed_array_of(env, argv[2], napi_uint8_array, &key, &key_len) ||
+      !typed_array_of(env, argv[3], napi_uint8_array, &answer, &answer_len)) {
+    napi_throw_type_error(env, NULL, "Cannot set a keep-alive answer: expected an id, a 6-octet peer Buffer and two Uint8Arrays");
+    return NULL;
+  }
+  const uint8_t *k = key, *a = answer;
+  /* A Manager ID TLV (type 5, 16 octets) and one VSI TLV; a VSI TLV as the answer. */
+  if (key_len < MANAGER_TLV_BYTES + 2 || k[0] != (5 << 1) || k[1] != 16 ||
+      (size_t)((k[18] & 1) << 8 | k[19]) + 2 + MANAGER_TLV_BYTES != key_len || (k[18] >> 1) < 1 || (k[18] >> 1) > 3 ||
+      answer_len < 2 || (size_t)((a[0] & 1) << 8 | a[1]) + 2 != answer_len) {
+    napi_throw_range_error(env, NULL, "Cannot set a keep-alive answer: the request must be a Manager ID TLV and one request VSI TLV, the response one VSI TLV");
+    return NULL;
+  }
+  if (fast_room(l) != 0) {
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  fast_entry_t *e = malloc(sizeof *e + key_len + answer_len);
+  if (e == NULL) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  e->id = id;
+  memcpy(e->peer, peer, 6);
+  e->key_len = (uint16_t)key_len;
+  e->answer_len = (uint16_t)answer_len;
+  memcpy(e->bytes, key, key_len);
+  memcpy(e->bytes + key_len, answer, answer_len);
+  e->hash = fast_hash(e->peer, e->bytes, MANAGER_TLV_BYTES, e->bytes + MANAGER_TLV_BYTES, key_len - MANAGER_TLV_BYTES);
+  fast_put(l, e);
+  l->fast_by_id[id] = e;
+  return NULL;
+}
+
+/* fastGrant(lastSequence, ackTimerUs, holdUntilUs, gapUs): the link may answer, numbering
+ * on from lastSequence, no ECPDU before holdUntilUs (the caller's clock) and each gapUs after
+ * the one before. */
+static napi_value js_fast_grant(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  uint32_t seq = 0;
+  double ack_us = 0, hold_us = 0, gap_us = 0;
+  if (argc < 4 || napi_get_value_uint32(env, argv[0], &seq) != napi_ok || seq > 0xffff ||
+      napi_get_value_double(env, argv[1], &ack_us) != napi_ok || !(ack_us > 0) ||
+      napi_get_value_double(env, argv[2], &hold_us) != napi_ok ||
+      napi_get_value_double(env, argv[3], &gap_us) != napi_ok || !(gap_us >= 0)) {
+    napi_throw_type_error(env, NULL, "Cannot lend the ECP transmit side: expected a sequence number, an ack timer, a hold time and a gap in µs");
+    return NULL;
+  }
+  if (!l->fast_on || l->fast_out > 0) {
+    napi_throw_error(env, "ERR_STATE", "Cannot lend the ECP transmit side: answers are off or it was not taken back");
+    return NULL;
+  }
+  l->fast_seq = (uint16_t)seq;
+  l->fast_ack_ns = (uint64_t)(ack_us * 1000);
+  double hold_ns = (hold_us - l->fast_offset_us) * 1000;
+  l->fast_hold_ns = hold_ns > 0 ? (uint64_t)hold_ns : 0;
+  l->fast_gap_ns = (uint64_t)(gap_us * 1000);
+  l->fast_granted = 1;
+  l->fast_returning = 0;
+  return NULL;
+}
+
+/* fastReclaim() -> { sequence, holdUntilUs, outstanding: [peer, sequence, slot, frame, deadlineUs][] }:
+ * the transmit side back, with the ECPDUs still in flight (now the caller's, slots armed). */
+static napi_value js_fast_reclaim(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l == NULL) return NULL;
+  fast_check(l);
+  napi_value out, list, v;
+  NAPI_CALL(env, napi_create_object(env, &out));
+  napi_create_uint32(env, l->fast_seq, &v);
+  napi_set_named_property(env, out, "sequence", v);
+  napi_create_double(env, fast_now_us(l, l->fast_hold_ns), &v);
+  napi_set_named_property(env, out, "holdUntilUs", v);
+  NAPI_CALL(env, napi_create_array(env, &list));
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < l->fast_peer_count && l->fast_out > 0; i++) {
+    fast_peer_t *p = &l->fast_peers[i];
+    if (!p->out) continue;
+    napi_value item;
+    napi_create_array_with_length(env, 5, &item);
+    napi_create_buffer_copy(env, 6, p->mac, NULL, &v);
+    napi_set_element(env, item, 0, v);
+    napi_create_uint32(env, p->out_seq, &v);
+    napi_set_element(env, item, 1, v);
+    napi_create_int32(env, p->out_slot, &v);
+    napi_set_element(env, item, 2, v);
+    napi_create_buffer_copy(env, p->out_len, p->out_frame, NULL, &v);
+    napi_set_element(env, item, 3, v);
+    napi_create_double(env, fast_now_us(l, p->out_deadline_ns), &v);
+    napi_set_element(env, item, 4, v);
+    napi_set_element(env, list, n++, item);
+    /* The slot stays armed: an ACK taken in from now on is the collector's to report. */
+    fast_settle(l, p, 0, 0);
+  }
+  napi_set_named_property(env, out, "outstanding", list);
+  l->fast_granted = 0;
+  l->fast_returning = 0;
+  if (n > 0) fast_timer_arm();
+  return out;
+}
+
+/* fastPeerStats() -> [peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs, rxAcks,
+ * rxAcksAbsorbed][]: what the answers did, per peer, since they were turned on. */
+static napi_value js_fast_peer_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  link_t *l = unwrap(env, info, &argc, NULL);
+  if (l == NULL) return NULL;
+  napi_value out, row, v;
+  NAPI_CALL(env, napi_create_array_with_length(env, l->fast_peer_count, &out));
+  for (uint32_t i = 0; i < l->fast_peer_count; i++) {
+    fast_peer_t *p = &l->fast_peers[i];
+    const uint64_t values[] = {p->rx_ecpdus, p->rx_duplicates, p->rx_tlvs, p->tx_ecpdus,
+                               p->tx_tlvs,   p->rx_acks,       p->rx_acks_absorbed};
+    napi_create_array_with_length(env, 8, &row);
+    napi_create_buffer_copy(env, 6, p->mac, NULL, &v);
+    napi_set_element(env, row, 0, v);
+    for (uint32_t k = 0; k < 7; k++) {
+      napi_create_double(env, (double)values[k], &v);
+      napi_set_element(env, row, k + 1, v);
+    }
+    napi_set_element(env, out, i, row);
+  }
   return out;
 }
 
@@ -1414,6 +2134,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setEcpAck", NULL, js_set_ecp_ack, NULL, NULL, NULL, napi_default_method, NULL},
       {"absorbAcks", NULL, js_absorb_acks, NULL, NULL, NULL, napi_default_method, NULL},
       {"armAck", NULL, js_arm_ack, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastAnswers", NULL, js_fast_answers, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastAnswer", NULL, js_fast_answer, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastGrant", NULL, js_fast_grant, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastReclaim", NULL, js_fast_reclaim, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastPeerStats", NULL, js_fast_peer_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},

@@ -221,6 +221,21 @@ export class EcpTx {
   }
 
   /**
+   * An ECPDU someone else sent on this machine's behalf (a link's keep-alive answer, see
+   * port-core rule 5), awaiting its ACK: from now on it is this machine's own, sent once,
+   * retransmitted when `deadlineUs` passes. Only while nothing is queued or in flight.
+   */
+  adopt(sequence: number, managerId: ManagerId, items: EcpItem[], deadlineUs: Us): void {
+    assert(!this.busy, 'Cannot adopt an ECPDU: the transmit machine is busy')
+    this.#machine.beginInput()
+    this.#machine.fire('data-queued')
+    this.#machine.fire('ecpdu-sent')
+    this.#sequence = sequence
+    this.#outstanding = { sequence, managerId, items, sends: 1 }
+    this.#deadlineUs = deadlineUs
+  }
+
+  /**
    * The step in which this pacer's last new ECPDU left ended at `nowUs`: the gap counts from
    * then. A step hands its sends the time it started at; a long one (the first request's cold
    * code path, a GC pause) would otherwise leave the next ECPDU closer on the wire than the

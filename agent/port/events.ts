@@ -87,6 +87,8 @@ export interface PortCounters {
   eventsDropped: number
   transmitsDropped: number
   keepalivesRx: number
+  /** Of `keepalivesRx`: answered by the link itself (`FrameLink.answers`). */
+  keepalivesAnswered: number
   keepalivesTx: number
   rejects: number
 }
@@ -127,6 +129,7 @@ export const zeroPortCounters = (): PortCounters => ({
   eventsDropped: 0,
   transmitsDropped: 0,
   keepalivesRx: 0,
+  keepalivesAnswered: 0,
   keepalivesTx: 0,
   rejects: 0,
 })

@@ -19,6 +19,18 @@
  * 4. Before an EVB TLV is heard the local EVB values run (lldpad would run with zeros, see
  *    lldpad-interop "requests before EVB parameters"); GroupID formats need BGID and SGID, so
  *    with LLDP enabled they wait for the peer's TLV.
+ * 5. Keep-alive answers (bridge, `useAnswers`; vdp-bridge rule 6): the core stores each
+ *    confirmed (request, response) pair at the link and, between steps, may lend the link its
+ *    ECP transmit side (`answerLoan`) while no peer has anything queued or in flight and
+ *    ECPDUs go to the group address (one sequence space and one pacing gap for the port).
+ *    The driver takes it back (`takeBackLoan`) before any other input: the port's sequence
+ *    number moves on from the link's, and an ECPDU the link sent that still awaits its ACK
+ *    becomes this core's, retransmitted and given up on as its own. Counters include what the
+ *    link did (`KeepAliveAnswers.peerStats`). A VSI the link holds an answer for has no timer
+ *    of its own: one sweep per port, on a grid shared by all ports (toutKeepAlive/16, at most
+ *    0.5 s), moves each such VSI's last-seen time to the link's last answer and times out
+ *    those silent for toutKeepAlive. Per-VSI timers would each fire about once per keep-alive
+ *    period, as often as the keep-alives the link took off the core.
  *
  * @module
  */
@@ -77,8 +89,11 @@ import {
   type PortConfigInput,
   type PortRole,
 } from './config.ts'
+import { decodeVdpPdu, vdpTlvLength } from '../../shared/vdp/codec.ts'
+import { encodeManagerIdTlv } from '../../shared/vdp/manager-id-tlv.ts'
+import { encodeVsiTlv as writeVsiTlv, vsiTlvLength as vsiTlvOctets } from '../../shared/vdp/vsi-tlv.ts'
 import { EcpRx } from './ecp-rx.ts'
-import { EcpTx, type EcpItem, type EcpPacer } from './ecp-tx.ts'
+import { EcpTx, MANAGER_ID_TLV_LENGTH, type EcpItem, type EcpPacer } from './ecp-tx.ts'
 import { LocalProtocolError, RemoteProtocolError } from './errors.ts'
 import {
   zeroPeerCounters,
@@ -174,6 +189,9 @@ const ECP_TIMER = '#e|'
 const LLDP_TX_TIMER = '#l|tx'
 const LLDP_TTL_TIMER = '#l|ttl|'
 const COUNTERS_TIMER = '#c|counters'
+const ANSWER_SWEEP_TIMER = '#a|sweep'
+/** Rule 5: longest period of the sweep of VSIs the link answers for. */
+const SWEEP_PERIOD_MAX_US = 500_000
 const UPLINK = 'uplink'
 /** Times a VDP TLV is queued again after ECP gave up on the ECPDU that carried it. */
 const RESPONSE_RESENDS_MAX = 2
@@ -251,6 +269,66 @@ export interface EcpAckAbsorb {
   readonly awaited: readonly { readonly peer: Mac; readonly sequence: number }[]
 }
 
+/** The ECP transmit side back from a link (`KeepAliveAnswers.takeBack`). */
+export interface AnswerLoanReturn {
+  /** The last sequence number the link used (the one lent if it sent nothing). */
+  readonly sequence: number
+  /** No new ECPDU before this (pacing, `ecpTxGapUs`), on the core's clock. */
+  readonly holdUntilUs: number
+  /** ECPDUs the link sent that await their ACK, now the core's to retransmit or forget. */
+  readonly outstanding: readonly {
+    readonly peer: Mac
+    readonly sequence: number
+    /** The whole frame as sent. */
+    readonly frame: Uint8Array
+    /** When its ack timer runs out, on the core's clock. */
+    readonly deadlineUs: number
+  }[]
+}
+
+/** The ECP transmit side as a core lends it to its link (`PortCore.answerLoan`). */
+export interface AnswerLoan {
+  readonly lastSequence: number
+  readonly ackTimerUs: Us
+  readonly holdUntilUs: Us
+  readonly gapUs: Us
+}
+
+/** What a link's keep-alive answers did for one peer since `start`. */
+export interface AnswerPeerStats {
+  readonly peer: Mac
+  readonly rxEcpdus: number
+  readonly rxDuplicates: number
+  readonly rxVdpTlvs: number
+  readonly txEcpdus: number
+  readonly txVdpTlvs: number
+  readonly rxAcks: number
+  readonly rxAcksAbsorbed: number
+}
+
+/** Keep-alive answers a link gives by itself (`FrameLink.answers`; rule 5 above). */
+export interface KeepAliveAnswers {
+  /**
+   * Turns answers on for a fresh core, dropping any from before; ids run below `capacity`.
+   * Returns the shared array: [last time answered (µs, the core's clock, of which `nowUs` is
+   * the present), times answered] per id. `onReturn` runs when an ECPDU the link sent ran out
+   * of its ack timer; the link answers nothing more until `takeBack`.
+   */
+  start(capacity: number, nowUs: number, onReturn: () => void): Float64Array
+  /** Turns answers off and drops them. */
+  stop(): void
+  /** Stores (or replaces) answer `id`: request = Manager ID TLV + VSI TLV, response = VSI TLV. */
+  set(id: number, peer: Mac, request: Uint8Array, response: Uint8Array): void
+  remove(id: number): void
+  /**
+   * Lends the port's ECP transmit side: the link numbers on from `lastSequence`, sends no
+   * ECPDU before `holdUntilUs` and each at least `gapUs` after the one before.
+   */
+  lend(loan: AnswerLoan): void
+  takeBack(): AnswerLoanReturn
+  peerStats(): AnswerPeerStats[]
+}
+
 /**
  * One port's protocol core.
  *
@@ -288,6 +366,13 @@ export class PortCore {
   #bridgeMac: Mac | undefined
   readonly #bridgeVsis = new Map<string, BridgeVsi>()
   readonly #stationVsis = new Map<string, StationVsi>()
+  /** Rule 5: the link's keep-alive answers, their shared array, and the ids in use. */
+  #answers: KeepAliveAnswers | undefined
+  #answerSeen: Float64Array = new Float64Array(0)
+  readonly #answerFreeIds: number[] = []
+  #answerNextId = 0
+  /** Rule 5: VSIs the link holds an answer for, supervised by the sweep. */
+  readonly #answered = new Set<BridgeVsi>()
 
   // EVB / LLDP (802.1Qbg-2012 D.2.12, 802.1AB)
   readonly #evbLocal: EvbConfig
@@ -345,6 +430,8 @@ export class PortCore {
       get toutKeepAliveUs() {
         return core.#timing.toutKeepAliveUs
       },
+      answer: (vsi: BridgeVsi, request: VsiTlv) => core.#answer(vsi, request),
+      unanswer: (vsi: BridgeVsi) => core.#unanswer(vsi),
     }
     this.#stationCtx = {
       ...common,
@@ -372,11 +459,11 @@ export class PortCore {
    * `frame`: the caller may reuse its bytes once this returns. `ecpAcked`: the link already
    * acknowledged this ECP request itself, as `ecpAckOffload()` allowed; no ACK is built again.
    */
-  handleFrame(nowUs: Us, frame: Uint8Array, ecpAcked = false): void {
+  handleFrame(nowUs: Us, frame: Uint8Array, ecpAcked = false, resync = false): void {
     this.#advance(nowUs)
     this.#counters.rxFrames++
     try {
-      this.#frame(frame, ecpAcked)
+      this.#frame(frame, ecpAcked, resync)
     } catch (e) {
       if (e instanceof DecodeError) {
         this.#counters.decodeErrors++
@@ -566,20 +653,52 @@ export class PortCore {
   // Inspection (CLI, tests)
 
   counters(): PortCounters {
-    return { ...this.#counters }
+    const c = { ...this.#counters }
+    if (this.#answers === undefined) return c
+    for (const a of this.#answers.peerStats()) {
+      // The link read each request and sent its ACK and the answer; it read or took in each ACK.
+      c.rxFrames += a.rxEcpdus + a.rxAcks - a.rxAcksAbsorbed
+      c.rxEcpdus += a.rxEcpdus
+      c.rxDuplicates += a.rxDuplicates
+      c.txAcks += a.rxEcpdus
+      c.txEcpdus += a.txEcpdus
+      c.txFrames += a.txEcpdus
+      c.rxVdpTlvs += a.rxVdpTlvs
+      c.txVdpTlvs += a.txVdpTlvs
+      c.keepalivesRx += a.rxVdpTlvs
+      c.keepalivesAnswered += a.rxVdpTlvs
+      c.rxAcks += a.rxAcks
+      c.rxAcksAbsorbed += a.rxAcksAbsorbed
+    }
+    return c
   }
 
   peerCounters(peer: Mac): PeerCounters | undefined {
     const p = this.role === 'station' ? this.#uplink : this.#peers.get(peer)
-    return p === undefined ? undefined : { ...p.counters }
+    return p === undefined ? undefined : this.#peerCountersOf(p, this.#answers?.peerStats())
+  }
+
+  /** A peer's counters with what the link's answers did for it (rule 5). */
+  #peerCountersOf(p: Peer, answered: readonly AnswerPeerStats[] | undefined): PeerCounters {
+    const c = { ...p.counters }
+    const a = answered?.find((s) => s.peer === p.mac)
+    if (a === undefined) return c
+    c.rxEcpdus += a.rxEcpdus
+    c.rxDuplicates += a.rxDuplicates
+    c.rxAcks += a.rxAcks
+    c.txEcpdus += a.txEcpdus
+    c.rxVdpTlvs += a.rxVdpTlvs
+    c.txVdpTlvs += a.txVdpTlvs
+    return c
   }
 
   peers(): PeerSnapshot[] {
     const all =
       this.role === 'station' ? (this.#uplink ? [this.#uplink] : []) : [...this.#peers.values()]
+    const answered = this.#answers?.peerStats()
     return all.map((p) => ({
       peer: p.mac,
-      counters: { ...p.counters },
+      counters: this.#peerCountersOf(p, answered),
       ecpState: p.tx.state,
       queued: p.tx.queued,
       lldpTtlDeadlineUs: p.lldpTtlDeadlineUs,
@@ -592,6 +711,7 @@ export class PortCore {
     if (this.role === 'bridge') {
       for (const v of this.#bridgeVsis.values()) {
         const shown = v.confirmed ?? v.request
+        const answered = this.#answeredSince(v)
         out.push({
           role: 'bridge',
           vsi: vsiRef(v.peer, v.managerId, shown, migrationOf(v.request.status)),
@@ -599,8 +719,8 @@ export class PortCore {
           confirmedMode: v.confirmedMode,
           pendingMode: undefined,
           sinceUs: v.sinceUs,
-          lastSeenUs: v.lastSeenUs,
-          deadlineUs: v.deadlineUs,
+          lastSeenUs: answered ?? v.lastSeenUs,
+          deadlineUs: answered === undefined ? v.deadlineUs : answered + this.#timing.toutKeepAliveUs,
         })
       }
     } else {
@@ -643,9 +763,122 @@ export class PortCore {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Keep-alive answers by the link (rule 5)
+
+  /** Bridge: the link answers keep-alives (`FrameLink.answers`); `seen` from its `start`. */
+  useAnswers(answers: KeepAliveAnswers, seen: Float64Array): void {
+    assert(this.role === 'bridge', 'Cannot use keep-alive answers on a station port')
+    this.#answers = answers
+    this.#answerSeen = seen
+  }
+
+  /** Whether the link may have the ECP transmit side now, numbering on from `lastSequence`. */
+  answerLoan(): AnswerLoan | undefined {
+    if (this.#answers === undefined || this.#answered.size === 0) return undefined
+    if (this.config.ecpDestination !== 'ncb-group') return undefined
+    for (const p of this.#peers.values()) if (p.tx.busy) return undefined
+    const pacer = this.#groupPacer
+    return {
+      lastSequence: pacer.lastSequence,
+      ackTimerUs: this.#timing.ackTimerUs,
+      holdUntilUs: pacer.holdUntilUs,
+      gapUs: this.config.ecpTxGapUs,
+    }
+  }
+
+  /** The ECP transmit side back from the link, with what it sent that awaits an ACK. */
+  takeBackLoan(nowUs: Us, back: AnswerLoanReturn): void {
+    this.#advance(nowUs)
+    this.#groupPacer.lastSequence = back.sequence
+    if (back.holdUntilUs > this.#groupPacer.holdUntilUs) this.#groupPacer.holdUntilUs = back.holdUntilUs
+    for (const o of back.outstanding) {
+      const peer = this.#peers.get(o.peer)
+      if (peer === undefined) continue
+      // The link's own frame: untagged Ethernet header, ECP header, then the VDP ULPDU.
+      const pdu = decodeVdpPdu(o.frame.subarray(ACK_SEQUENCE_OFFSET + 2))
+      const items: EcpItem[] = pdu.tlvs.map((tlv) => ({
+        managerId: pdu.managerId,
+        tlv,
+        length: vdpTlvLength(tlv),
+        owner: undefined,
+      }))
+      peer.tx.adopt(o.sequence, pdu.managerId, items, o.deadlineUs)
+      this.#flushEcp(peer)
+    }
+  }
+
+  #answer(vsi: BridgeVsi, request: VsiTlv): void {
+    const answers = this.#answers
+    const confirmed = vsi.confirmed
+    if (answers === undefined || confirmed === undefined) return
+    let id = vsi.answerId
+    if (id < 0) {
+      id = this.#answerFreeIds.pop() ?? (2 * this.#answerNextId < this.#answerSeen.length ? this.#answerNextId++ : -1)
+      if (id < 0) return
+      vsi.answerId = id
+      this.#answerSeen[2 * id] = 0
+      this.#answerSeen[2 * id + 1] = 0
+      this.#answered.add(vsi)
+      if (this.#answered.size === 1) this.#armSweep()
+    }
+    // The sweep supervises it from now on (the VSI just armed its own timer).
+    this.#timers.stop(vsi.key)
+    const key = new Writer(MANAGER_ID_TLV_LENGTH + vsiTlvOctets(request))
+    encodeManagerIdTlv(key, vsi.managerId)
+    writeVsiTlv(key, request)
+    const response = new Writer(vsiTlvOctets(confirmed))
+    writeVsiTlv(response, confirmed)
+    answers.set(id, vsi.peer, key.toBytes(), response.toBytes())
+  }
+
+  #unanswer(vsi: BridgeVsi): void {
+    const id = vsi.answerId
+    if (id < 0) return
+    vsi.answerId = -1
+    this.#answered.delete(vsi)
+    this.#answerFreeIds.push(id)
+    this.#answers?.remove(id)
+  }
+
+  #sweepPeriodUs(): Us {
+    return Math.max(1000, Math.min(SWEEP_PERIOD_MAX_US, Math.floor(this.#timing.toutKeepAliveUs / 16)))
+  }
+
+  /** The next sweep on the period's grid, so that every port's sweep falls in one wake-up. */
+  #armSweep(): void {
+    const period = this.#sweepPeriodUs()
+    this.#timers.set(ANSWER_SWEEP_TIMER, (Math.floor(this.#nowUs / period) + 1) * period)
+  }
+
+  /** Rule 5: last-seen times from the link's answers; VSIs silent for toutKeepAlive time out. */
+  #sweepAnswered(): void {
+    const seen = this.#answerSeen
+    const tout = this.#timing.toutKeepAliveUs
+    let silent: BridgeVsi[] | undefined
+    for (const vsi of this.#answered) {
+      const at = seen[2 * vsi.answerId]!
+      if (at > vsi.lastSeenUs) vsi.lastSeenUs = at
+      vsi.deadlineUs = vsi.lastSeenUs + tout
+      if (vsi.deadlineUs <= this.#nowUs) (silent ??= []).push(vsi)
+    }
+    for (const vsi of silent ?? []) {
+      vsi.handleTimeout(this.#bridgeCtx, this.#nowUs)
+      this.#reapBridge(vsi)
+    }
+    if (this.#answered.size > 0) this.#armSweep()
+  }
+
+  #answeredSince(vsi: BridgeVsi): Us | undefined {
+    const id = vsi.answerId
+    if (id < 0) return undefined
+    const at = this.#answerSeen[2 * id]!
+    return at > vsi.lastSeenUs ? at : undefined
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Frame input
 
-  #frame(bytes: Uint8Array, ecpAcked: boolean): void {
+  #frame(bytes: Uint8Array, ecpAcked: boolean, resync: boolean): void {
     // One reader over the whole frame: headers are read in place, payloads are views (the
     // frame is valid only during handleFrame, and nothing decoded from it keeps a view).
     const r = new Reader(bytes)
@@ -654,14 +887,14 @@ export class PortCore {
     if (frame.source === this.config.mac) return
     if (frame.destination !== NCB_GROUP_MAC && frame.destination !== this.config.mac) return
     if (frame.ethertype === ETHERTYPE_ECP) {
-      this.#ecpFrame(frame.source, bytes, r, ecpAcked)
+      this.#ecpFrame(frame.source, bytes, r, ecpAcked, resync)
     } else if (frame.ethertype === ETHERTYPE_LLDP && frame.destination === NCB_GROUP_MAC) {
       if (this.config.lldp.enabled) this.#lldpFrame(frame.source, bytes.subarray(r.offset))
     }
   }
 
   /** `r` is at the ECP header; its offsets (and so those in errors) count from the frame start. */
-  #ecpFrame(source: Mac, bytes: Uint8Array, r: Reader, ecpAcked: boolean): void {
+  #ecpFrame(source: Mac, bytes: Uint8Array, r: Reader, ecpAcked: boolean, resync: boolean): void {
     const header = decodeEcpHeader(r)
     const ulpduOffset = r.offset
     const ulpdu = bytes.subarray(ulpduOffset)
@@ -691,6 +924,9 @@ export class PortCore {
     // replaced: #fromBridge above then counted it as foreign, as it would any other frame.
     if (ecpAcked) this.#counters.txAcks++
     else this.#sendAck(source, header.sequence)
+    // The link answered this peer's requests since the last one handed over (rule 5): they
+    // were new ECPDUs this machine never saw, and so is this one.
+    if (resync) peer.rx.reset()
     if (peer.rx.handleRequest(header.sequence) === 'duplicate') {
       this.#counters.rxDuplicates++
       peer.counters.rxDuplicates++
@@ -1037,7 +1273,8 @@ export class PortCore {
       const key = name
       if (this.role === 'bridge') {
         const vsi = this.#bridgeVsis.get(key)
-        if (vsi === undefined || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs)
+        // A VSI the link answers for is the sweep's (rule 5).
+        if (vsi === undefined || vsi.answerId >= 0 || vsi.deadlineUs === undefined || vsi.deadlineUs > this.#nowUs)
           return
         vsi.handleTimeout(this.#bridgeCtx, this.#nowUs)
         this.#reapBridge(vsi)
@@ -1058,6 +1295,8 @@ export class PortCore {
       this.#lldpTransmit()
     } else if (name.startsWith(LLDP_TTL_TIMER)) {
       this.#lldpNeighborGone(name.slice(LLDP_TTL_TIMER.length) as Mac, 'lldp-ttl-expired')
+    } else if (name === ANSWER_SWEEP_TIMER) {
+      this.#sweepAnswered()
     } else if (name === COUNTERS_TIMER) {
       this.#emitCounters()
       this.#timers.set(COUNTERS_TIMER, this.#nowUs + this.config.countersIntervalUs)
@@ -1422,11 +1661,12 @@ export class PortCore {
   }
 
   #emitCounters(): void {
+    const answered = this.#answers?.peerStats()
     this.#emit({
       kind: 'counters',
       atUs: this.#nowUs,
-      port: { ...this.#counters },
-      peers: this.#allPeers().map((p) => ({ peer: p.mac, counters: { ...p.counters } })),
+      port: this.counters(),
+      peers: this.#allPeers().map((p) => ({ peer: p.mac, counters: this.#peerCountersOf(p, answered) })),
     })
   }
 

@@ -18,6 +18,13 @@
  *    A local command takes the same path.
  * 5. The resource manager answers synchronously, so resourceWaitDelay (41.5.5.7) cannot
  *    expire before PROCESS decides; it bounds nothing here.
+ * 6. Keep-alive answers by the link (`FrameLink.answers`): whenever the bridge confirms a
+ *    request (granted, or an identical keep-alive answered from the stored state), it hands
+ *    the pair to the context (`answer`), which may let the link answer the same request
+ *    octet for octet without this machine: the pair stays valid exactly as long as WAITCMD
+ *    holds this confirmed state. Releasing the VSI withdraws it (`unanswer`). While the link
+ *    holds the answer, the context supervises toutKeepAlive from the link's answers instead
+ *    of the VSI's timer (port-core rule 5) and calls `handleTimeout` once it ran out.
  *
  * @module
  */
@@ -53,6 +60,10 @@ export interface BridgeContext extends VsiContext {
   readonly resources: ResourceManager
   /** toutKeepAlive in µs, from the operational EVB values. */
   readonly toutKeepAliveUs: Us
+  /** Rule 6: `request` was just confirmed with `vsi.confirmed` (the link may answer it). */
+  answer?(vsi: BridgeVsi, request: VsiTlv): void
+  /** Rule 6: the VSI's answer is no longer valid. */
+  unanswer?(vsi: BridgeVsi): void
 }
 
 export class BridgeVsi {
@@ -65,6 +76,8 @@ export class BridgeVsi {
   readonly sinceUs: Us
   lastSeenUs: Us
   deadlineUs: Us | undefined
+  /** Rule 6: the VSI's answer id at the link (-1: none). */
+  answerId = -1
 
   constructor(
     readonly key: string,
@@ -127,6 +140,7 @@ export class BridgeVsi {
       ctx.send(this.peer, this.managerId, confirmed, this.key)
       this.machine.fire('reply-sent')
       this.#armKeepAlive(ctx, nowUs)
+      ctx.answer?.(this, tlv)
       return
     }
     this.request = tlv
@@ -211,6 +225,7 @@ export class BridgeVsi {
         this.#emitConfirmed(ctx, nowUs, previous?.mode, confirmed, this.machine.reason!)
         this.machine.fire('reply-sent')
         this.#armKeepAlive(ctx, nowUs)
+        ctx.answer?.(this, request)
         return
       }
       case 'keep': {
@@ -284,6 +299,7 @@ export class BridgeVsi {
   }
 
   #release(ctx: BridgeContext, nowUs: Us, confirmed: VsiTlv, reason: DeassociateReason): void {
+    ctx.unanswer?.(this)
     ctx.resources.release(
       { port: ctx.port, station: this.peer, managerId: this.managerId, tlv: confirmed, reason },
       nowUs,

@@ -24,6 +24,13 @@
  * request's response time, for requests answered in the step that read them (one queued
  * behind an unacknowledged ECPDU leaves in a later step and is not counted).
  *
+ * Where the link answers keep-alives itself (`FrameLink.answers`, bridge ports), the driver
+ * turns the answers on for each new core (`PortCore.useAnswers`), lends the link the core's ECP
+ * transmit side after each step in which the core allows it (`PortCore.answerLoan`), and takes
+ * it back before the next step of any kind (`PortCore.takeBackLoan`), so that the core never
+ * sends while the link may. When an ECPDU the link sent runs out of its ack timer the link
+ * calls back, and the driver runs a timeout step (which takes the side back first).
+ *
  * A failed assertion inside the core is a bug: the driver logs it, counts it, discards the
  * core and builds a fresh one from the factory (str0m's "panic means bug"). The port keeps
  * serving; VSIs it held are re-learnt from the stations' keep-alives. A `LocalProtocolError`
@@ -64,6 +71,8 @@ export interface PortDriverOptions {
    * (a bridge's response); not called when the step sent none.
    */
   onResponse?: (seconds: number) => void
+  /** false: do not let the link answer keep-alives even where it can. */
+  answers?: boolean
 }
 
 /** ECP operation and subtype of a VDP request, in the first 16 bits of the ECP header. */
@@ -77,6 +86,9 @@ export function isVdpEcpdu(frame: Uint8Array): boolean {
   if (frame.length < at + 6 || ((frame[at]! << 8) | frame[at + 1]!) !== ETHERTYPE_ECP) return false
   return (((frame[at + 2]! << 8) | frame[at + 3]!) & 0x0fff) === VDP_REQUEST_HEADER
 }
+
+/** Keep-alive answers a link holds per port at most (VSIs beyond them are answered by the core). */
+const ANSWERS_MAX = 4096
 
 export class PortDriver {
   #core: PortCore
@@ -94,6 +106,8 @@ export class PortDriver {
   readonly #unregisterAbsorbed: (() => void) | undefined
   /** Clock at the read of the VDP request whose step runs now (-1: none, or reported). */
   #requestReadUs = -1
+  /** The link holds the core's ECP transmit side (`FrameLink.answers`). */
+  #lent = false
   coreResets = 0
 
   constructor(options: PortDriverOptions) {
@@ -121,6 +135,15 @@ export class PortDriver {
     core.setTransmitSink((frame) => this.#send(frame))
     this.#ackedPeersVersion = -1
     this.#absorbTxVersion = -1
+    const answers = this.#o.link.answers
+    this.#lent = false
+    if (answers !== undefined && core.role === 'bridge' && this.#o.answers !== false) {
+      // A fresh start drops whatever the link held for a core before this one.
+      const seen = answers.start(Math.min(core.config.vsiCountMax, ANSWERS_MAX), this.#o.clock.nowUs(), () =>
+        this.#step((c, nowUs) => c.handleTimeout(nowUs)),
+      )
+      core.useAnswers(answers, seen)
+    }
     return core
   }
 
@@ -150,9 +173,9 @@ export class PortDriver {
 
   start(): void {
     const timed = this.#o.onResponse !== undefined
-    this.#o.link.onFrame((frame, acked) => {
+    this.#o.link.onFrame((frame, acked, resync) => {
       if (timed && isVdpEcpdu(frame)) this.#requestReadUs = this.#o.clock.nowUs()
-      this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked))
+      this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked, resync))
       this.#requestReadUs = -1
     })
     this.#o.link.onError?.((e) => {
@@ -177,6 +200,10 @@ export class PortDriver {
     // ACKs absorbed on any port since the last step first (a no-op when called from inside).
     this.#o.absorbedAcks?.collect()
     try {
+      if (this.#lent) {
+        this.#lent = false
+        this.#core.takeBackLoan(this.#o.clock.nowUs(), this.#o.link.answers!.takeBack())
+      }
       mutate(this.#core, this.#o.clock.nowUs())
       this.#core.endStep(this.#o.clock.nowUs())
     } catch (e) {
@@ -220,6 +247,13 @@ export class PortDriver {
       link.ackEcp(core.ecpAckOffload())
     }
     if (this.#absorbing) this.#syncAbsorb(core)
+    if (!this.#lent && this.#o.link.answers !== undefined) {
+      const loan = core.answerLoan()
+      if (loan !== undefined) {
+        this.#o.link.answers.lend(loan)
+        this.#lent = true
+      }
+    }
   }
 
   /** Tells the link which ACKs to take in, if the core's ECP transmit state moved since. */

@@ -22,6 +22,9 @@ import {
   ETHERNET_HEADER_BYTES,
   FrameLinkError,
   type AbsorbedEcpAck,
+  type AnswerLoanReturn,
+  type AnswerPeerStats,
+  type KeepAliveAnswers,
   type EcpAckAbsorb,
   type EcpAckOffload,
   type FrameLink,
@@ -90,6 +93,12 @@ interface NativeSocket {
   absorbAcks(own: Buffer | null): number
   /** Arms `slot` (0..7) for an ACK from `peer` with `sequence`; a negative sequence disarms it. */
   armAck(slot: number, peer: Buffer, sequence: number): void
+  /** Keep-alive answers (see `FrameLink.answers`); null turns them off. */
+  fastAnswers(seen: Float64Array | null, nowUs?: number, onReturn?: () => void): void
+  fastAnswer(id: number, peer?: Buffer, request?: Uint8Array, response?: Uint8Array): void
+  fastGrant(lastSequence: number, ackTimerUs: number, holdUntilUs: number, gapUs: number): void
+  fastReclaim(): { sequence: number; holdUntilUs: number; outstanding: [peer: Buffer, sequence: number, slot: number, frame: Buffer, deadlineUs: number][] }
+  fastPeerStats(): [peer: Buffer, rxEcpdus: number, rxDuplicates: number, rxVdpTlvs: number, txEcpdus: number, txVdpTlvs: number, rxAcks: number, rxAcksAbsorbed: number][]
   stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number]
   ifExists(): boolean
   ref(): void
@@ -139,8 +148,13 @@ export function takeAbsorbedEcpAcks(): readonly AbsorbedEcpAck[] {
   }
 }
 
-/** A span's length bits; bit 31 says the addon acknowledged the frame (SPAN_ACKED in the C file). */
-const SPAN_LENGTH = 0x7fffffff
+/**
+ * A span's length bits; bit 31 says the addon acknowledged the frame (SPAN_ACKED in the C
+ * file), bit 30 that it answered requests of the same peer before it (SPAN_RESYNC).
+ */
+const SPAN_LENGTH = 0x3fffffff
+const SPAN_ACKED = 0x80000000
+const SPAN_RESYNC = 0x40000000
 
 const ADDON_FILE = 'af_packet.node'
 const ADDON_ENV = 'VDP_AF_PACKET_ADDON'
@@ -274,7 +288,7 @@ class AfPacketLinkImpl implements AfPacketLink {
   readonly ifindex: number
   readonly mtu: number
   readonly #socket: NativeSocket
-  #frameHandler: ((frame: Uint8Array, acked: boolean) => void) | undefined
+  #frameHandler: ((frame: Uint8Array, acked: boolean, resync?: boolean) => void) | undefined
   #errorHandler: ((error: FrameLinkError) => void) | undefined
   #started = false
   #closed = false
@@ -326,7 +340,7 @@ class AfPacketLinkImpl implements AfPacketLink {
     )
   }
 
-  onFrame(handler: (frame: Uint8Array, acked: boolean) => void): void {
+  onFrame(handler: (frame: Uint8Array, acked: boolean, resync?: boolean) => void): void {
     if (this.#closed) throw new FrameLinkError('EBADF', true, `Cannot receive on ${this.name}: link is closed`)
     this.#frameHandler = handler
     if (this.#started) return
@@ -416,6 +430,55 @@ class AfPacketLinkImpl implements AfPacketLink {
     }
   }
 
+  readonly answers: KeepAliveAnswers = {
+    start: (capacity, nowUs, onReturn) => {
+      const seen = new Float64Array(2 * capacity)
+      this.#socket.fastAnswers(seen, nowUs, onReturn)
+      return seen
+    },
+    stop: () => {
+      if (!this.#closed) this.#socket.fastAnswers(null)
+    },
+    set: (id, peer, request, response) => {
+      this.#socket.fastAnswer(id, Buffer.from(macToBytes(peer)), request, response)
+    },
+    remove: (id) => {
+      if (!this.#closed) this.#socket.fastAnswer(id)
+    },
+    lend: (loan) => {
+      this.#socket.fastGrant(loan.lastSequence, loan.ackTimerUs, loan.holdUntilUs, loan.gapUs)
+    },
+    takeBack: (): AnswerLoanReturn => {
+      const back = this.#socket.fastReclaim()
+      if (back.outstanding.length === 0) return { sequence: back.sequence, holdUntilUs: back.holdUntilUs, outstanding: [] }
+      return {
+        sequence: back.sequence,
+        holdUntilUs: back.holdUntilUs,
+        outstanding: back.outstanding.map(([peerBytes, sequence, slot, frame, deadlineUs]) => {
+          const peer = macFromBytes(peerBytes)
+          // The slot stays armed for this ECPDU's ACK: the collector now reports it to the core.
+          if (slot >= 0) {
+            this.#slotPeers[slot] = peer
+            this.#slotSequences[slot] = sequence
+            this.#slotMacBytes[slot] = peerBytes
+          }
+          return { peer, sequence, frame, deadlineUs }
+        }),
+      }
+    },
+    peerStats: (): AnswerPeerStats[] =>
+      this.#socket.fastPeerStats().map(([peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs, rxAcks, rxAcksAbsorbed]) => ({
+        peer: macFromBytes(peer),
+        rxEcpdus,
+        rxDuplicates,
+        rxVdpTlvs,
+        txEcpdus,
+        txVdpTlvs,
+        rxAcks,
+        rxAcksAbsorbed,
+      })),
+  }
+
   /** The peer `slot` was last armed for (the collector's view of an absorbed ACK). */
   peerInSlot(slot: number): Mac | undefined {
     return this.#slotPeers[slot]
@@ -498,7 +561,7 @@ class AfPacketLinkImpl implements AfPacketLink {
       this.#down = false
       this.#rxFrames++
       try {
-        handler(frame, span > SPAN_LENGTH)
+        handler(frame, (span & SPAN_ACKED) !== 0, (span & SPAN_RESYNC) !== 0)
       } catch (error) {
         failure ??= { error }
       }

@@ -24,12 +24,28 @@
  * of every port). The raw socket does it in the kernel, in an eBPF socket filter: the process
  * reads nothing for the ACK, which at 10,000 VSIs is half the frames a bridge reads.
  *
+ * Keep-alive answers (`answers`, optional): most of the rest. A bridge port core stores, per
+ * VSI, the request it confirmed and the response it sent; while it has nothing to send it
+ * lends the link its ECP transmit side, and the link answers a request that repeats stored
+ * requests octet for octet with the stored responses, numbering the ECPDU on from where the
+ * core stopped. The core learns when each VSI was last answered from a shared array, takes the
+ * transmit side back (with any ECPDU still awaiting its ACK) before it does anything else on
+ * the port, and is called when such an ECPDU's ack timer runs out. The raw socket does it in C:
+ * a keep-alive then costs the agent no JavaScript at all.
+ *
  * @module
  */
 import type { Mac } from '../../shared/ethernet/mac.ts'
-import type { EcpAckAbsorb, EcpAckOffload } from '../port/port-core.ts'
+import type {
+  AnswerLoan,
+  AnswerLoanReturn,
+  AnswerPeerStats,
+  EcpAckAbsorb,
+  EcpAckOffload,
+  KeepAliveAnswers,
+} from '../port/port-core.ts'
 
-export type { EcpAckAbsorb, EcpAckOffload }
+export type { AnswerLoan, AnswerLoanReturn, AnswerPeerStats, EcpAckAbsorb, EcpAckOffload, KeepAliveAnswers }
 
 /** An ECP ACK a link took in (`FrameLink.absorbEcpAcks`), for the port core of `link`. */
 export interface AbsorbedEcpAck {
@@ -93,9 +109,11 @@ export interface FrameLink {
   /**
    * Registers the receiver; one per link (a second call replaces it). The frame is valid only
    * during the call. `acked` is true when the link already acknowledged the frame, an ECP
-   * request, itself (`ackEcp`).
+   * request, itself (`ackEcp`). `resync` is true when the link answered requests of the same
+   * peer itself since the previous one it handed over (`answers`): the frame is a new ECPDU
+   * whatever sequence number the receive machine saw last.
    */
-  onFrame(handler: (frame: Uint8Array, acked: boolean) => void): void
+  onFrame(handler: (frame: Uint8Array, acked: boolean, resync?: boolean) => void): void
   /**
    * Optional: acknowledge ECP requests as `offload` says from now on (`undefined`: stop).
    * Replaces the previous setting. Links without it leave every ACK to the port core.
@@ -109,6 +127,8 @@ export interface FrameLink {
    * every ACK then comes as a frame, as without it.
    */
   absorbEcpAcks?(absorb: EcpAckAbsorb | undefined): void
+  /** Optional: keep-alive answers given by the link itself (bridge ports). */
+  readonly answers?: KeepAliveAnswers
   /**
    * Registers the error receiver; one per link. Optional so that simple fakes stay valid;
    * both implementations in this folder provide it.

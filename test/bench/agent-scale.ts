@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     const bc1 = await sumCounters(bridge)
     const sc1 = await sumCounters(station)
     const d = (a: Record<string, number>, b: Record<string, number>, k: string) => (b[k] ?? 0) - (a[k] ?? 0)
-    console.log(`window: bridge rx ${d(bc0, bc1, 'rxVdpTlvs')} TLVs, ${d(bc0, bc1, 'rxDuplicates')} duplicates, ${d(bc0, bc1, 'txErrors')} ECP tx errors; station ${d(sc0, sc1, 'txRetransmits')} retransmissions, ${d(sc0, sc1, 'txErrors')} ECP tx errors`)
+    console.log(`window: bridge rx ${d(bc0, bc1, 'rxVdpTlvs')} TLVs (${d(bc0, bc1, 'keepalivesAnswered')} keep-alives answered by the raw socket), ${d(bc0, bc1, 'rxDuplicates')} duplicates, ${d(bc0, bc1, 'txErrors')} ECP tx errors, ${d(bc0, bc1, 'txRetransmits')} retransmissions; station ${d(sc0, sc1, 'txRetransmits')} retransmissions, ${d(sc0, sc1, 'txErrors')} ECP tx errors`)
     const counters = (await bridge.call('counters')) as Array<{ counters: { keepalivesRx: number; rxVdpTlvs: number } }>
     const tlvs = counters.reduce((n, c) => n + c.counters.rxVdpTlvs, 0)
     console.log(`bridge (${'entry' in entry ? (process.env.BRIDGE_BUNDLE ? process.env.BRIDGE_BUNDLE : 'bundle') : 'tsx'}): RSS ${((bridge.rssKb() ?? 0) / 1024).toFixed(1)} MB, CPU ${(bCpu * 100).toFixed(2)}% of a core over ${wallS.toFixed(0)} s, ${st.vsis} VSIs, ${st.vlans} VLANs, ${tlvs} VDP TLVs received in all`)

@@ -535,6 +535,156 @@ describe('AF_PACKET link taking ECP ACKs in (absorbEcpAcks, eBPF socket filter)'
   })
 })
 
+describe('AF_PACKET link answering keep-alives itself (answers)', () => {
+  // A is the bridge port: it acknowledges, takes ACKs in and answers stored requests; B is the
+  // station side, sends requests and collects what A sends.
+  let lab: NetnsLab
+  let a: NsChild
+  let b: NsChild
+  const STATION = '02:76:64:70:00:01' // the source MAC of ECP_ASSOCIATE
+  // The Associate's ULPDU: Manager ID TLV (18 octets), VSI TLV (35 octets), End TLV.
+  const MANAGER_TLV = ECP_ASSOCIATE.slice(36, 72)
+  const VSI_TLV = ECP_ASSOCIATE.slice(72, 142)
+  const RESPONSE_TLV = VSI_TLV.slice(0, 4) + '40' + VSI_TLV.slice(6) // status 0x40: success
+  const OTHER_TLV = VSI_TLV.slice(0, 40) + 'ff' + VSI_TLV.slice(42) // another VSIID
+  const OTHER_RESPONSE = OTHER_TLV.slice(0, 4) + '40' + OTHER_TLV.slice(6)
+  const request = (seq: number, tlvs = VSI_TLV) => withSeq(ECP_ASSOCIATE.slice(0, 36), seq) + MANAGER_TLV + tlvs + '0000'
+  const answer = (seq: number, tlvs = RESPONSE_TLV) => withSeq('0180c2000000' + MAC_A.replace(/:/g, '') + '89401001' + '0000', seq) + MANAGER_TLV + tlvs
+  const loan = (lastSequence: number, ackTimerUs = 200_000) => ({ lastSequence, ackTimerUs, holdUntilUs: 0, gapUs: 0 })
+  interface PeerStats { peer: string; rxEcpdus: number; rxDuplicates: number; rxVdpTlvs: number; txEcpdus: number; txVdpTlvs: number; rxAcks: number; rxAcksAbsorbed: number }
+
+  beforeAll(async () => {
+    ;({ lab, a, b } = await linkPair('afpans'))
+    await a.request('ackEcp', { offload: { source: MAC_A, unicast: false, peers: [STATION] } })
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [] } })
+    await a.request('answersStart', { capacity: 4 })
+    await a.request('answerSet', { answer: 0, peer: STATION, request: MANAGER_TLV + VSI_TLV, response: RESPONSE_TLV })
+  })
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  /** Sends `frames` from B; returns what A's handler saw and what came back to B. */
+  async function exchange(frames: string[]): Promise<{ seen: Array<{ hex: string; acked: boolean; resync: boolean }>; back: string[] }> {
+    const marker = withSeq(ECP_ACK_18, 0xbeef)
+    const start = a.events.length
+    for (const f of frames) await b.request('send', { hex: f })
+    await b.request('send', { hex: marker })
+    await a.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
+    await b.request('waitQuiet', { ms: 100 })
+    const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker)
+    return {
+      seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true, resync: e.resync === true })),
+      back: (await b.request<{ frames: string[] }>('received')).frames,
+    }
+  }
+
+  const statsOfStation = async (): Promise<{ peer: PeerStats | undefined; seen: number[] }> => {
+    const r = await a.request<{ peers: PeerStats[]; seen: number[] }>('answerStats')
+    return { peer: r.peers.find((p) => p.peer === STATION), seen: r.seen }
+  }
+
+  it('answers a stored request with the stored response and the next sequence number; the handler never sees it', async () => {
+    await a.request('lend', { loan: loan(0x8001) })
+    const before = performance.now() * 1000
+    const r = await exchange([request(5)])
+    expect(r.seen).toEqual([])
+    expect(r.back).toEqual([ecpAck(5, MAC_A), answer(0x8002)])
+    // B acknowledges the answer: the eBPF filter takes it in for the link.
+    await exchange([ecpAck(0x8002, STATION)])
+    const back = await a.request<{ sequence: number; outstanding: unknown[] }>('takeBack')
+    expect(back).toMatchObject({ sequence: 0x8002, outstanding: [] })
+    const s = await statsOfStation()
+    expect(s.peer).toMatchObject({ rxEcpdus: 1, rxDuplicates: 0, rxVdpTlvs: 1, txEcpdus: 1, txVdpTlvs: 1, rxAcks: 1, rxAcksAbsorbed: 1 })
+    // [last answered (the caller's clock, µs), times] for answer 0.
+    expect(s.seen[0]).toBeGreaterThan(before - 5_000_000)
+    expect(s.seen[1]).toBe(1)
+  })
+
+  it('hands over what it may not answer: the side not lent, another request, a removed answer, a tag', async () => {
+    // Not lent (taken back above): the core's, flagged new (5 was answered by the link).
+    let r = await exchange([request(6)])
+    expect(r.seen).toEqual([{ hex: request(6), acked: true, resync: true }])
+    await a.request('lend', { loan: loan(0x9000) })
+    const tagged = request(8).slice(0, 24) + '81000064' + request(8).slice(24)
+    r = await exchange([request(7, OTHER_TLV), tagged, request(9, VSI_TLV + OTHER_TLV)])
+    expect(r.seen.map((f) => f.hex)).toEqual([request(7, OTHER_TLV), tagged, request(9, VSI_TLV + OTHER_TLV)])
+    expect(r.back).toEqual([ecpAck(7, MAC_A), ecpAck(8, MAC_A), ecpAck(9, MAC_A)])
+    // Both TLVs stored: one ECPDU with both answers.
+    await a.request('answerSet', { answer: 1, peer: STATION, request: MANAGER_TLV + OTHER_TLV, response: OTHER_RESPONSE })
+    r = await exchange([request(10, VSI_TLV + OTHER_TLV)])
+    expect(r.seen).toEqual([])
+    expect(r.back).toEqual([ecpAck(10, MAC_A), answer(0x9001, RESPONSE_TLV + OTHER_RESPONSE)])
+    await exchange([ecpAck(0x9001, STATION)])
+    await a.request('answerRemove', { answer: 1 })
+    r = await exchange([request(11, OTHER_TLV)])
+    expect(r.seen.map((f) => f.hex)).toEqual([request(11, OTHER_TLV)])
+    expect((await a.request<{ sequence: number; outstanding: unknown[] }>('takeBack')).outstanding).toEqual([])
+  })
+
+  it('takes a duplicate of an answered request as one, and flags the next request it hands over as new', async () => {
+    await a.request('lend', { loan: loan(0x9100) })
+    let r = await exchange([request(20)])
+    expect(r.back).toEqual([ecpAck(20, MAC_A), answer(0x9101)])
+    await exchange([ecpAck(0x9101, STATION)])
+    // The same sequence again (the station lost our ACK): acknowledged again, not answered twice.
+    r = await exchange([request(20)])
+    expect(r.seen).toEqual([])
+    expect(r.back).toEqual([ecpAck(20, MAC_A)])
+    // The core's receive machine never saw 20: the next request it gets is new whatever its number.
+    r = await exchange([request(21, OTHER_TLV), request(22, OTHER_TLV)])
+    expect(r.seen.map((f) => [f.acked, f.resync])).toEqual([[true, true], [true, false]])
+    // A duplicate of one the core got stays the core's to recognise.
+    r = await exchange([request(22, OTHER_TLV)])
+    expect(r.seen.map((f) => f.hex)).toEqual([request(22, OTHER_TLV)])
+    expect((await statsOfStation()).peer?.rxDuplicates).toBe(1)
+    await a.request('takeBack')
+  })
+
+  it('calls back when an answer is not acknowledged in time, and hands it over with its deadline', async () => {
+    await a.request('lend', { loan: loan(0x9200, 50_000) })
+    const start = a.events.length
+    let r = await exchange([request(30)])
+    expect(r.back).toEqual([ecpAck(30, MAC_A), answer(0x9201)])
+    await a.waitForEvent((e) => e.event === 'answers-return', 5_000, start)
+    // Until the core takes the side back the link answers nothing.
+    r = await exchange([request(31)])
+    expect(r.seen.map((f) => f.hex)).toEqual([request(31)])
+    const back = await a.request<{ sequence: number; outstanding: Array<{ peer: string; sequence: number; frame: string; deadlineUs: number }> }>('takeBack')
+    expect(back.sequence).toBe(0x9201)
+    expect(back.outstanding).toEqual([{ peer: STATION, sequence: 0x9201, frame: answer(0x9201), deadlineUs: expect.any(Number) }])
+    expect(back.outstanding[0]!.deadlineUs).toBeLessThanOrEqual(performance.now() * 1000 + 60_000)
+    // The ACK now comes late: the collector reports it (the slot stayed armed), for the core.
+    await exchange([ecpAck(0x9201, STATION)])
+    const acks = (await a.request<{ acks: Array<{ own: boolean; peer: string; sequence: number }> }>('takeAbsorbed')).acks
+    expect(acks).toEqual([{ own: true, peer: STATION, sequence: 0x9201 }])
+  })
+
+  it('survives random and mutated requests while lent, answering only exact ones', async () => {
+    await a.request('lend', { loan: loan(0xa000) })
+    let seed = 0xa115
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff
+    const frames: string[] = []
+    for (let i = 0; i < 200; i++) {
+      const f = Buffer.from(request(0x100 + i), 'hex')
+      for (let k = 0; k < 1 + (rand() % 3); k++) f[18 + (rand() % (f.length - 18))] = rand()
+      frames.push(f.subarray(0, f.length - (rand() % 12)).toString('hex'))
+    }
+    const r = await exchange(frames)
+    const answered = r.back.filter((h) => h.slice(28, 32) === '1001')
+    // Each frame is acknowledged; at most the few left intact are answered, one at a time
+    // (stop-and-wait: B acknowledges none of them).
+    expect(r.back.filter((h) => h.slice(28, 32) === '1401')).toHaveLength(200)
+    expect(answered.length).toBeLessThanOrEqual(1)
+    expect(r.seen.length + answered.length).toBe(200)
+    await a.request('takeBack')
+    await a.request('answersStop')
+    const off = await exchange([request(0x400)])
+    expect(off.seen.map((f) => f.hex)).toEqual([request(0x400)])
+  })
+})
+
 describe('AF_PACKET link when the interface disappears', () => {
   let lab: NetnsLab
 

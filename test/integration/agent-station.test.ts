@@ -127,6 +127,88 @@ describe('station agent against bridge agent', () => {
   })
 })
 
+describe('bridge agent answering keep-alives in the raw socket', () => {
+  // RKA 14: a keep-alive every 164 ms; RTE 12 leaves a loaded machine room (toutKeepAlive 676 ms).
+  const FAST = { ...EVB, rka: 14, rte: 12 }
+  let lab: NetnsLab
+  let bridge: AgentProcess
+  let station: AgentProcess
+  const uuid = (i: number) => `5644504c-4142-4000-8000-0000000ca00${i}`
+  const mac = (i: number) => `02:76:64:71:0a:0${i}`
+  /** A VSIID as the agent's logs and tables carry it (the UUID's 32 hex digits). */
+  const idOf = (i: number) => uuid(i).replace(/-/g, '')
+  const bridgeCounters = async () =>
+    (JSON.parse((await vdpctl(bridge.socket, ['counters', '--json'])).out) as Array<{ port: string; counters: Record<string, number> }>).find((c) => c.port === 'sw0')!.counters
+  beforeAll(async () => {
+    lab = await NetnsLab.create('agka')
+    const sw = await lab.addNamespace('sw')
+    const host = await lab.addNamespace('host')
+    await lab.addVethPair({ ns: host, ifname: 'h0', mac: '02:76:64:70:02:01' }, { ns: sw, ifname: 'sw0', mac: '02:76:64:70:02:02' })
+    bridge = await startAgentProcess({ netns: sw, args: ['--port', 'sw0', '--vid-pool', '300-309', '--switch-id', 'leaf3'], config: { evb: FAST, lldpTxIntervalS: 1 } })
+    station = await startAgentProcess({ netns: host, args: ['--role', 'station', '--port', 'h0', '--switch-id', 'hv3'], config: { evb: FAST, lldpTxIntervalS: 1 } })
+    await station.waitForLog('evb-negotiated', () => true, 10_000)
+  }, 60_000)
+  afterAll(async () => {
+    await station?.stop()
+    await bridge?.stop()
+    await lab?.cleanup()
+  })
+
+  it('answers the keep-alives of confirmed VSIs without the port core, and keeps every VSI', async () => {
+    for (const i of [1, 2, 3]) {
+      const r = await vdpctl(station.socket, ['associate', '--uuid', uuid(i), '--mgrid', 'hv3', '--typeid', '5', '--typeidver', '1', '--filter', `0-${mac(i)}`, '--json'])
+      expect(JSON.parse(r.out).outcome).toBe('associated')
+    }
+    const c0 = await bridgeCounters()
+    await sleep(2000) // ~12 keep-alives per VSI
+    const c1 = await bridgeCounters()
+    const keepalives = c1.keepalivesRx! - c0.keepalivesRx!
+    const answered = c1.keepalivesAnswered! - c0.keepalivesAnswered!
+    expect(keepalives).toBeGreaterThanOrEqual(20)
+    // All but the odd one (a keep-alive that met an ECPDU in flight) answered by the socket.
+    expect(answered).toBeGreaterThanOrEqual(keepalives - 3)
+    expect(c1.txRetransmits).toBe(0)
+    const metrics = (await vdpctl(bridge.socket, ['metrics'])).out
+    expect(Number(/^vdp_port_keepalives_answered_total\{port="sw0"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(c1.keepalivesAnswered!)
+    // The tables on both sides: every VSI held, the bridge's last keep-alive recent.
+    const rows = JSON.parse((await vdpctl(bridge.socket, ['vsis', '--json'])).out) as Array<{ mode: string; lastSeenAgoMs: number }>
+    expect(rows).toHaveLength(3)
+    for (const r of rows) {
+      expect(r.mode).toBe('associate')
+      expect(r.lastSeenAgoMs).toBeLessThan(500)
+    }
+    expect(bridge.log().filter((e) => e.event === 'vsi-de-associated')).toHaveLength(0)
+  })
+
+  it('leaves a mode change to the port core, then answers the new mode\'s keep-alives', async () => {
+    const p = await vdpctl(station.socket, ['pre-associate', '--uuid', uuid(1), '--mgrid', 'hv3', '--typeid', '5', '--typeidver', '1', '--filter', `300-${mac(1)}`, '--json'])
+    expect(JSON.parse(p.out).outcome).toMatch(/pre-associated|deactivated/)
+    const rows = JSON.parse((await vdpctl(bridge.socket, ['vsis', '--json'])).out) as Array<{ vsiId: { id: string }; mode: string }>
+    expect(rows.find((r) => r.vsiId.id === idOf(1))?.mode).toBe('pre-associate')
+    const c0 = await bridgeCounters()
+    await sleep(1000)
+    const c1 = await bridgeCounters()
+    expect(c1.keepalivesAnswered! - c0.keepalivesAnswered!).toBeGreaterThanOrEqual(12)
+    const after = JSON.parse((await vdpctl(bridge.socket, ['vsis', '--json'])).out) as Array<{ vsiId: { id: string }; mode: string }>
+    expect(after.find((r) => r.vsiId.id === idOf(1))?.mode).toBe('pre-associate')
+  })
+
+  it('times the VSIs out once the station is gone, toutKeepAlive after its last keep-alive', async () => {
+    const tout = 1.5 * (2 ** 14 * 10 + 4 * 2 ** 12 * 10) / 1000 // ms: 1.5 × (RKA + (R + 1) × RTE)
+    const goneAt = Date.now()
+    await station.kill()
+    for (const i of [1, 2, 3]) await bridge.waitForLog('vsi-de-associated', (e) => e.vsiId === idOf(i), 10_000)
+    const elapsed = Date.now() - goneAt
+    const reasons = bridge.log().filter((e) => e.event === 'vsi-de-associated').map((e) => e.reason)
+    expect(reasons).toEqual(['keepalive-timeout', 'keepalive-timeout', 'keepalive-timeout'])
+    // At most one keep-alive period early (the last one came before the kill), at most a sweep
+    // period (toutKeepAlive / 16) and the machine's delays late.
+    expect(elapsed).toBeGreaterThan(tout - 200)
+    expect(elapsed).toBeLessThan(tout + tout / 16 + 1500)
+    expect(JSON.parse((await vdpctl(bridge.socket, ['vsis', '--json'])).out)).toEqual([])
+  })
+})
+
 describe('station agent against the lldpad bridge', () => {
   let lab: LldpadLab
   let station: AgentProcess

@@ -15,6 +15,11 @@
  * - `absorbEcpAcks { absorb? }`: the link's ECP ACK absorption (`FrameLink.absorbEcpAcks`);
  *   errors carry the FrameLinkError code. `takeAbsorbed` → `{ acks: [{ own, peer, sequence }] }`
  *   (`takeAbsorbedEcpAcks`; `own` says whether the ACK was this child's link's)
+ * - keep-alive answers (`FrameLink.answers`): `answersStart { capacity }` (calls back print
+ *   `{ event: 'answers-return' }`), `answersStop`, `answerSet { answer, peer, request, response }`
+ *   (hex), `answerRemove { answer }`, `lend { loan }`, `takeBack` → the loan back (frames as hex),
+ *   `answerStats` → `{ peers, seen }` (the shared array, as numbers); 'events' then say
+ *   `resync: true` for a frame the link flagged so
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
@@ -47,6 +52,7 @@ let lastSeq = -1
 let seqErrors = 0
 let seqOffset: number | undefined
 let lastFrameAt = performance.now()
+let answersSeen: Float64Array | undefined
 const uncaught: string[] = []
 process.on('uncaughtException', (e) => uncaught.push(e.message))
 
@@ -75,7 +81,7 @@ const server = serveJsonLines(
       seqOffset = typeof p.seqOffset === 'number' ? p.seqOffset : undefined
       // Frames to send from inside the handler for each frame received (an ACK and a response).
       const replies = Array.isArray(p.replies) ? p.replies.map((h) => Buffer.from(String(h), 'hex')) : []
-      l.onFrame((frame, acked) => {
+      l.onFrame((frame, acked, resync) => {
         for (const r of replies) l.send(r)
         if (closed) handlerCallsAfterClose++
         rx++
@@ -86,7 +92,7 @@ const server = serveJsonLines(
           lastSeq = seq
         }
         if (mode === 'throw' && rx === 1) throw new Error('handler failed on frame 1')
-        if (mode === 'events') server.emit('frame', acked ? { hex: hex(frame), acked } : { hex: hex(frame) })
+        if (mode === 'events') server.emit('frame', { hex: hex(frame), ...(acked ? { acked } : {}), ...(resync ? { resync } : {}) })
         else if (mode === 'collect') collected.push(hex(frame))
         if (closeAfter !== undefined && rx === closeAfter) {
           closed = true
@@ -115,6 +121,31 @@ const server = serveJsonLines(
       need().absorbEcpAcks((p.absorb ?? undefined) as EcpAckAbsorb | undefined)
       return null
     },
+    answersStart: (p) => {
+      answersSeen = need().answers!.start(Number(p.capacity ?? 16), performance.now() * 1000, () => server.emit('answers-return', {}))
+      return null
+    },
+    answersStop: () => {
+      need().answers!.stop()
+      return null
+    },
+    answerSet: (p) => {
+      need().answers!.set(Number(p.answer), String(p.peer) as never, Buffer.from(String(p.request), 'hex'), Buffer.from(String(p.response), 'hex'))
+      return null
+    },
+    answerRemove: (p) => {
+      need().answers!.remove(Number(p.answer))
+      return null
+    },
+    lend: (p) => {
+      need().answers!.lend(p.loan as never)
+      return null
+    },
+    takeBack: () => {
+      const back = need().answers!.takeBack()
+      return { ...back, outstanding: back.outstanding.map((o) => ({ ...o, frame: hex(o.frame) })) }
+    },
+    answerStats: () => ({ peers: need().answers!.peerStats(), seen: [...(answersSeen ?? [])] }),
     takeAbsorbed: () => ({
       acks: takeAbsorbedEcpAcks().map((a) => ({ own: a.link === link, peer: a.peer, sequence: a.sequence })),
     }),
