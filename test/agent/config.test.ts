@@ -35,6 +35,9 @@ describe('loadAgentConfig()', () => {
     expect(r.config.ecpAckAbsorb).toBe(true)
     const off = loadAgentConfig(['--config', 'b.json'], env({ 'b.json': JSON.stringify({ ports: [{ name: 'eth1' }], ecpAckAbsorb: false }) }))
     expect(off.kind === 'run' && off.config.ecpAckAbsorb).toBe(false)
+    expect(r.config.keepAliveAnswers).toBe(true)
+    const noAnswers = loadAgentConfig(['--config', 'c.json'], env({ 'c.json': JSON.stringify({ ports: [{ name: 'eth1' }], keepAliveAnswers: false }) }))
+    expect(noAnswers.kind === 'run' && noAnswers.config.keepAliveAnswers).toBe(false)
   })
 
   it('answers --help and --version', () => {
@@ -59,6 +62,7 @@ describe('loadAgentConfig()', () => {
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":-1}' })))).toBe('stateSaveDelayMs')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":"1s"}' })))).toBe('stateSaveDelayMs')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"ecpAckAbsorb":"yes"}' })))).toBe('ecpAckAbsorb')
+    expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"keepAliveAnswers":1}' })))).toBe('keepAliveAnswers')
     expect(pathOf(() => loadAgentConfig(['--config', 'x.json'], env({ 'x.json': '{"ports":[{"name":"e","mac":"01:00:5e:00:00:01"}]}' })))).toBe('ports[0].mac')
   })
 })

@@ -115,15 +115,23 @@ describe('vdp-agent bridge with an lldpad station (fast keep-alives)', () => {
     expect((await row(7))?.mode).toBe('associate')
   })
 
-  it('keeps VSIs alive on the station\'s keep-alives well past toutKeepAlive', async () => {
+  it('keeps VSIs alive on the station\'s keep-alives well past toutKeepAlive, answered by the raw socket', async () => {
     // RKA 14, RTE 12: keep-alive every 164 ms, toutKeepAlive 676 ms.
+    const counters = async () => ((await agent.call('counters')) as Array<{ counters: Record<string, number> }>)[0]!.counters
+    const c0 = await counters()
     await sleep(1500)
+    const c1 = await counters()
     const all = await rows()
     expect(all.map((x) => x.vsiId.id.slice(-2)).sort()).toEqual(['01', '02', '03', '04', '05', '07'])
     for (const r of all) {
       expect(r.mode).toBe('associate')
       expect(r.lastSeenAgoMs).toBeLessThan(400)
     }
+    // lldpad repeats its request octet for octet: after the first one per VSI (its VIDs then
+    // filled in), the addon answers the keep-alives itself (docs/protocol.md §2).
+    const keepalives = c1.keepalivesRx! - c0.keepalivesRx!
+    expect(keepalives).toBeGreaterThanOrEqual(30)
+    expect(c1.keepalivesAnswered! - c0.keepalivesAnswered!).toBeGreaterThanOrEqual(keepalives / 2)
   })
 
   it('de-associates a VSI named with its assigned VID and releases its VLAN when it was the last', async () => {

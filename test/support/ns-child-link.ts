@@ -18,7 +18,7 @@
  * - keep-alive answers (`FrameLink.answers`): `answersStart { capacity }` (calls back print
  *   `{ event: 'answers-return' }`), `answersStop`, `answerSet { answer, peer, request, response }`
  *   (hex), `answerRemove { answer }`, `lend { loan }`, `takeBack` → the loan back (frames as hex),
- *   `answerStats` → `{ peers, seen }` (the shared array, as numbers); 'events' then say
+ *   `answerStats` → `{ peers, seen, nowUs }` (the shared array, as numbers, and the child's clock); 'events' then say
  *   `resync: true` for a frame the link flagged so
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
@@ -145,7 +145,7 @@ const server = serveJsonLines(
       const back = need().answers!.takeBack()
       return { ...back, outstanding: back.outstanding.map((o) => ({ ...o, frame: hex(o.frame) })) }
     },
-    answerStats: () => ({ peers: need().answers!.peerStats(), seen: [...(answersSeen ?? [])] }),
+    answerStats: () => ({ peers: need().answers!.peerStats(), seen: [...(answersSeen ?? [])], nowUs: performance.now() * 1000 }),
     takeAbsorbed: () => ({
       acks: takeAbsorbedEcpAcks().map((a) => ({ own: a.link === link, peer: a.peer, sequence: a.sequence })),
     }),

@@ -3,7 +3,7 @@
 // decision runs), and the VDP response follows in the same step.
 import { describe, expect, it } from 'vitest'
 import { decodeEcpdu } from '../../../shared/ecp/codec.ts'
-import { decodeEthernetFrame } from '../../../shared/ethernet/frame.ts'
+import { decodeEthernetFrame, encodeEthernetFrame } from '../../../shared/ethernet/frame.ts'
 import { parseMac } from '../../../shared/ethernet/mac.ts'
 import { portName } from '../../../shared/ids.ts'
 import { decodeVdpPdu } from '../../../shared/vdp/codec.ts'
@@ -12,7 +12,7 @@ import { PortCore } from '../../../agent/port/port-core.ts'
 import { isVdpEcpdu, PortDriver } from '../../../agent/runtime/port-driver.ts'
 import { silentLogger } from '../../../agent/runtime/logger.ts'
 import { AbsorbedAckCollector } from '../../../agent/runtime/absorbed-acks.ts'
-import type { AbsorbedEcpAck, EcpAckAbsorb, EcpAckOffload, FrameLink, FrameLinkStats } from '../../../agent/transport/frame-link.ts'
+import type { AbsorbedEcpAck, AnswerLoanReturn, EcpAckAbsorb, EcpAckOffload, FrameLink, FrameLinkStats, KeepAliveAnswers } from '../../../agent/transport/frame-link.ts'
 import { FrameLinkError } from '../../../agent/transport/frame-link.ts'
 import { readCapture } from '../../support/captures.ts'
 import { FakeResourceManager } from '../../support/pair.ts'
@@ -269,4 +269,66 @@ describe('PortDriver', () => {
     expect(link.sent).toEqual(queued)
     expect(core.pollTransmit()).toBeUndefined()
   })
+
+  it('lends the link the ECP transmit side only between steps and takes it back before each one', () => {
+    const calls: string[] = []
+    let onReturn: (() => void) | undefined
+    let back: AnswerLoanReturn = { sequence: 0, holdUntilUs: 0, outstanding: [] }
+    class AnsweringLink extends RecordingLink {
+      readonly answers: KeepAliveAnswers = {
+        start: (capacity, _nowUs, ret) => {
+          calls.push(`start ${capacity}`)
+          onReturn = ret
+          return new Float64Array(2 * capacity)
+        },
+        stop: () => void calls.push('stop'),
+        set: (id) => void calls.push(`set ${id}`),
+        remove: (id) => void calls.push(`remove ${id}`),
+        lend: (loan) => void calls.push(`lend ${loan.lastSequence}`),
+        takeBack: () => {
+          calls.push('takeBack')
+          return back
+        },
+        peerStats: () => [],
+      }
+    }
+    const link = new AnsweringLink()
+    const { driver, clock } = startBridgeDriver(link, new FakeResourceManager())
+    expect(calls).toEqual(['start 4096'])
+    const request = readCapture('lldpad-assoc')[0]!.data
+    const station = decodeEthernetFrame(request).source
+    clock.us += 10
+    link.handler!(request, false)
+    const response = link.sent[1]!
+    const seq = ecpOf(response).header.sequence
+    // The pair is stored; the response awaits its ACK: nothing lent yet.
+    expect(calls).toEqual(['start 4096', 'set 0'])
+    const ack = encodeEthernetFrame({ destination: parseMac('01:80:c2:00:00:00'), source: station, ethertype: 0x8940, payload: Uint8Array.of(0x14, 0x01, seq >> 8, seq & 0xff) })
+    clock.us += 100
+    link.handler!(ack, false)
+    expect(calls.at(-1)).toBe(`lend ${seq}`)
+    // Any step takes the side back first (here a command), and lends it again after.
+    calls.length = 0
+    back = { sequence: seq + 5, holdUntilUs: 0, outstanding: [] }
+    driver.command({ kind: 'report-counters' })
+    expect(calls).toEqual(['takeBack', `lend ${seq + 5}`])
+    // An answer the link sent ran out of its ack timer: the link calls back; the core adopts
+    // it and retransmits it with its own sequence number.
+    const answer = Uint8Array.from(response)
+    answer[16] = (seq + 6) >> 8
+    answer[17] = (seq + 6) & 0xff
+    back = { sequence: seq + 6, holdUntilUs: 0, outstanding: [{ peer: station, sequence: seq + 6, frame: answer, deadlineUs: clock.us }] }
+    calls.length = 0
+    const sentBefore = link.sent.length
+    clock.us += 1000
+    onReturn!()
+    expect(calls[0]).toBe('takeBack')
+    // Retransmitted in the timeout step the callback ran (the deadline had passed).
+    expect(link.sent.slice(sentBefore).map((f) => ecpOf(f).header.sequence)).toEqual([seq + 6])
+    expect(driver.core.counters().txRetransmits).toBe(1)
+    // Nothing lent while the adopted ECPDU awaits its ACK.
+    expect(calls.filter((c) => c.startsWith('lend'))).toEqual([])
+    driver.close()
+  })
 })
+
