@@ -1105,6 +1105,14 @@ static void fast_timer_cb(uv_timer_t *t) {
   }
 }
 
+static void fast_env_cleanup(void *arg) {
+  (void)arg;
+  if (fast_loop == NULL) return;
+  uv_timer_stop(&fast_timer);
+  uv_close((uv_handle_t *)&fast_timer, NULL);
+  fast_loop = NULL;
+}
+
 static void fast_list(link_t *l) {
   if (l->fast_listed) return;
   fast_links[fast_link_count++] = l;
@@ -1284,7 +1292,8 @@ static int fast_take(link_t *l, const uint8_t *data, size_t len) {
     seen[1] += 1;
   }
   fast_out_total++;
-  if (!uv_is_active((uv_handle_t *)&fast_timer) || p->out_deadline_ns < fast_timer_due) fast_timer_arm();
+  if (fast_loop != NULL && (!uv_is_active((uv_handle_t *)&fast_timer) || p->out_deadline_ns < fast_timer_due))
+    fast_timer_arm();
   return 1;
 }
 
@@ -1888,6 +1897,8 @@ static napi_value js_fast_answers(napi_env env, napi_callback_info info) {
     uv_timer_init(loop, &fast_timer);
     uv_unref((uv_handle_t *)&fast_timer);
     fast_loop = loop;
+    /* Closed with its environment: a worker's loop must not end with the handle open. */
+    NAPI_CALL(env, napi_add_env_cleanup_hook(env, fast_env_cleanup, NULL));
   } else if (fast_loop != loop) {
     napi_throw_error(env, "ERR_THREAD", "Cannot turn keep-alive answers on: they run on one thread per process");
     return NULL;

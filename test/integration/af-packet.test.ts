@@ -308,6 +308,9 @@ describe('AF_PACKET link on a veth pair', () => {
     const c = await lab.spawnNode(nsB, LINK_CHILD)
     const r = await c.request<{ exits: number[] }>('workerProbe', { ifname: ifB })
     expect(r.exits).toEqual([1, 1, 1, 1, 1]) // terminate() reports exit code 1
+    // Workers that turned keep-alive answers on (a timer on their loop) end as cleanly.
+    const answering = await c.request<{ exits: number[] }>('workerProbe', { ifname: ifB, answers: true })
+    expect(answering.exits).toEqual([1, 1, 1, 1, 1])
     await a.request('send', { hex: ECP_ACK_18, count: 10 }) // frames while nothing reads
     expect(await c.close(3_000)).toMatchObject({ code: 0, exitedByItself: true })
   })

@@ -23,7 +23,7 @@
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
- *   `workerProbe { ifname }` (terminates workers that are reading); `unref`; `keepOpenOnEnd`
+ *   `workerProbe { ifname, answers? }` (terminates workers that are reading, with keep-alive answers on); `unref`; `keepOpenOnEnd`
  *   (the link is not closed when stdin ends, to see whether it keeps the process alive)
  * - `runtime` → `{ arch, node, napi, addon }`: where the child runs and which addon file it
  *   loaded (the arm64 test runs this child, bundled, in an emulated arm64 machine)
@@ -197,11 +197,13 @@ const server = serveJsonLines(
         const { AfPacketSocket } = require(workerData.path)
         const s = new AfPacketSocket(workerData.ifname, {})
         s.start(() => {}, () => {})
+        // Keep-alive answers too: their timer lives on the worker's loop and must close with it.
+        if (workerData.answers) s.fastAnswers(new Float64Array(8), 0, () => {})
         parentPort.postMessage('reading')
         setInterval(() => {}, 1000)`
       const exits: number[] = []
       for (let i = 0; i < 5; i++) {
-        const w = new Worker(code, { eval: true, workerData: { path, ifname: String(p.ifname) } })
+        const w = new Worker(code, { eval: true, workerData: { path, ifname: String(p.ifname), answers: p.answers === true } })
         await new Promise((resolve, reject) => {
           w.once('message', resolve)
           w.once('error', reject)
