@@ -792,7 +792,7 @@ export class Agent {
     m.collected('vdp_port_keepalives_answered_total', 'Of those, keep-alives the raw socket answered itself without the port core', 'counter', per((d) => d.core.counters().keepalivesAnswered))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
     m.collected('vdp_link_ecp_acks_offloaded_total', 'ECP ACKs the raw socket sent itself, before the port core saw the request', 'counter', per((d) => d.link.stats().offloadedAcks ?? 0))
-    m.collected('vdp_link_ecp_acks_absorbed_total', 'ECP ACKs the raw socket took in (eBPF filter) without waking the agent, handed to the port core later', 'counter', per((d) => d.link.stats().absorbedAcks ?? 0))
+    m.collected('vdp_link_ecp_acks_absorbed_total', 'ECP ACKs the raw socket took in (eBPF filter) without waking the agent: handed to the port core later, or taken by the socket for its own keep-alive answers', 'counter', per((d) => d.link.stats().absorbedAcks ?? 0))
     m.collected('vdp_vlans', 'VLANs in use on this switch', 'gauge', () => [{ labels: {}, value: this.#rm.vlanCount() }])
     m.collected('vdp_dataplane_healthy', '1 when the data plane is in sync', 'gauge', () => [{ labels: { kind: this.#dataplane.kind }, value: this.#sync.healthy ? 1 : 0 }])
     m.collected('vdp_uplink', 'Uplink and outbox figures', 'gauge', () =>

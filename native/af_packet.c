@@ -59,6 +59,7 @@
  *     deadlineUs][] }
  *   .fastPeerStats() -> [peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs,
  *     rxAcks, rxAcksAbsorbed][]
+ *   .fastForget(peer: Buffer): the peer's next request is new whatever its sequence number
  *     (see the block comment above fast_take)
  *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors, acksAbsorbed]
  *   .ifExists() -> whether the interface index still exists
@@ -841,15 +842,16 @@ static int absorb_disable(link_t *l) {
  * already sent. The port core hands the link such (request, response) pairs as it confirms
  * them (fastAnswer: the peer, the Manager ID TLV and VSI TLV of the request, the VSI TLV of the
  * response), and lends the link its ECP transmit side while it has nothing queued or in flight
- * (fastGrant: the last sequence number used, the ack timer). An ECP request the ACK offload
+ * (fastGrant: the last sequence number used, the ack timer, the pacing hold and gap). An ECP
+ * request the ACK offload
  * acknowledged (so: from a known peer, to this port) whose every VSI TLV is such a request,
  * octet for octet, is then answered here: one ECPDU with the Manager ID TLV and the stored
  * responses, the next sequence number, sent before the next frame is read. JS never sees it.
  *
  * What stays the core's, and how it learns what happened here:
  * - Its VSIs' keep-alive supervision: each answer's last time and count are written into a
- *   Float64Array the core gave (fastAnswers), on the core's clock; the core reads them when a
- *   VSI's toutKeepAlive runs out and, when the VSI was seen since, waits again.
+ *   Float64Array the core gave (fastAnswers), on the core's clock; the core's periodic sweep
+ *   reads them and times out the VSIs silent for toutKeepAlive.
  * - Duplicates: a request with the sequence number of the one before it is one; if that one
  *   was answered here, so is the duplicate (already acknowledged, not answered twice). A frame
  *   handed to JS after requests answered here has bit 30 set in its span (SPAN_RESYNC): the
@@ -857,13 +859,13 @@ static int absorb_disable(link_t *l) {
  * - Stop-and-wait: one ECPDU per peer in flight. Its ACK is taken in by the eBPF filter into a
  *   slot armed here (or read as a frame when absorption is off) and checked at every read of
  *   any link and in a timer. If the ack timer runs out first, the link stops answering and
- *   calls the JS function given to fastGrant; the core takes its transmit side back
+ *   calls the JS function given to fastAnswers; the core takes its transmit side back
  *   (fastReclaim: the last sequence number, and what is still in flight with its slot and
  *   deadline) and retransmits as it would its own ECPDU. The core also takes it back before
  *   anything else it does on the port, and lends it again when it has nothing to send.
  * - Counters: per peer here (fastPeerStats), added in by the core.
  * Frames that do not qualify (a tag, any TLV not stored, another operation, a peer with an
- * ECPDU in flight, the side not lent) go to JS exactly as before.
+ * ECPDU in flight, the pacing gap not over, the side not lent) go to JS exactly as before.
  */
 #define SPAN_RESYNC 0x40000000u
 #define FAST_PEERS_MAX 256
@@ -2048,6 +2050,27 @@ static napi_value js_fast_reclaim(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* fastForget(peer): the core restarted its receive machine for `peer` (link down, LLDP
+ * neighbour lost): the next request of it is new whatever its sequence number. */
+static napi_value js_fast_forget(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  void *mac = NULL;
+  size_t mac_len = 0;
+  if (argc < 1 || napi_get_buffer_info(env, argv[0], &mac, &mac_len) != napi_ok || mac_len != 6) {
+    napi_throw_type_error(env, NULL, "Cannot forget a peer's sequence: expected a 6-octet peer Buffer");
+    return NULL;
+  }
+  fast_peer_t *p = fast_peer_of(l, mac, 0);
+  if (p != NULL) {
+    p->have_seq = 0;
+    p->last_taken = 0;
+  }
+  return NULL;
+}
+
 /* fastPeerStats() -> [peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs, rxAcks,
  * rxAcksAbsorbed][]: what the answers did, per peer, since they were turned on. */
 static napi_value js_fast_peer_stats(napi_env env, napi_callback_info info) {
@@ -2150,6 +2173,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"fastGrant", NULL, js_fast_grant, NULL, NULL, NULL, napi_default_method, NULL},
       {"fastReclaim", NULL, js_fast_reclaim, NULL, NULL, NULL, napi_default_method, NULL},
       {"fastPeerStats", NULL, js_fast_peer_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastForget", NULL, js_fast_forget, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},

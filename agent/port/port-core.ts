@@ -326,6 +326,8 @@ export interface KeepAliveAnswers {
    */
   lend(loan: AnswerLoan): void
   takeBack(): AnswerLoanReturn
+  /** The core restarted its receive machine for `peer`: its next request is new. */
+  forget(peer: Mac): void
   peerStats(): AnswerPeerStats[]
 }
 
@@ -1248,6 +1250,7 @@ export class PortCore {
       this.#counters.queueDrops += dropped.length
       peer.counters.queueDrops += dropped.length
       peer.rx.reset()
+      this.#answers?.forget(peer.mac)
       this.#flushEcp(peer)
     }
     this.#timers.stop(LLDP_TX_TIMER)
@@ -1578,8 +1581,9 @@ export class PortCore {
         peer.up = false
         this.#emit({ kind: 'peer-down', atUs: this.#nowUs, peer: source, reason })
       }
-      // 43.3.8: a lost peer restarts its receive machine.
+      // 43.3.8: a lost peer restarts its receive machine (and the link's duplicate check).
       peer.rx.reset()
+      this.#answers?.forget(peer.mac)
       if (this.role === 'bridge' && !peer.tx.busy && !this.#hasBridgeVsisOf(source)) {
         this.#peers.delete(source)
         this.#peersVersion++

@@ -98,6 +98,7 @@ interface NativeSocket {
   fastAnswer(id: number, peer?: Buffer, request?: Uint8Array, response?: Uint8Array): void
   fastGrant(lastSequence: number, ackTimerUs: number, holdUntilUs: number, gapUs: number): void
   fastReclaim(): { sequence: number; holdUntilUs: number; outstanding: [peer: Buffer, sequence: number, slot: number, frame: Buffer, deadlineUs: number][] }
+  fastForget(peer: Buffer): void
   fastPeerStats(): [peer: Buffer, rxEcpdus: number, rxDuplicates: number, rxVdpTlvs: number, txEcpdus: number, txVdpTlvs: number, rxAcks: number, rxAcksAbsorbed: number][]
   stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number]
   ifExists(): boolean
@@ -465,6 +466,9 @@ class AfPacketLinkImpl implements AfPacketLink {
           return { peer, sequence, frame, deadlineUs }
         }),
       }
+    },
+    forget: (peer) => {
+      if (!this.#closed) this.#socket.fastForget(Buffer.from(macToBytes(peer)))
     },
     peerStats: (): AnswerPeerStats[] =>
       this.#socket.fastPeerStats().map(([peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs, rxAcks, rxAcksAbsorbed]) => ({

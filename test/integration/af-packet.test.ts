@@ -642,6 +642,16 @@ describe('AF_PACKET link answering keep-alives itself (answers)', () => {
     r = await exchange([request(22, OTHER_TLV)])
     expect(r.seen.map((f) => f.hex)).toEqual([request(22, OTHER_TLV)])
     expect((await statsOfStation()).peer?.rxDuplicates).toBe(1)
+    // The core restarted its receive machine (link down, LLDP neighbour lost): the same number
+    // after an answered request is a new request again.
+    r = await exchange([request(23)])
+    expect(r.back).toEqual([ecpAck(23, MAC_A), answer(0x9102)])
+    await exchange([ecpAck(0x9102, STATION)])
+    await a.request('answerForget', { peer: STATION })
+    r = await exchange([request(23)])
+    expect(r.back).toEqual([ecpAck(23, MAC_A), answer(0x9103)])
+    await exchange([ecpAck(0x9103, STATION)])
+    expect((await statsOfStation()).peer?.rxDuplicates).toBe(1)
     await a.request('takeBack')
   })
 

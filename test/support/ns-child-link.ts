@@ -17,7 +17,7 @@
  *   (`takeAbsorbedEcpAcks`; `own` says whether the ACK was this child's link's)
  * - keep-alive answers (`FrameLink.answers`): `answersStart { capacity }` (calls back print
  *   `{ event: 'answers-return' }`), `answersStop`, `answerSet { answer, peer, request, response }`
- *   (hex), `answerRemove { answer }`, `lend { loan }`, `takeBack` → the loan back (frames as hex),
+ *   (hex), `answerRemove { answer }`, `lend { loan }`, `answerForget { peer }`, `takeBack` → the loan back (frames as hex),
  *   `answerStats` → `{ peers, seen, nowUs }` (the shared array, as numbers, and the child's clock); 'events' then say
  *   `resync: true` for a frame the link flagged so
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
@@ -144,6 +144,10 @@ const server = serveJsonLines(
     takeBack: () => {
       const back = need().answers!.takeBack()
       return { ...back, outstanding: back.outstanding.map((o) => ({ ...o, frame: hex(o.frame) })) }
+    },
+    answerForget: (p) => {
+      need().answers!.forget(String(p.peer) as never)
+      return null
     },
     answerStats: () => ({ peers: need().answers!.peerStats(), seen: [...(answersSeen ?? [])], nowUs: performance.now() * 1000 }),
     takeAbsorbed: () => ({

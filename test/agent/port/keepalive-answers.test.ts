@@ -69,6 +69,9 @@ class ModelLink implements KeepAliveAnswers {
     this.outstanding = undefined
     return back
   }
+  forget(peer: Mac): void {
+    this.last.delete(peer)
+  }
   peerStats(): AnswerPeerStats[] {
     return [...this.stats].map(([peer, s]) => ({ peer, ...s }))
   }
@@ -304,6 +307,15 @@ describe('keep-alive answers in the port core', () => {
     expect(pair.eventsOf(pair.bridge, 'vsi-de-associated')).toHaveLength(0)
     expect(pair.bridge.vsiSnapshot()).toHaveLength(1)
     expect(c.keepalivesAnswered).toBeGreaterThan(answeredBefore)
+  })
+
+  it('tells the link to forget a peer\'s sequence when the core restarts its receive machine', () => {
+    const { pair, link, run } = answeringPair(RKA14)
+    pair.command(pair.station, associate(1))
+    run(pair.nowUs + 500_000)
+    expect(link.last.has(stationMac(0))).toBe(true)
+    pair.command(pair.bridge, { kind: 'link-down' })
+    expect(link.last.has(stationMac(0))).toBe(false)
   })
 
   it('takes a frame flagged resync as new although the receive machine saw its sequence number last', () => {

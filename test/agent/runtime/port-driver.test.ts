@@ -289,6 +289,7 @@ describe('PortDriver', () => {
           calls.push('takeBack')
           return back
         },
+        forget: () => {},
         peerStats: () => [],
       }
     }
