@@ -165,8 +165,10 @@ describe('bridge agent answering keep-alives in the raw socket', () => {
     const keepalives = c1.keepalivesRx! - c0.keepalivesRx!
     const answered = c1.keepalivesAnswered! - c0.keepalivesAnswered!
     expect(keepalives).toBeGreaterThanOrEqual(20)
-    // All but the odd one (a keep-alive that met an ECPDU in flight) answered by the socket.
-    expect(answered).toBeGreaterThanOrEqual(keepalives - 3)
+    // Most answered by the socket. The core gets each VSI's first keep-alive (its VIDs now
+    // filled in: other octets than the request it confirmed) and those that come within the
+    // pacing gap (ecpTxGapUs, 5 ms) of the port's previous ECPDU or meet one in flight.
+    expect(answered).toBeGreaterThanOrEqual(keepalives * 0.6)
     expect(c1.txRetransmits).toBe(0)
     const metrics = (await vdpctl(bridge.socket, ['metrics'])).out
     expect(Number(/^vdp_port_keepalives_answered_total\{port="sw0"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(c1.keepalivesAnswered!)
