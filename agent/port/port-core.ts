@@ -331,6 +331,16 @@ export interface KeepAliveAnswers {
   peerStats(): AnswerPeerStats[]
 }
 
+/** Adds what a link's keep-alive answers did for a peer (rule 5) to port or peer counters. */
+function addAnswered(c: PeerCounters, a: AnswerPeerStats): void {
+  c.rxEcpdus += a.rxEcpdus
+  c.rxDuplicates += a.rxDuplicates
+  c.rxAcks += a.rxAcks
+  c.txEcpdus += a.txEcpdus
+  c.rxVdpTlvs += a.rxVdpTlvs
+  c.txVdpTlvs += a.txVdpTlvs
+}
+
 /**
  * One port's protocol core.
  *
@@ -658,18 +668,13 @@ export class PortCore {
     const c = { ...this.#counters }
     if (this.#answers === undefined) return c
     for (const a of this.#answers.peerStats()) {
+      addAnswered(c, a)
       // The link read each request and sent its ACK and the answer; it read or took in each ACK.
       c.rxFrames += a.rxEcpdus + a.rxAcks - a.rxAcksAbsorbed
-      c.rxEcpdus += a.rxEcpdus
-      c.rxDuplicates += a.rxDuplicates
       c.txAcks += a.rxEcpdus
-      c.txEcpdus += a.txEcpdus
       c.txFrames += a.txEcpdus
-      c.rxVdpTlvs += a.rxVdpTlvs
-      c.txVdpTlvs += a.txVdpTlvs
       c.keepalivesRx += a.rxVdpTlvs
       c.keepalivesAnswered += a.rxVdpTlvs
-      c.rxAcks += a.rxAcks
       c.rxAcksAbsorbed += a.rxAcksAbsorbed
     }
     return c
@@ -684,13 +689,7 @@ export class PortCore {
   #peerCountersOf(p: Peer, answered: readonly AnswerPeerStats[] | undefined): PeerCounters {
     const c = { ...p.counters }
     const a = answered?.find((s) => s.peer === p.mac)
-    if (a === undefined) return c
-    c.rxEcpdus += a.rxEcpdus
-    c.rxDuplicates += a.rxDuplicates
-    c.rxAcks += a.rxAcks
-    c.txEcpdus += a.txEcpdus
-    c.rxVdpTlvs += a.rxVdpTlvs
-    c.txVdpTlvs += a.txVdpTlvs
+    if (a !== undefined) addAnswered(c, a)
     return c
   }
 

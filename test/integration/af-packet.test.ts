@@ -67,6 +67,28 @@ async function linkPair(name: string): Promise<{ lab: NetnsLab; a: NsChild; b: N
   return { lab, a, b }
 }
 
+/**
+ * Sends `frames` from B, then a marker frame, and waits until A's handler saw the marker:
+ * returns what A's handler saw before it (with the link's flags) and what came back to B.
+ */
+async function exchangeFromB(
+  a: NsChild,
+  b: NsChild,
+  frames: string[],
+): Promise<{ seen: Array<{ hex: string; acked: boolean; resync: boolean }>; back: string[] }> {
+  const marker = withSeq(ECP_ACK_18, 0xbeef)
+  const start = a.events.length
+  for (const f of frames) await b.request('send', { hex: f })
+  await b.request('send', { hex: marker })
+  await a.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
+  await b.request('waitQuiet', { ms: 100 })
+  const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker)
+  return {
+    seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true, resync: e.resync === true })),
+    back: (await b.request<{ frames: string[] }>('received')).frames,
+  }
+}
+
 describe('AF_PACKET link on a veth pair', () => {
   let lab: NetnsLab
   let nsA: string
@@ -365,17 +387,8 @@ describe('AF_PACKET link acknowledging ECP requests itself (ackEcp)', () => {
 
   /** Sends `frames` from B; returns what A's handler saw (hex, acked) and what came back to B. */
   async function exchange(frames: string[]): Promise<{ seen: Array<{ hex: string; acked: boolean }>; back: string[] }> {
-    const marker = withSeq(ECP_ACK_18, 0xbeef)
-    const start = a.events.length
-    for (const f of frames) await b.request('send', { hex: f })
-    await b.request('send', { hex: marker })
-    await a.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
-    await b.request('waitQuiet', { ms: 100 })
-    const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker)
-    return {
-      seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true })),
-      back: (await b.request<{ frames: string[] }>('received')).frames,
-    }
+    const r = await exchangeFromB(a, b, frames)
+    return { seen: r.seen.map(({ hex, acked }) => ({ hex, acked })), back: r.back }
   }
 
   it('acknowledges a request from a listed peer at once, with its sequence number, to the group address', async () => {
@@ -568,20 +581,7 @@ describe('AF_PACKET link answering keep-alives itself (answers)', () => {
     await lab?.cleanup()
   })
 
-  /** Sends `frames` from B; returns what A's handler saw and what came back to B. */
-  async function exchange(frames: string[]): Promise<{ seen: Array<{ hex: string; acked: boolean; resync: boolean }>; back: string[] }> {
-    const marker = withSeq(ECP_ACK_18, 0xbeef)
-    const start = a.events.length
-    for (const f of frames) await b.request('send', { hex: f })
-    await b.request('send', { hex: marker })
-    await a.waitForEvent((e) => e.event === 'frame' && e.hex === marker, 10_000, start)
-    await b.request('waitQuiet', { ms: 100 })
-    const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker)
-    return {
-      seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true, resync: e.resync === true })),
-      back: (await b.request<{ frames: string[] }>('received')).frames,
-    }
-  }
+  const exchange = (frames: string[]) => exchangeFromB(a, b, frames)
 
   const statsOfStation = async (): Promise<{ peer: PeerStats | undefined; seen: number[]; nowUs: number }> => {
     const r = await a.request<{ peers: PeerStats[]; seen: number[]; nowUs: number }>('answerStats')

@@ -24,18 +24,28 @@ async function vdpctl(socket: string, args: string[]): Promise<{ code: number; o
 
 const EVB = { retries: 3, rte: 8, rwd: 20, rka: 20, groupId: true, reflectiveRelay: true }
 
+/** A veth pair sw0 (bridge agent) <-> h0 (station agent) in two namespaces of lab `name`. */
+async function startAgentPair(
+  name: string,
+  evb: typeof EVB,
+  n: number,
+): Promise<{ lab: NetnsLab; bridge: AgentProcess; station: AgentProcess }> {
+  const lab = await NetnsLab.create(name)
+  const sw = await lab.addNamespace('sw')
+  const host = await lab.addNamespace('host')
+  await lab.addVethPair({ ns: host, ifname: 'h0', mac: `02:76:64:70:0${n}:01` }, { ns: sw, ifname: 'sw0', mac: `02:76:64:70:0${n}:02` })
+  const bridge = await startAgentProcess({ netns: sw, args: ['--port', 'sw0', '--vid-pool', '300-309', '--switch-id', `leaf${n + 1}`], config: { evb, lldpTxIntervalS: 1 } })
+  const station = await startAgentProcess({ netns: host, args: ['--role', 'station', '--port', 'h0', '--switch-id', `hv${2 * n - 1}`], config: { evb, lldpTxIntervalS: 1 } })
+  await station.waitForLog('evb-negotiated', () => true, 10_000)
+  return { lab, bridge, station }
+}
+
 describe('station agent against bridge agent', () => {
   let lab: NetnsLab
   let bridge: AgentProcess
   let station: AgentProcess
   beforeAll(async () => {
-    lab = await NetnsLab.create('agst')
-    const sw = await lab.addNamespace('sw')
-    const host = await lab.addNamespace('host')
-    await lab.addVethPair({ ns: host, ifname: 'h0', mac: '02:76:64:70:01:01' }, { ns: sw, ifname: 'sw0', mac: '02:76:64:70:01:02' })
-    bridge = await startAgentProcess({ netns: sw, args: ['--port', 'sw0', '--vid-pool', '300-309', '--switch-id', 'leaf2'], config: { evb: EVB, lldpTxIntervalS: 1 } })
-    station = await startAgentProcess({ netns: host, args: ['--role', 'station', '--port', 'h0', '--switch-id', 'hv1'], config: { evb: EVB, lldpTxIntervalS: 1 } })
-    await station.waitForLog('evb-negotiated', () => true, 10_000)
+    ;({ lab, bridge, station } = await startAgentPair('agst', EVB, 1))
   }, 60_000)
   afterAll(async () => {
     await station?.stop()
@@ -140,13 +150,7 @@ describe('bridge agent answering keep-alives in the raw socket', () => {
   const bridgeCounters = async () =>
     (JSON.parse((await vdpctl(bridge.socket, ['counters', '--json'])).out) as Array<{ port: string; counters: Record<string, number> }>).find((c) => c.port === 'sw0')!.counters
   beforeAll(async () => {
-    lab = await NetnsLab.create('agka')
-    const sw = await lab.addNamespace('sw')
-    const host = await lab.addNamespace('host')
-    await lab.addVethPair({ ns: host, ifname: 'h0', mac: '02:76:64:70:02:01' }, { ns: sw, ifname: 'sw0', mac: '02:76:64:70:02:02' })
-    bridge = await startAgentProcess({ netns: sw, args: ['--port', 'sw0', '--vid-pool', '300-309', '--switch-id', 'leaf3'], config: { evb: FAST, lldpTxIntervalS: 1 } })
-    station = await startAgentProcess({ netns: host, args: ['--role', 'station', '--port', 'h0', '--switch-id', 'hv3'], config: { evb: FAST, lldpTxIntervalS: 1 } })
-    await station.waitForLog('evb-negotiated', () => true, 10_000)
+    ;({ lab, bridge, station } = await startAgentPair('agka', FAST, 2))
   }, 60_000)
   afterAll(async () => {
     await station?.stop()
