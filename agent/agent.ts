@@ -692,6 +692,9 @@ export class Agent {
       peers: d.core.peers().length,
       evb: d.core.operational(),
       link: d.link.stats(),
+      // Keep-alive answers by the raw socket: VSIs it holds an answer for, and whether it may
+      // answer right now (the port core has nothing to send).
+      keepAliveAnswers: { held: d.core.answersHeld, lent: d.answersLent },
       coreResets: d.coreResets,
     }))
   }

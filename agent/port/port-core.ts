@@ -742,6 +742,11 @@ export class PortCore {
     return out
   }
 
+  /** Rule 5: VSIs whose keep-alives the link may answer (an answer stored there). */
+  get answersHeld(): number {
+    return this.#answered.size
+  }
+
   get vsiCount(): number {
     return this.role === 'bridge' ? this.#bridgeVsis.size : this.#stationVsis.size
   }

@@ -167,6 +167,11 @@ export class PortDriver {
     return this.#core
   }
 
+  /** The link holds the core's ECP transmit side now (it may answer keep-alives). */
+  get answersLent(): boolean {
+    return this.#lent
+  }
+
   get link(): FrameLink {
     return this.#o.link
   }

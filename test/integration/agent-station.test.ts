@@ -184,6 +184,12 @@ describe('bridge agent answering keep-alives in the raw socket', () => {
       expect(r.lastSeenAgoMs).toBeLessThan(500)
     }
     expect(bridge.log().filter((e) => e.event === 'vsi-de-associated')).toHaveLength(0)
+    // vdpctl ports: the answers the socket holds, and whether it may answer now.
+    const ports = JSON.parse((await vdpctl(bridge.socket, ['ports', '--json'])).out) as Array<{ name: string; keepAliveAnswers: { held: number; lent: boolean } }>
+    expect(ports.find((p) => p.name === 'sw0')?.keepAliveAnswers.held).toBe(3)
+    const table = (await vdpctl(bridge.socket, ['ports'])).out
+    expect(table.split('\n')[0]).toMatch(/ANSWERS\s*$/)
+    expect(table).toMatch(/^sw0 .* 3( lent)?\s*$/m)
   })
 
   it('leaves a mode change to the port core, then answers the new mode\'s keep-alives', async () => {
