@@ -61,7 +61,8 @@
  *     rxAcks, rxAcksAbsorbed][]
  *   .fastForget(peer: Buffer): the peer's next request is new whatever its sequence number
  *     (see the block comment above fast_take)
- *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors, acksAbsorbed]
+ *   .stats() -> [kernelPackets, kernelDrops, truncated, acksSent, ackErrors, acksAbsorbed,
+ *     answersSent]
  *   .ifExists() -> whether the interface index still exists
  *   .ref() / .unref() / .close()
  */
@@ -158,6 +159,7 @@ typedef struct {
   uint8_t *ack_peers; /* 6 octets each */
   uint32_t ack_peer_count;
   uint64_t acks_sent;
+  uint64_t answers_sent; /* keep-alive answers sent (fast_take), kept across fastAnswers */
   uint64_t ack_errors;
 
   /* ECP ACK absorption (absorbAcks): this link's entry in the shared map (0: none). */
@@ -1275,6 +1277,7 @@ static int fast_take(link_t *l, const uint8_t *data, size_t len) {
     return resync ? 2 : 0; /* the core answers and reports the error */
   }
   l->fast_seq = next;
+  l->answers_sent++;
   if (l->fast_gap_ns > 0) l->fast_hold_ns = now + l->fast_gap_ns;
   p->out = 1;
   p->out_slot = (int8_t)slot;
@@ -2114,7 +2117,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   absorb_entry_t *e = absorb_of(l);
   if (e != NULL) l->acks_absorbed = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
   const uint64_t values[] = {l->kernel_packets, l->kernel_drops, l->truncated,
-                             l->acks_sent,      l->ack_errors,   l->acks_absorbed};
+                             l->acks_sent,      l->ack_errors,   l->acks_absorbed,
+                             l->answers_sent};
   const uint32_t count = sizeof values / sizeof values[0];
   napi_value out, v;
   NAPI_CALL(env, napi_create_array_with_length(env, count, &out));

@@ -51,7 +51,7 @@ export interface AfPacketLink extends FrameLink {
    * Kernel-side counters: frames that passed the filter, and those dropped (queue full); and
    * the ECP ACKs the addon sent itself (`ackEcp`), and those it could not send.
    */
-  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number }
   ackEcp(offload: EcpAckOffload | undefined): void
   absorbEcpAcks(absorb: EcpAckAbsorb | undefined): void
   /** Lets the process exit while this link is still open (like `net.Socket.unref`). */
@@ -100,7 +100,7 @@ interface NativeSocket {
   fastReclaim(): { sequence: number; holdUntilUs: number; outstanding: [peer: Buffer, sequence: number, slot: number, frame: Buffer, deadlineUs: number][] }
   fastForget(peer: Buffer): void
   fastPeerStats(): [peer: Buffer, rxEcpdus: number, rxDuplicates: number, rxVdpTlvs: number, txEcpdus: number, txVdpTlvs: number, rxAcks: number, rxAcksAbsorbed: number][]
-  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number]
+  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number, answersSent: number]
   ifExists(): boolean
   ref(): void
   unref(): void
@@ -489,23 +489,25 @@ class AfPacketLinkImpl implements AfPacketLink {
   }
 
   stats(): FrameLinkStats {
-    // ACKs the addon sent itself (ackEcp) count as frames sent, and their failures as errors
-    // (the port core then sent the ACK from JavaScript, which reports the cause).
-    const [, drops, truncated, acksSent, ackErrors, acksAbsorbed] = this.#socket.stats()
+    // ACKs and keep-alive answers the addon sent itself (ackEcp, answers) count as frames
+    // sent, and the ACKs' failures as errors (the port core then sent the ACK from JavaScript,
+    // which reports the cause; a failed answer is left to the core the same way).
+    const [, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent] = this.#socket.stats()
     return {
       rxFrames: this.#rxFrames,
-      txFrames: this.#txFrames + acksSent,
+      txFrames: this.#txFrames + acksSent + answersSent,
       drops: drops + truncated,
       txErrors: this.#txErrors + ackErrors,
       errors: this.#errors,
       offloadedAcks: acksSent,
       absorbedAcks: acksAbsorbed,
+      answeredKeepalives: answersSent,
     }
   }
 
-  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number } {
-    const [packets, drops, truncated, acksSent, ackErrors, acksAbsorbed] = this.#socket.stats()
-    return { packets, drops, truncated, acksSent, ackErrors, acksAbsorbed }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number } {
+    const [packets, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent] = this.#socket.stats()
+    return { packets, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent }
   }
 
   ref(): void {

@@ -73,6 +73,8 @@ export interface FrameLinkStats {
   offloadedAcks?: number
   /** ECP ACKs the link took in without handing over the frame (`absorbEcpAcks`). */
   absorbedAcks?: number
+  /** ECPDUs the link sent as keep-alive answers (`answers`); they are in `txFrames` too. */
+  answeredKeepalives?: number
 }
 
 /**

@@ -599,6 +599,11 @@ describe('AF_PACKET link answering keep-alives itself (answers)', () => {
     expect(back).toMatchObject({ sequence: 0x8002, outstanding: [] })
     const s = await statsOfStation()
     expect(s.peer).toMatchObject({ rxEcpdus: 1, rxDuplicates: 0, rxVdpTlvs: 1, txEcpdus: 1, txVdpTlvs: 1, rxAcks: 1, rxAcksAbsorbed: 1 })
+    // The link's own counters: the answer is a frame it sent, beside the ACKs.
+    const link = await a.request<{ txFrames: number; answeredKeepalives: number; kernel: { acksSent: number; answersSent: number } }>('stats')
+    expect(link.answeredKeepalives).toBe(1)
+    expect(link.kernel.answersSent).toBe(1)
+    expect(link.txFrames).toBe(link.kernel.acksSent + 1)
     // [last answered (the caller's clock, µs), times] for answer 0: moments ago.
     expect(s.nowUs - s.seen[0]!).toBeGreaterThan(0)
     expect(s.nowUs - s.seen[0]!).toBeLessThan(5_000_000)
