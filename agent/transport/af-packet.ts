@@ -54,6 +54,8 @@ export interface AfPacketLink extends FrameLink {
   kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number }
   ackEcp(offload: EcpAckOffload | undefined): void
   absorbEcpAcks(absorb: EcpAckAbsorb | undefined): void
+  /** Keep-alive answers in C (always there on a raw link; see `FrameLink.answers`). */
+  readonly answers: KeepAliveAnswers
   /** Lets the process exit while this link is still open (like `net.Socket.unref`). */
   unref(): void
   ref(): void

@@ -122,34 +122,34 @@ const server = serveJsonLines(
       return null
     },
     answersStart: (p) => {
-      answersSeen = need().answers!.start(Number(p.capacity ?? 16), performance.now() * 1000, () => server.emit('answers-return', {}))
+      answersSeen = need().answers.start(Number(p.capacity ?? 16), performance.now() * 1000, () => server.emit('answers-return', {}))
       return null
     },
     answersStop: () => {
-      need().answers!.stop()
+      need().answers.stop()
       return null
     },
     answerSet: (p) => {
-      need().answers!.set(Number(p.answer), String(p.peer) as never, Buffer.from(String(p.request), 'hex'), Buffer.from(String(p.response), 'hex'))
+      need().answers.set(Number(p.answer), String(p.peer) as never, Buffer.from(String(p.request), 'hex'), Buffer.from(String(p.response), 'hex'))
       return null
     },
     answerRemove: (p) => {
-      need().answers!.remove(Number(p.answer))
+      need().answers.remove(Number(p.answer))
       return null
     },
     lend: (p) => {
-      need().answers!.lend(p.loan as never)
+      need().answers.lend(p.loan as never)
       return null
     },
     takeBack: () => {
-      const back = need().answers!.takeBack()
+      const back = need().answers.takeBack()
       return { ...back, outstanding: back.outstanding.map((o) => ({ ...o, frame: hex(o.frame) })) }
     },
     answerForget: (p) => {
-      need().answers!.forget(String(p.peer) as never)
+      need().answers.forget(String(p.peer) as never)
       return null
     },
-    answerStats: () => ({ peers: need().answers!.peerStats(), seen: [...(answersSeen ?? [])], nowUs: performance.now() * 1000 }),
+    answerStats: () => ({ peers: need().answers.peerStats(), seen: [...(answersSeen ?? [])], nowUs: performance.now() * 1000 }),
     takeAbsorbed: () => ({
       acks: takeAbsorbedEcpAcks().map((a) => ({ own: a.link === link, peer: a.peer, sequence: a.sequence })),
     }),
