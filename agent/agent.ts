@@ -242,7 +242,7 @@ export class Agent {
     const deadlines = new DeadlineTimer(this.#deps.clock)
     const responseTime = this.metrics.histogram(
       'vdp_agent_vdp_response_seconds',
-      'From reading a frame with a VDP request to the first VDP response of that step leaving (inside the agent; requests answered in the step that read them)',
+      'From reading a frame with a VDP request to the first VDP response of that step leaving (inside the agent; requests answered in the step that read them, not those the raw socket answered)',
       [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
     )
     const takeAbsorbed = this.#deps.takeAbsorbedAcks
@@ -273,6 +273,7 @@ export class Agent {
         deadlines,
         ...(absorbedAcks ? { absorbedAcks } : {}),
         answers: c.keepAliveAnswers,
+        offers: c.answerOffers,
         ...(c.role === 'bridge' ? { onResponse: responseTime.bind({ port: spec.name }) } : {}),
         makeCore,
         onEvent: (e) => this.#onPortEvent(spec.name, e),
@@ -694,7 +695,7 @@ export class Agent {
       link: d.link.stats(),
       // Keep-alive answers by the raw socket: VSIs it holds an answer for, and whether it may
       // answer right now (the port core has nothing to send).
-      keepAliveAnswers: { held: d.core.answersHeld, lent: d.answersLent },
+      keepAliveAnswers: { held: d.core.answersHeld, lent: d.answersLent, offers: d.core.offersStored },
       coreResets: d.coreResets,
     }))
   }
@@ -793,6 +794,8 @@ export class Agent {
     m.collected('vdp_port_rejects_total', 'VDP requests rejected', 'counter', per((d) => d.core.counters().rejects))
     m.collected('vdp_port_keepalives_total', 'VDP keep-alives received (requests repeating the confirmed state)', 'counter', per((d) => d.core.counters().keepalivesRx))
     m.collected('vdp_port_keepalives_answered_total', 'Of those, keep-alives the raw socket answered itself without the port core', 'counter', per((d) => d.core.counters().keepalivesAnswered))
+    m.collected('vdp_port_offers_answered_total', 'VDP requests for new VSIs the raw socket answered from the port core\'s offers, ahead of the core', 'counter', per((d) => d.core.counters().offersAnswered))
+    m.collected('vdp_port_offer_mismatches_total', 'Answers from offers the port core\'s own decision disagreed with (it then sent its own; should stay 0)', 'counter', per((d) => d.core.counters().offerMismatches))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
     m.collected('vdp_link_ecp_acks_offloaded_total', 'ECP ACKs the raw socket sent itself, before the port core saw the request', 'counter', per((d) => d.link.stats().offloadedAcks ?? 0))
     m.collected('vdp_link_ecp_acks_absorbed_total', 'ECP ACKs the raw socket took in (eBPF filter) without waking the agent: handed to the port core later, or taken by the socket for its own keep-alive answers', 'counter', per((d) => d.link.stats().absorbedAcks ?? 0))

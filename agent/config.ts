@@ -78,6 +78,12 @@ export interface AgentConfig {
    */
   keepAliveAnswers: boolean
   /**
+   * Bridge, with `keepAliveAnswers`: let the raw socket answer requests for new VSIs whose
+   * decision the port core already made for their kind (VSI type, filter format, GroupID, null
+   * VIDs), in C, ahead of the core (docs/protocol.md). false = the core answers them.
+   */
+  answerOffers: boolean
+  /**
    * Least delay before the state file is rewritten after a change, ms (it grows with the
    * file's size, to 1 s or this). Changes are journaled before each answer in between, so a
    * larger value only means fewer rewrites (flash wear), not a larger window of loss.
@@ -107,6 +113,7 @@ export const defaultAgentConfig: Readonly<AgentConfig> = Object.freeze({
   ecpTxBurstGapUs: 10_000,
   ecpAckAbsorb: true,
   keepAliveAnswers: true,
+  answerOffers: true,
   stateSaveDelayMs: 20,
   logLevel: 'info',
 })
@@ -135,7 +142,7 @@ JSON config keys: role, switchId, ports [{name, mac?, ecpDestination?}], vidPool
 dataplane, link (af-packet|memory), sonic {redisUrl, vxlanTunnel}, linux {bridge, vxlanDevice},
 mqtt {url, username, password, topicPrefix, outboxEventsMax}, controlSocket, metricsListen,
 evb {retries, rte, rwd, rka, groupId, reflectiveRelay}, lldpTxIntervalS, ecpTxGapUs, ecpTxBurstGapUs, ecpAckAbsorb,
-keepAliveAnswers, stateSaveDelayMs, logLevel, policy.
+keepAliveAnswers, answerOffers, stateSaveDelayMs, logLevel, policy.
 `
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -223,6 +230,7 @@ export function validateAgentConfig(c: AgentConfig): AgentConfig {
   intIn('ecpTxBurstGapUs', c.ecpTxBurstGapUs, 0, 1_000_000)
   expectType('ecpAckAbsorb', c.ecpAckAbsorb, 'boolean')
   expectType('keepAliveAnswers', c.keepAliveAnswers, 'boolean')
+  expectType('answerOffers', c.answerOffers, 'boolean')
   intIn('stateSaveDelayMs', c.stateSaveDelayMs, 0, 3_600_000)
   if (!isLogLevel(String(c.logLevel))) throw new ConfigError('logLevel', `Invalid config: logLevel ${JSON.stringify(c.logLevel)} is not debug, info, warn or error`)
   return c

@@ -119,6 +119,8 @@
 typedef enum { HANDLE_NONE, HANDLE_ACTIVE, HANDLE_CLOSING, HANDLE_CLOSED } handle_state_t;
 typedef struct fast_entry fast_entry_t;
 typedef struct fast_peer fast_peer_t;
+typedef struct offer offer_t;
+typedef struct known_slot known_slot_t;
 
 typedef struct {
   napi_env env;
@@ -156,6 +158,7 @@ typedef struct {
   int ack_on;
   uint8_t ack_frame[ECP_ACK_BYTES];
   int ack_unicast;
+  int ack_pending; /* ack_frame is ready and not sent yet */
   uint8_t *ack_peers; /* 6 octets each */
   uint32_t ack_peer_count;
   uint64_t acks_sent;
@@ -188,6 +191,17 @@ typedef struct {
   uint32_t fast_peer_count, fast_peer_cap;
   napi_ref fast_seen_ref;
   napi_ref fast_return_ref;
+
+  /* Offers (fastOffers; see the block comment above offer_check). */
+  int32_t *offer_state; /* JS memory [epoch, headroom], held by offer_state_ref */
+  napi_ref offer_state_ref;
+  offer_t *offers;
+  uint32_t offer_count;
+  uint32_t offer_credit; /* new VSIs this loan may still answer (the port's room) */
+  uint8_t offer_formats; /* bit f: filter format f may be answered from an offer */
+  known_slot_t *known;   /* (peer, VSIID) the core holds: open addressing */
+  uint32_t known_cap, known_used, known_tombs;
+  uint64_t offers_sent; /* answers from offers sent, kept across fastOffers */
 
   int batch;
   size_t slot_bytes;
@@ -352,6 +366,10 @@ static void release_js(link_t *l, napi_env env) {
     napi_delete_reference(env, l->fast_return_ref);
     l->fast_return_ref = NULL;
   }
+  if (l->offer_state_ref) {
+    napi_delete_reference(env, l->offer_state_ref);
+    l->offer_state_ref = NULL;
+  }
   if (l->async_ctx) {
     napi_async_destroy(env, l->async_ctx);
     l->async_ctx = NULL;
@@ -502,8 +520,18 @@ static int ack_ecp_request(link_t *l, const uint8_t *data, size_t len) {
   if (l->ack_unicast) memcpy(ack, source, 6);
   ack[16] = ecp[2];
   ack[17] = ecp[3];
+  /* Sent by ack_flush, or together with an answer by fast_take (one system call for both:
+   * the ACK wakes the station, which could otherwise run before the answer leaves). */
+  l->ack_pending = 1;
+  return 1;
+}
+
+/* Sends the ACK ack_ecp_request prepared, unless an answer took it along; 1: it left. */
+static int ack_flush(link_t *l) {
+  if (!l->ack_pending) return 1;
+  l->ack_pending = 0;
   for (;;) {
-    if (send(l->fd, ack, ECP_ACK_BYTES, MSG_DONTWAIT) == ECP_ACK_BYTES) {
+    if (send(l->fd, l->ack_frame, ECP_ACK_BYTES, MSG_DONTWAIT) == ECP_ACK_BYTES) {
       l->acks_sent++;
       return 1;
     }
@@ -898,6 +926,187 @@ struct fast_peer {
   uint64_t rx_ecpdus, rx_duplicates, rx_tlvs, tx_ecpdus, tx_tlvs, rx_acks, rx_acks_absorbed;
 };
 
+/*
+ * Offers: answers to requests for VSIs the port does not hold yet. The bridge's decision on a
+ * new VSI's Pre-Associate, Pre-Associate-RR or Associate depends, beyond the port's room and
+ * the switch's, only on its VSI type, type version, filter format and each entry's GroupID
+ * when every entry asks for the null VID (0) and names a valid unicast MAC (formats 2, 4):
+ * the resource manager then gives the VID its VN already has. The core stores such decisions
+ * as it makes them (fastOffer: type id, version, filter format, GroupID, VID, and the resource
+ * manager's epoch at the time), tells the link which (peer, VSIID) it holds (fastKnown), and
+ * shares two numbers with it (fastOffers: an Int32Array [epoch, headroom]): the resource
+ * manager counts its epoch up whenever a VN's VID may go or the policy changes, and keeps
+ * headroom at how many more VSIs the switch takes. The loan (fastGrant) adds the port's room
+ * and the filter formats the port accepts now (GroupID formats only once negotiated).
+ *
+ * A request every VSI TLV of which is such a new VSI, distinct, with an offer of the current
+ * epoch for each entry, is answered here like a keep-alive (same conditions: acknowledged by
+ * the offload, untagged, side lent, nothing in flight to the peer, pacing gap over): one
+ * ECPDU with each TLV echoed, status 0x40 (response, no error), each VID word's VID set to
+ * the offer's (PS and PCP as asked). Unlike a keep-alive the frame then still goes to JS, with
+ * the answer copied right behind it in its slot (span: SPAN_OFFERED, frame length in bits
+ * 0-15, answer length in bits 16-28): the core decides the request as ever, journals and
+ * programs what it granted, and sends nothing if its response is the answer octet for octet
+ * (else it sends its own and counts a mismatch). The VSIIDs become known here at once, the
+ * room and headroom go down by one per TLV; the core's next step sets them right again.
+ */
+#define SPAN_OFFERED 0x20000000u
+#define OFFERS_MAX 256
+#define KNOWN_KEY 22 /* peer MAC, VSIID */
+
+struct offer {
+  uint32_t type_id;
+  uint32_t group; /* 0 for filter formats 1 and 2 */
+  uint32_t epoch;
+  uint16_t vid;
+  uint8_t version;
+  uint8_t format;
+};
+
+struct known_slot {
+  uint8_t state; /* 0 empty, 1 used, 2 removed */
+  uint8_t key[KNOWN_KEY];
+};
+
+static const uint8_t ENTRY_BYTES[5] = {0, 2, 8, 6, 12};
+
+static uint32_t known_hash(const uint8_t *key) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < KNOWN_KEY; i++) h = (h ^ key[i]) * 16777619u;
+  return h;
+}
+
+/* The slot holding `key`, or -1. */
+static int64_t known_find(link_t *l, const uint8_t *key) {
+  if (l->known_cap == 0) return -1;
+  uint32_t mask = l->known_cap - 1;
+  for (uint32_t i = known_hash(key) & mask, probes = 0; probes < l->known_cap; i = (i + 1) & mask, probes++) {
+    known_slot_t *s = &l->known[i];
+    if (s->state == 0) return -1;
+    if (s->state == 1 && memcmp(s->key, key, KNOWN_KEY) == 0) return i;
+  }
+  return -1;
+}
+
+static void known_put(link_t *l, const uint8_t *key) {
+  uint32_t mask = l->known_cap - 1;
+  uint32_t i = known_hash(key) & mask;
+  while (l->known[i].state == 1) i = (i + 1) & mask;
+  if (l->known[i].state == 2) l->known_tombs--;
+  l->known[i].state = 1;
+  memcpy(l->known[i].key, key, KNOWN_KEY);
+  l->known_used++;
+}
+
+/* Adds `key` (no-op when present); 0 or ENOMEM. The table stays at most half full. */
+static int known_add(link_t *l, const uint8_t *key) {
+  if (known_find(l, key) >= 0) return 0;
+  if (l->known_cap == 0 || 2 * (l->known_used + l->known_tombs + 1) > l->known_cap) {
+    uint32_t cap = 64;
+    while (cap < 4 * (l->known_used + 1)) cap *= 2;
+    known_slot_t *table = calloc(cap, sizeof *table);
+    if (table == NULL) return ENOMEM;
+    known_slot_t *old = l->known;
+    uint32_t old_cap = l->known_cap;
+    l->known = table;
+    l->known_cap = cap;
+    l->known_used = l->known_tombs = 0;
+    for (uint32_t i = 0; i < old_cap; i++)
+      if (old[i].state == 1) known_put(l, old[i].key);
+    free(old);
+  }
+  known_put(l, key);
+  return 0;
+}
+
+static void known_remove(link_t *l, const uint8_t *key) {
+  int64_t i = known_find(l, key);
+  if (i < 0) return;
+  l->known[i].state = 2;
+  l->known_used--;
+  l->known_tombs++;
+}
+
+/* Drops the offers and the known VSIs (the shared state's reference stays the caller's). */
+static void offers_clear(link_t *l) {
+  free(l->offers);
+  free(l->known);
+  l->offers = NULL;
+  l->known = NULL;
+  l->offer_count = 0;
+  l->known_cap = l->known_used = l->known_tombs = 0;
+  l->offer_state = NULL;
+  l->offer_credit = 0;
+  l->offer_formats = 0;
+}
+
+static const offer_t *offer_find(link_t *l, uint32_t type_id, uint8_t version, uint8_t format, uint32_t group) {
+  uint32_t epoch = (uint32_t)l->offer_state[0];
+  for (uint32_t i = 0; i < l->offer_count; i++) {
+    const offer_t *o = &l->offers[i];
+    if (o->type_id == type_id && o->version == version && o->format == format && o->group == group && o->epoch == epoch)
+      return o;
+  }
+  return NULL;
+}
+
+/*
+ * Whether the VSI TLV at `t` (header included, `tlen` octets of body) from `peer` is a request
+ * for a new VSI with an offer for each entry. Mirrors the core's checks (filterError,
+ * resolveEntry with null VIDs, decodeVsiTlv's lengths); anything else is the core's.
+ */
+static int offer_check(link_t *l, const uint8_t *peer, const uint8_t *t, size_t tlen) {
+  const uint8_t *b = t + 2;
+  if (tlen < 25 || (b[0] & 0x40) != 0) return 0; /* a response */
+  uint8_t id_format = b[5], format = b[22];
+  if (id_format < 1 || id_format > 5 || format < 1 || format > 4 || !((l->offer_formats >> format) & 1)) return 0;
+  size_t count = (size_t)b[23] << 8 | b[24];
+  if (count == 0 || tlen != 25 + count * ENTRY_BYTES[format] || (format == 1 && count != 1)) return 0;
+  uint8_t key[KNOWN_KEY];
+  memcpy(key, peer, 6);
+  memcpy(key + 6, b + 6, 16);
+  if (known_find(l, key) >= 0) return 0;
+  uint32_t type_id = (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t *e = b + 25 + i * ENTRY_BYTES[format];
+    uint32_t group = format >= 3 ? be32_of(e) : 0;
+    const uint8_t *mac = format == 2 ? e : format == 4 ? e + 4 : NULL;
+    const uint8_t *word = e + ENTRY_BYTES[format] - 2;
+    if (((word[0] & 0x0f) | word[1]) != 0) return 0; /* an explicit VID */
+    if (mac != NULL && ((mac[0] & 1) || (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0)) return 0;
+    if (offer_find(l, type_id, b[4], format, group) == NULL) return 0;
+  }
+  return 1;
+}
+
+/* Whether the TLV at `t` is a well-formed De-Associate request (decodeVsiTlv's checks): the
+ * core answers every one with the TLV echoed, status 0x40, whether it holds the VSI or not. */
+static int deassoc_check(const uint8_t *t, size_t tlen) {
+  const uint8_t *b = t + 2;
+  if (tlen < 25 || (b[0] & 0x40) != 0) return 0;
+  uint8_t id_format = b[5], format = b[22];
+  if (id_format < 1 || id_format > 5 || format < 1 || format > 4) return 0;
+  size_t count = (size_t)b[23] << 8 | b[24];
+  return count > 0 && tlen == 25 + count * ENTRY_BYTES[format];
+}
+
+/* Writes the answer to a request offer_check took: the TLV echoed, status 0x40, VIDs set. */
+static void offer_write(link_t *l, uint8_t *out, const uint8_t *t, size_t tlen) {
+  memcpy(out, t, 2 + tlen);
+  uint8_t *b = out + 2;
+  b[0] = 0x40;
+  uint8_t format = b[22];
+  size_t count = (size_t)b[23] << 8 | b[24];
+  uint32_t type_id = (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+  for (size_t i = 0; i < count; i++) {
+    uint8_t *e = b + 25 + i * ENTRY_BYTES[format];
+    const offer_t *o = offer_find(l, type_id, b[4], format, format >= 3 ? be32_of(e) : 0);
+    uint8_t *word = e + ENTRY_BYTES[format] - 2;
+    word[0] = (uint8_t)((word[0] & 0xf0) | (o->vid >> 8));
+    word[1] = (uint8_t)(o->vid & 0xff);
+  }
+}
+
 static link_t *fast_links[ABSORB_ENTRIES];
 static uint32_t fast_link_count = 0;
 /* One timer for every link's ECPDUs in flight, on the loop of the first link that used it. */
@@ -1162,6 +1371,7 @@ static void fast_clear(link_t *l) {
   l->fast_granted = 0;
   l->fast_returning = 0;
   l->fast_seen = NULL;
+  offers_clear(l);
   fast_unlist(l);
 }
 
@@ -1199,11 +1409,16 @@ static int fast_arm_slot(link_t *l, const uint8_t *peer, uint16_t seq) {
   return -1;
 }
 
+#define TAKE_CONSUMED 1 /* answered here (or a duplicate of one answered): not for JS */
+#define TAKE_RESYNC 2   /* for JS, which must take it as new (SPAN_RESYNC) */
+#define TAKE_OFFERED 4  /* answered from offers, for JS with the answer behind it */
+
 /*
- * An ECP request the offload acknowledged. 1: answered (or a duplicate of one answered) here;
- * 0: for JS; 2: for JS, which must take it as new (SPAN_RESYNC).
+ * An ECP request the offload acknowledged: TAKE_* bits (0: for JS as it is). `room`: octets
+ * free in the frame's slot behind it, where an answer from offers is copied for JS
+ * (`*answer_len`).
  */
-static int fast_take(link_t *l, const uint8_t *data, size_t len) {
+static int fast_take(link_t *l, uint8_t *data, size_t len, size_t room, size_t *answer_len) {
   /* The offload checked it: an ECP VDP request to this port from a known peer. */
   size_t eh = 12;
   uint16_t tpid = (uint16_t)(data[12] << 8 | data[13]);
@@ -1215,37 +1430,59 @@ static int fast_take(link_t *l, const uint8_t *data, size_t len) {
     if (!p->last_taken) return 0; /* JS's receive machine knows the first copy */
     p->rx_ecpdus++;
     p->rx_duplicates++;
-    return 1;
+    return TAKE_CONSUMED;
   }
-  int resync = p->have_seq && p->last_taken;
+  int resync = p->have_seq && p->last_taken ? TAKE_RESYNC : 0;
   p->have_seq = 1;
   p->last_seq = seq;
   p->last_taken = 0;
-  if (eh != 12 || len < 18 + MANAGER_TLV_BYTES) return resync ? 2 : 0;
-  if (!l->fast_granted || p->out || l->fast_used == 0) return resync ? 2 : 0;
+  if (eh != 12 || len < 18 + MANAGER_TLV_BYTES) return resync;
+  if (!l->fast_granted || p->out || (l->fast_used == 0 && l->offer_count == 0)) return resync;
   uint64_t now = uv_hrtime();
-  if (now < l->fast_hold_ns) return resync ? 2 : 0; /* the core holds it for the gap */
+  if (now < l->fast_hold_ns) return resync; /* the core holds it for the gap */
   /* The ULPDU: a Manager ID TLV (type 5, 16 octets), then VSI TLVs, then End or nothing. */
   const uint8_t *u = data + 18;
   size_t ulen = len - 18;
-  if (u[0] != (5 << 1) || u[1] != 16) return resync ? 2 : 0;
+  if (u[0] != (5 << 1) || u[1] != 16) return resync;
+  /* Per TLV: a stored keep-alive (hits[i]) or, all of them, new VSIs with offers (NULL). */
   fast_entry_t *hits[64];
-  uint32_t n = 0;
+  const uint8_t *tlvs[64];
+  uint32_t n = 0, offered = 0, new_vsis = 0;
   size_t at = MANAGER_TLV_BYTES, answer_bytes = 0;
   while (at + 2 <= ulen) {
     uint8_t type = u[at] >> 1;
     size_t tlen = (size_t)(u[at] & 1) << 8 | u[at + 1];
     if (type == 0) break;
-    if (type < 1 || type > 3 || at + 2 + tlen > ulen || n == 64) return resync ? 2 : 0;
-    uint32_t h = fast_hash(data + 6, u, MANAGER_TLV_BYTES, u + at, 2 + tlen);
-    fast_entry_t *e = fast_find(l, h, data + 6, u, u + at, 2 + tlen);
-    if (e == NULL) return resync ? 2 : 0;
-    hits[n++] = e;
-    answer_bytes += e->answer_len;
+    if (type < 1 || type > 4 || at + 2 + tlen > ulen || n == 64) return resync;
+    fast_entry_t *e = NULL;
+    if (type != 4 && l->fast_used > 0) {
+      uint32_t h = fast_hash(data + 6, u, MANAGER_TLV_BYTES, u + at, 2 + tlen);
+      e = fast_find(l, h, data + 6, u, u + at, 2 + tlen);
+    }
+    if (e != NULL) {
+      if (offered > 0) return resync;
+      answer_bytes += e->answer_len;
+    } else {
+      if (n > offered || l->offer_state == NULL) return resync;
+      if (type == 4 ? !deassoc_check(u + at, tlen) : !offer_check(l, data + 6, u + at, tlen)) return resync;
+      if (type != 4) new_vsis++;
+      /* Two TLVs for one VSI: the core's to sort out. */
+      for (uint32_t k = 0; k < n; k++)
+        if (memcmp(tlvs[k] + 8, u + at + 8, 16) == 0) return resync;
+      offered++;
+      answer_bytes += 2 + tlen;
+    }
+    hits[n] = e;
+    tlvs[n++] = u + at;
     at += 2 + tlen;
   }
-  if (n == 0 || 18 + MANAGER_TLV_BYTES + answer_bytes > FAST_FRAME_MAX) return resync ? 2 : 0;
-  if (p->out_frame == NULL && (p->out_frame = malloc(FAST_FRAME_MAX)) == NULL) return resync ? 2 : 0;
+  if (n == 0 || 18 + MANAGER_TLV_BYTES + answer_bytes > FAST_FRAME_MAX) return resync;
+  if (offered > 0) {
+    if (new_vsis > l->offer_credit || (int64_t)new_vsis > (int64_t)l->offer_state[1]) return resync;
+    /* JS reads the answer behind the frame: both lengths must fit the span. */
+    if (len > 0xffff || 18 + MANAGER_TLV_BYTES + answer_bytes > room) return resync;
+  }
+  if (p->out_frame == NULL && (p->out_frame = malloc(FAST_FRAME_MAX)) == NULL) return resync;
   uint8_t *f = p->out_frame;
   memcpy(f, l->ack_unicast ? data + 6 : NCB_GROUP, 6);
   memcpy(f + 6, l->ack_frame + 6, 6);
@@ -1260,24 +1497,54 @@ static int fast_take(link_t *l, const uint8_t *data, size_t len) {
   memcpy(f + 18, u, MANAGER_TLV_BYTES);
   size_t flen = 18 + MANAGER_TLV_BYTES;
   for (uint32_t i = 0; i < n; i++) {
-    memcpy(f + flen, hits[i]->bytes + hits[i]->key_len, hits[i]->answer_len);
-    flen += hits[i]->answer_len;
+    if (hits[i] != NULL) {
+      memcpy(f + flen, hits[i]->bytes + hits[i]->key_len, hits[i]->answer_len);
+      flen += hits[i]->answer_len;
+    } else {
+      size_t tlen = (size_t)(tlvs[i][0] & 1) << 8 | tlvs[i][1];
+      if ((tlvs[i][0] >> 1) == 4) {
+        /* De-Associate: the request echoed with status 0x40, held or not (vdp-spec §3.4). */
+        memcpy(f + flen, tlvs[i], 2 + tlen);
+        f[flen + 2] = 0x40;
+      } else {
+        offer_write(l, f + flen, tlvs[i], tlen);
+      }
+      flen += 2 + tlen;
+    }
   }
   /* Armed before the ECPDU leaves: a quick peer's ACK can beat the return from send(). */
   int slot = fast_arm_slot(l, data + 6, next);
-  ssize_t sent;
-  do sent = send(l->fd, f, flen, MSG_DONTWAIT);
-  while (sent < 0 && errno == EINTR);
+  ssize_t sent = -1;
+  if (l->ack_pending) {
+    /* The request's ACK, then the answer, in one call. */
+    struct iovec iov[2] = {{l->ack_frame, ECP_ACK_BYTES}, {f, flen}};
+    struct mmsghdr m[2];
+    memset(m, 0, sizeof m);
+    m[0].msg_hdr.msg_iov = &iov[0];
+    m[0].msg_hdr.msg_iovlen = 1;
+    m[1].msg_hdr.msg_iov = &iov[1];
+    m[1].msg_hdr.msg_iovlen = 1;
+    int r;
+    do r = sendmmsg(l->fd, m, 2, MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r >= 1 && m[0].msg_len == ECP_ACK_BYTES) {
+      l->ack_pending = 0;
+      l->acks_sent++;
+    }
+    if (r == 2) sent = (ssize_t)m[1].msg_len;
+  } else {
+    do sent = send(l->fd, f, flen, MSG_DONTWAIT);
+    while (sent < 0 && errno == EINTR);
+  }
   if (sent != (ssize_t)flen) {
     if (slot >= 0) {
       __atomic_store_n(&absorb_of(l)->slots[slot].armed, 0, __ATOMIC_RELEASE);
       l->fast_slots &= (uint8_t) ~(1u << slot);
       fast_slots_of_entry[l->absorb_entry] = l->fast_slots;
     }
-    return resync ? 2 : 0; /* the core answers and reports the error */
+    return resync; /* the core answers and reports the error */
   }
   l->fast_seq = next;
-  l->answers_sent++;
   if (l->fast_gap_ns > 0) l->fast_hold_ns = now + l->fast_gap_ns;
   p->out = 1;
   p->out_slot = (int8_t)slot;
@@ -1285,21 +1552,38 @@ static int fast_take(link_t *l, const uint8_t *data, size_t len) {
   p->out_len = (uint16_t)flen;
   p->out_deadline_ns = now + l->fast_ack_ns;
   l->fast_out++;
+  p->tx_ecpdus++;
+  p->tx_tlvs += n;
+  fast_out_total++;
+  if (fast_loop != NULL && (!uv_is_active((uv_handle_t *)&fast_timer) || p->out_deadline_ns < fast_timer_due))
+    fast_timer_arm();
+  if (offered > 0) {
+    /* The core reads this request itself (and counts it): its receive machine knows it. */
+    for (uint32_t i = 0; i < n; i++) {
+      if ((tlvs[i][0] >> 1) == 4) continue; /* the core lets it go when it takes the request */
+      uint8_t key[KNOWN_KEY];
+      memcpy(key, data + 6, 6);
+      memcpy(key + 6, tlvs[i] + 8, 16);
+      if (known_add(l, key) != 0) l->offer_count = 0; /* unrecorded: no more offers */
+    }
+    l->offer_credit -= new_vsis;
+    l->offer_state[1] -= (int32_t)new_vsis;
+    l->offers_sent++;
+    memcpy(data + len, f, flen);
+    *answer_len = flen;
+    return resync | TAKE_OFFERED;
+  }
+  l->answers_sent++;
   p->last_taken = 1;
   p->rx_ecpdus++;
   p->rx_tlvs += n;
-  p->tx_ecpdus++;
-  p->tx_tlvs += n;
   double now_us = fast_now_us(l, now);
   for (uint32_t i = 0; i < n; i++) {
     double *seen = l->fast_seen + 2 * (size_t)hits[i]->id;
     seen[0] = now_us;
     seen[1] += 1;
   }
-  fast_out_total++;
-  if (fast_loop != NULL && (!uv_is_active((uv_handle_t *)&fast_timer) || p->out_deadline_ns < fast_timer_due))
-    fast_timer_arm();
-  return 1;
+  return TAKE_CONSUMED;
 }
 
 
@@ -1366,12 +1650,19 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       uint8_t *data = frame_of(l, i, &len);
       if (l->fast_out > 0 && fast_ack_frame(l, data, len)) continue;
       /* Only with a receive area: the Buffer-per-frame path has no way to say so to JS. */
-      int acked = l->ack_on && l->rx_data != NULL && ack_ecp_request(l, data, len);
-      int taken = acked && l->fast_on ? fast_take(l, data, len) : 0;
-      if (taken == 1) continue;
+      int acked = 0, taken = 0;
+      size_t answer_len = 0;
+      if (l->ack_on && l->rx_data != NULL && ack_ecp_request(l, data, len)) {
+        uint8_t *slot_end = l->slots + (size_t)(i + 1) * l->slot_bytes;
+        if (l->fast_on) taken = fast_take(l, data, len, (size_t)(slot_end - (data + len)), &answer_len);
+        acked = ack_flush(l);
+      }
+      if (taken & TAKE_CONSUMED) continue;
       if (l->rx_data != NULL) {
+        uint32_t flags = (acked ? SPAN_ACKED : 0) | ((taken & TAKE_RESYNC) ? SPAN_RESYNC : 0);
         l->rx_spans[2 * count] = (uint32_t)(data - l->rx_data);
-        l->rx_spans[2 * count + 1] = (uint32_t)len | (acked ? SPAN_ACKED : 0) | (taken == 2 ? SPAN_RESYNC : 0);
+        l->rx_spans[2 * count + 1] =
+            (taken & TAKE_OFFERED) ? (uint32_t)len | (uint32_t)answer_len << 16 | SPAN_OFFERED | flags : (uint32_t)len | flags;
         count++;
         continue;
       }
@@ -1873,6 +2164,10 @@ static napi_value js_fast_answers(napi_env env, napi_callback_info info) {
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
   fast_clear(l);
+  if (l->offer_state_ref) {
+    napi_delete_reference(env, l->offer_state_ref);
+    l->offer_state_ref = NULL;
+  }
   if (l->fast_seen_ref) {
     napi_delete_reference(env, l->fast_seen_ref);
     l->fast_seen_ref = NULL;
@@ -1981,12 +2276,13 @@ static napi_value js_fast_answer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* fastGrant(lastSequence, ackTimerUs, holdUntilUs, gapUs): the link may answer, numbering
- * on from lastSequence, no ECPDU before holdUntilUs (the caller's clock) and each gapUs after
- * the one before. */
+/* fastGrant(lastSequence, ackTimerUs, holdUntilUs, gapUs[, offerCredit, offerFormats]): the
+ * link may answer, numbering on from lastSequence, no ECPDU before holdUntilUs (the caller's
+ * clock) and each gapUs after the one before; and answer at most offerCredit new VSIs from
+ * offers, of the filter formats whose bits (1 << format) offerFormats sets. */
 static napi_value js_fast_grant(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 6;
+  napi_value argv[6];
   link_t *l = unwrap(env, info, &argc, argv);
   if (l == NULL) return NULL;
   uint32_t seq = 0;
@@ -2007,6 +2303,14 @@ static napi_value js_fast_grant(napi_env env, napi_callback_info info) {
   double hold_ns = (hold_us - l->fast_offset_us) * 1000;
   l->fast_hold_ns = hold_ns > 0 ? (uint64_t)hold_ns : 0;
   l->fast_gap_ns = (uint64_t)(gap_us * 1000);
+  uint32_t credit = 0, formats = 0;
+  if (argc >= 6 && (napi_get_value_uint32(env, argv[4], &credit) != napi_ok ||
+                    napi_get_value_uint32(env, argv[5], &formats) != napi_ok || formats > 0x1e)) {
+    napi_throw_type_error(env, NULL, "Cannot lend the ECP transmit side: expected a count of new VSIs and a filter format mask (bits 1-4)");
+    return NULL;
+  }
+  l->offer_credit = credit;
+  l->offer_formats = (uint8_t)formats;
   l->fast_granted = 1;
   l->fast_returning = 0;
   return NULL;
@@ -2051,6 +2355,126 @@ static napi_value js_fast_reclaim(napi_env env, napi_callback_info info) {
   l->fast_returning = 0;
   if (n > 0) fast_timer_arm();
   return out;
+}
+
+/* fastOffers(state: Int32Array) turns offers on (keep-alive answers must be on): state is
+ * [epoch, headroom], shared with the resource manager. fastOffers(null) turns them off. Either
+ * way every offer and known VSI is dropped. */
+static napi_value js_fast_offers(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  offers_clear(l);
+  if (l->offer_state_ref) {
+    napi_delete_reference(env, l->offer_state_ref);
+    l->offer_state_ref = NULL;
+  }
+  if (t == napi_null || t == napi_undefined) return NULL;
+  void *state = NULL;
+  size_t state_len = 0;
+  if (!typed_array_of(env, argv[0], napi_int32_array, &state, &state_len) || state_len < 2) {
+    napi_throw_type_error(env, NULL, "Cannot turn offers on: expected an Int32Array [epoch, headroom]");
+    return NULL;
+  }
+  if (!l->fast_on) {
+    napi_throw_error(env, "ERR_STATE", "Cannot turn offers on: keep-alive answers are off");
+    return NULL;
+  }
+  l->offers = calloc(OFFERS_MAX, sizeof *l->offers);
+  if (l->offers == NULL) {
+    throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &l->offer_state_ref));
+  l->offer_state = state;
+  return NULL;
+}
+
+/* fastOffer(typeId, typeVersion, filterFormat, groupId, vid, epoch) -> boolean: stores (or
+ * replaces) the offer for (typeId, typeVersion, filterFormat, groupId); false when the table
+ * is full (OFFERS_MAX). Offers of another epoch than the state's are never used. */
+static napi_value js_fast_offer(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  uint32_t v[6];
+  for (size_t i = 0; i < 6; i++) {
+    if (i >= argc || napi_get_value_uint32(env, argv[i], &v[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "Cannot store an offer: expected type id, version, filter format, GroupID, VID and epoch");
+      return NULL;
+    }
+  }
+  if (v[0] > 0xffffff || v[1] > 0xff || v[2] < 1 || v[2] > 4 || v[4] < 2 || v[4] > 4094 ||
+      ((v[2] == 1 || v[2] == 2) && v[3] != 0)) {
+    napi_throw_range_error(env, NULL, "Cannot store an offer: type id over 24 bits, version over 8, filter format not 1..4, VID not 2..4094, or a GroupID for format 1/2");
+    return NULL;
+  }
+  if (l->offer_state == NULL) {
+    napi_throw_error(env, "ERR_STATE", "Cannot store an offer: offers are off");
+    return NULL;
+  }
+  napi_value out;
+  uint32_t i = 0;
+  while (i < l->offer_count && !(l->offers[i].type_id == v[0] && l->offers[i].version == v[1] &&
+                                 l->offers[i].format == v[2] && l->offers[i].group == v[3]))
+    i++;
+  if (i == l->offer_count) {
+    /* Full: an offer of a past epoch makes room. */
+    if (i == OFFERS_MAX) {
+      uint32_t epoch = (uint32_t)l->offer_state[0];
+      for (i = 0; i < l->offer_count && l->offers[i].epoch == epoch; i++) {}
+    }
+    if (i == OFFERS_MAX) {
+      napi_get_boolean(env, false, &out);
+      return out;
+    }
+    if (i == l->offer_count) l->offer_count++;
+  }
+  offer_t *o = &l->offers[i];
+  o->type_id = v[0];
+  o->version = (uint8_t)v[1];
+  o->format = (uint8_t)v[2];
+  o->group = v[3];
+  o->vid = (uint16_t)v[4];
+  o->epoch = v[5];
+  napi_get_boolean(env, true, &out);
+  return out;
+}
+
+/* fastKnown(peer: Buffer, vsiId: Uint8Array(16), held: boolean): the core holds (or no longer
+ * holds) the VSI `vsiId` of `peer`: requests for it are never answered from offers. */
+static napi_value js_fast_known(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  link_t *l = unwrap(env, info, &argc, argv);
+  if (l == NULL) return NULL;
+  void *mac = NULL, *id = NULL;
+  size_t mac_len = 0, id_len = 0;
+  bool held = false;
+  if (argc < 3 || napi_get_buffer_info(env, argv[0], &mac, &mac_len) != napi_ok || mac_len != 6 ||
+      !typed_array_of(env, argv[1], napi_uint8_array, &id, &id_len) || id_len != 16 ||
+      napi_get_value_bool(env, argv[2], &held) != napi_ok) {
+    napi_throw_type_error(env, NULL, "Cannot mark a VSI: expected a 6-octet peer Buffer, a 16-octet VSIID and a boolean");
+    return NULL;
+  }
+  if (l->offer_state == NULL) return NULL; /* offers off: nothing to keep */
+  uint8_t key[KNOWN_KEY];
+  memcpy(key, mac, 6);
+  memcpy(key + 6, id, 16);
+  if (!held) {
+    known_remove(l, key);
+    return NULL;
+  }
+  if (known_add(l, key) != 0) {
+    /* Without the VSI in the set an offer could answer for it: no more offers. */
+    l->offer_count = 0;
+    throw_errno(env, ENOMEM, "calloc");
+  }
+  return NULL;
 }
 
 /* fastForget(peer): the core restarted its receive machine for `peer` (link down, LLDP
@@ -2118,7 +2542,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   if (e != NULL) l->acks_absorbed = __atomic_load_n(&e->absorbed, __ATOMIC_ACQUIRE);
   const uint64_t values[] = {l->kernel_packets, l->kernel_drops, l->truncated,
                              l->acks_sent,      l->ack_errors,   l->acks_absorbed,
-                             l->answers_sent};
+                             l->answers_sent,   l->offers_sent};
   const uint32_t count = sizeof values / sizeof values[0];
   napi_value out, v;
   NAPI_CALL(env, napi_create_array_with_length(env, count, &out));
@@ -2178,6 +2602,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"fastReclaim", NULL, js_fast_reclaim, NULL, NULL, NULL, napi_default_method, NULL},
       {"fastPeerStats", NULL, js_fast_peer_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"fastForget", NULL, js_fast_forget, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastOffers", NULL, js_fast_offers, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastOffer", NULL, js_fast_offer, NULL, NULL, NULL, napi_default_method, NULL},
+      {"fastKnown", NULL, js_fast_known, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"ifExists", NULL, js_if_exists, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},

@@ -37,6 +37,7 @@ export const INITIATOR_BY_REASON: Readonly<Record<DeassociateReason, 'station' |
   'bridge-request': 'bridge',
   'response-mismatch': 'station',
   'tx-error': 'station',
+  'answer-mismatch': 'bridge',
 }
 
 /** Why a VSI ended. */
@@ -57,6 +58,8 @@ export type DeassociateReason =
   | 'response-mismatch'
   /** Station: ECP gave up on the request. */
   | 'tx-error'
+  /** Bridge: its raw socket answered the request from an offer the core's decision disagreed with. */
+  | 'answer-mismatch'
 
 export interface PortCounters {
   rxFrames: number
@@ -91,6 +94,10 @@ export interface PortCounters {
   keepalivesAnswered: number
   keepalivesTx: number
   rejects: number
+  /** VDP requests for new VSIs the link answered from the core's offers (rule 6 of port-core). */
+  offersAnswered: number
+  /** Offered answers the core's own decision disagreed with: it sent its own after them. */
+  offerMismatches: number
 }
 
 export interface PeerCounters {
@@ -132,6 +139,8 @@ export const zeroPortCounters = (): PortCounters => ({
   keepalivesAnswered: 0,
   keepalivesTx: 0,
   rejects: 0,
+  offersAnswered: 0,
+  offerMismatches: 0,
 })
 
 export const zeroPeerCounters = (): PeerCounters => ({

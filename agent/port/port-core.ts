@@ -31,6 +31,17 @@
  *    0.5 s), moves each such VSI's last-seen time to the link's last answer and times out
  *    those silent for toutKeepAlive. Per-VSI timers would each fire about once per keep-alive
  *    period, as often as the keep-alives the link took off the core.
+ * 6. Answers from offers (bridge, `KeepAliveAnswers.offers`, with the resource manager's
+ *    `offerState`): whenever the core grants an entry that asked for the null VID, it stores
+ *    (VSI type, version, filter format, GroupID) → VID with the resource manager's epoch at
+ *    the link, and it tells the link each VSI it starts or stops holding. While the side is
+ *    lent, the link answers a request for VSIs the port does not hold, each entry of which has
+ *    an offer of the current epoch, with the grant the core would give (the TLV echoed, status
+ *    0x40, VIDs filled) and hands the request over with its answer. The core then decides it
+ *    as any other (state, journal, data plane, events) with its sends to that peer held back,
+ *    and drops them if they are the link's answer octet for octet; if not, it counts
+ *    `offerMismatches` and sends them after it. The loan carries the port's room for new VSIs
+ *    and the filter formats it accepts now (GroupID formats only once negotiated).
  *
  * @module
  */
@@ -56,7 +67,7 @@ import {
 } from '../../shared/ethernet/mac.ts'
 import { EvbMode, type EvbTlv } from '../../shared/evb/evb-tlv.ts'
 import { negotiateEvb, type EvbConfig } from '../../shared/evb/negotiate.ts'
-import type { ManagerId } from '../../shared/ids.ts'
+import type { ManagerId, VsiIdHex } from '../../shared/ids.ts'
 import {
   CHASSIS_ID_SUBTYPE_MAC,
   decodeLldpdu,
@@ -83,6 +94,7 @@ import { encodeStatus } from '../../shared/vdp/vsi-tlv.ts'
 import { DecodeError } from '../../shared/wire/errors.ts'
 import { Reader } from '../../shared/wire/reader.ts'
 import { Writer } from '../../shared/wire/writer.ts'
+import { toHex } from '../../shared/wire/hex.ts'
 import {
   resolvePortConfig,
   type PortConfig,
@@ -190,6 +202,16 @@ const LLDP_TX_TIMER = '#l|tx'
 const LLDP_TTL_TIMER = '#l|ttl|'
 const COUNTERS_TIMER = '#c|counters'
 const ANSWER_SWEEP_TIMER = '#a|sweep'
+/** Same octets (Buffer.equals without the Buffer). */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Rule 6: offers remembered as stored at the link (the link keeps at most 256). */
+const OFFERS_TRACKED_MAX = 1024
+
 /** Rule 5: longest period of the sweep of VSIs the link answers for. */
 const SWEEP_PERIOD_MAX_US = 500_000
 const UPLINK = 'uplink'
@@ -292,6 +314,31 @@ export interface AnswerLoan {
   readonly ackTimerUs: Us
   readonly holdUntilUs: Us
   readonly gapUs: Us
+  /** Rule 6: new VSIs the link may answer from offers during this loan (0: none). */
+  readonly offerCredit?: number
+  /** Rule 6: bit `1 << f` set: filter format f may be answered from offers. */
+  readonly offerFormats?: number
+}
+
+/** A decision for new VSIs of one kind (rule 6), valid while the epoch stays `epoch`. */
+export interface AnswerOffer {
+  readonly typeId: number
+  readonly typeVersion: number
+  readonly filterFormat: number
+  /** 0 for filter formats 1 and 2. */
+  readonly groupId: number
+  readonly vid: number
+  readonly epoch: number
+}
+
+/** Answers from offers a link gives by itself (rule 6). */
+export interface AnswerOffers {
+  /** Turns offers on (after `KeepAliveAnswers.start`) with the resource manager's [epoch, headroom]. */
+  start(state: Int32Array): void
+  /** Stores (or replaces) an offer; false when the link's table is full. */
+  set(offer: AnswerOffer): boolean
+  /** The core now holds (or no longer holds) the VSI `vsiId` of `peer`. */
+  known(peer: Mac, vsiId: VsiIdHex, held: boolean): void
 }
 
 /** What a link's keep-alive answers did for one peer since `start`. */
@@ -329,6 +376,8 @@ export interface KeepAliveAnswers {
   /** The core restarted its receive machine for `peer`: its next request is new. */
   forget(peer: Mac): void
   peerStats(): AnswerPeerStats[]
+  /** Optional: answers to requests for new VSIs from the core's offers (rule 6). */
+  readonly offers?: AnswerOffers
 }
 
 /** Adds what a link's keep-alive answers did for a peer (rule 5) to port or peer counters. */
@@ -385,6 +434,12 @@ export class PortCore {
   #answerNextId = 0
   /** Rule 5: VSIs the link holds an answer for, supervised by the sweep. */
   readonly #answered = new Set<BridgeVsi>()
+  /** Rule 6: the link's offers, the resource manager's [epoch, headroom], what the link holds. */
+  #offers: AnswerOffers | undefined
+  #offerState: Int32Array | undefined
+  readonly #offersStored = new Map<string, { vid: number; epoch: number }>()
+  /** Rule 6: the request being decided was answered by the link with `answer`. */
+  #offered: { peer: Peer; answer: Uint8Array; items: EcpItem[] } | undefined
 
   // EVB / LLDP (802.1Qbg-2012 D.2.12, 802.1AB)
   readonly #evbLocal: EvbConfig
@@ -470,12 +525,13 @@ export class PortCore {
    * A whole Ethernet frame from the port. Never throws for bad peer input. Keeps no view of
    * `frame`: the caller may reuse its bytes once this returns. `ecpAcked`: the link already
    * acknowledged this ECP request itself, as `ecpAckOffload()` allowed; no ACK is built again.
+   * `answer`: the link answered it from offers with this frame (rule 6).
    */
-  handleFrame(nowUs: Us, frame: Uint8Array, ecpAcked = false, resync = false): void {
+  handleFrame(nowUs: Us, frame: Uint8Array, ecpAcked = false, resync = false, answer?: Uint8Array): void {
     this.#advance(nowUs)
     this.#counters.rxFrames++
     try {
-      this.#frame(frame, ecpAcked, resync)
+      this.#frame(frame, ecpAcked, resync, answer)
     } catch (e) {
       if (e instanceof DecodeError) {
         this.#counters.decodeErrors++
@@ -772,15 +828,29 @@ export class PortCore {
   // Keep-alive answers by the link (rule 5)
 
   /** Bridge: the link answers keep-alives (`FrameLink.answers`); `seen` from its `start`. */
-  useAnswers(answers: KeepAliveAnswers, seen: Float64Array): void {
+  useAnswers(answers: KeepAliveAnswers, seen: Float64Array, options: { offers?: boolean } = {}): void {
     assert(this.role === 'bridge', 'Cannot use keep-alive answers on a station port')
     this.#answers = answers
     this.#answerSeen = seen
+    const state = this.#resources?.offerState
+    if (options.offers !== false && answers.offers !== undefined && state !== undefined) {
+      // Rule 6: a fresh core holds no VSI yet, so the link's set of known VSIs starts right.
+      assert(this.#bridgeVsis.size === 0, 'Cannot turn offers on: the core holds VSIs already')
+      answers.offers.start(state)
+      this.#offers = answers.offers
+      this.#offerState = state
+    }
+  }
+
+  /** Rule 6: offers stored at the link (of any epoch). */
+  get offersStored(): number {
+    return this.#offersStored.size
   }
 
   /** Whether the link may have the ECP transmit side now, numbering on from `lastSequence`. */
   answerLoan(): AnswerLoan | undefined {
-    if (this.#answers === undefined || this.#answered.size === 0) return undefined
+    const offering = this.#offersStored.size > 0
+    if (this.#answers === undefined || (this.#answered.size === 0 && !offering)) return undefined
     if (this.config.ecpDestination !== 'ncb-group') return undefined
     for (const p of this.#peers.values()) if (p.tx.busy) return undefined
     const pacer = this.#groupPacer
@@ -789,6 +859,9 @@ export class PortCore {
       ackTimerUs: this.#timing.ackTimerUs,
       holdUntilUs: pacer.holdUntilUs,
       gapUs: this.config.ecpTxGapUs,
+      offerCredit: offering ? Math.max(0, this.config.vsiCountMax - this.#bridgeVsis.size) : 0,
+      // Formats 1 and 2 always; 3 and 4 (GroupID) once negotiated (filterError).
+      offerFormats: offering ? (this.#groupIdAllowed() ? 0b11110 : 0b00110) : 0,
     }
   }
 
@@ -817,6 +890,7 @@ export class PortCore {
     const answers = this.#answers
     const confirmed = vsi.confirmed
     if (answers === undefined || confirmed === undefined) return
+    if (this.#offers !== undefined) this.#learnOffers(request, confirmed)
     let id = vsi.answerId
     if (id < 0) {
       id = this.#answerFreeIds.pop() ?? (2 * this.#answerNextId < this.#answerSeen.length ? this.#answerNextId++ : -1)
@@ -835,6 +909,25 @@ export class PortCore {
     const response = new Writer(vsiTlvOctets(confirmed))
     writeVsiTlv(response, confirmed)
     answers.set(id, vsi.peer, key.toBytes(), response.toBytes())
+  }
+
+  /**
+   * Rule 6: each entry of a granted request that asked for the null VID tells what any new
+   * VSI's entry of the same kind gets until the resource manager's epoch moves.
+   */
+  #learnOffers(request: VsiTlv, confirmed: VsiTlv): void {
+    const epoch = this.#offerState![0]! >>> 0
+    for (let i = 0; i < request.entries.length; i++) {
+      if (request.entries[i]!.vid !== 0) continue
+      const groupId = request.entries[i]!.groupId ?? 0
+      const vid = confirmed.entries[i]!.vid
+      const key = `${request.typeId}/${request.typeVersion}/${request.filterFormat}/${groupId}`
+      const stored = this.#offersStored.get(key)
+      if (stored !== undefined && stored.vid === vid && stored.epoch === epoch) continue
+      if (this.#offersStored.size >= OFFERS_TRACKED_MAX) this.#offersStored.clear()
+      const offer = { typeId: request.typeId, typeVersion: request.typeVersion, filterFormat: request.filterFormat, groupId, vid, epoch }
+      if (this.#offers!.set(offer)) this.#offersStored.set(key, { vid, epoch })
+    }
   }
 
   #unanswer(vsi: BridgeVsi): void {
@@ -884,7 +977,7 @@ export class PortCore {
   // -------------------------------------------------------------------------------------------
   // Frame input
 
-  #frame(bytes: Uint8Array, ecpAcked: boolean, resync: boolean): void {
+  #frame(bytes: Uint8Array, ecpAcked: boolean, resync: boolean, answer: Uint8Array | undefined): void {
     // One reader over the whole frame: headers are read in place, payloads are views (the
     // frame is valid only during handleFrame, and nothing decoded from it keeps a view).
     const r = new Reader(bytes)
@@ -893,7 +986,8 @@ export class PortCore {
     if (frame.source === this.config.mac) return
     if (frame.destination !== NCB_GROUP_MAC && frame.destination !== this.config.mac) return
     if (frame.ethertype === ETHERTYPE_ECP) {
-      this.#ecpFrame(frame.source, bytes, r, ecpAcked, resync)
+      if (answer === undefined) this.#ecpFrame(frame.source, bytes, r, ecpAcked, resync)
+      else this.#offeredFrame(frame.source, bytes, r, resync, answer)
     } else if (frame.ethertype === ETHERTYPE_LLDP && frame.destination === NCB_GROUP_MAC) {
       if (this.config.lldp.enabled) this.#lldpFrame(frame.source, bytes.subarray(r.offset))
     }
@@ -940,6 +1034,82 @@ export class PortCore {
     }
     const { pdu: vdp, invalid } = rebased(ulpduOffset, () => decodeVdpPduTolerant(ulpdu))
     this.#vdpPdu(peer, vdp, invalid, ulpduOffset)
+  }
+
+  /**
+   * Rule 6: a request the link answered from offers. Decided as any other, with what the core
+   * sends to its peer meanwhile held back and compared with the link's answer afterwards.
+   */
+  #offeredFrame(source: Mac, bytes: Uint8Array, r: Reader, resync: boolean, answer: Uint8Array): void {
+    const peer = this.#peers.get(source)
+    if (peer === undefined || this.role !== 'bridge') {
+      // Not reached: the link answers only peers the core named for its ACK offload.
+      this.#counters.offerMismatches++
+      this.#ecpFrame(source, bytes, r, true, resync)
+      return
+    }
+    const offered = { peer, answer, items: [] as EcpItem[] }
+    this.#offered = offered
+    try {
+      this.#ecpFrame(source, bytes, r, true, resync)
+    } finally {
+      this.#offered = undefined
+      this.#settleOffered(offered)
+    }
+  }
+
+  /** Rule 6: drops the held-back sends that are the link's answer, else sends them after it. */
+  #settleOffered(o: { peer: Peer; answer: Uint8Array; items: EcpItem[] }): void {
+    const first = o.items[0]
+    const answer = o.answer
+    if (first !== undefined && answer.length > ACK_SEQUENCE_OFFSET + 2 && o.items.every((i) => i.managerId === first.managerId)) {
+      const own = encodeVdpFrame({
+        destination: this.#destinationFor(o.peer),
+        source: this.config.mac,
+        sequence: (answer[ACK_SEQUENCE_OFFSET]! << 8) | answer[ACK_SEQUENCE_OFFSET + 1]!,
+        pdu: { managerId: first.managerId, tlvs: o.items.map((i) => i.tlv), endTlv: false },
+      })
+      if (equalBytes(own, answer)) {
+        // The link's answer is this core's: it counts as sent (the link's counters have it).
+        this.#counters.offersAnswered += o.items.length
+        return
+      }
+    }
+    this.#counters.offerMismatches++
+    // The station took the link's answer. A VSI the core granted otherwise ends on both sides
+    // (an unsolicited De-Associate); what the core refused, it answers as it decided (the
+    // station's next keep-alive meets the same refusal). TLVs the link got right stay answered.
+    const linkTlvs = new Set<string>()
+    for (let at = ACK_SEQUENCE_OFFSET + 2 + MANAGER_ID_TLV_LENGTH; at + 2 <= answer.length; ) {
+      const end = at + 2 + (((answer[at]! & 1) << 8) | answer[at + 1]!)
+      linkTlvs.add(toHex(answer.subarray(at, end)))
+      at = end
+    }
+    const again: EcpItem[] = []
+    for (const item of o.items) {
+      const tlv = item.tlv
+      if (tlv.kind !== 'vsi') {
+        again.push(item)
+        continue
+      }
+      const own = new Writer(vsiTlvOctets(tlv))
+      writeVsiTlv(own, tlv)
+      if (linkTlvs.has(toHex(own.toBytes()))) continue
+      const vsi = tlv.mode === 'de-associate' ? undefined : this.#bridgeVsis.get(vsiKey(o.peer.mac, tlv.vsiId))
+      if (vsi?.state === 'WAITCMD') {
+        vsi.handleLocalDeassociate(this.#bridgeCtx, this.#nowUs, 'answer-mismatch')
+        this.#reapBridge(vsi)
+      } else {
+        again.push(item)
+      }
+    }
+    for (const item of again) {
+      if (!o.peer.tx.enqueue(this.#nowUs, item)) {
+        this.#counters.queueDrops++
+        o.peer.counters.queueDrops++
+      }
+    }
+    this.#flushEcp(o.peer)
   }
 
   /** An ECP ACK from `peer`, read as a frame or taken in by the link. */
@@ -1071,6 +1241,7 @@ export class PortCore {
     }
     const created = new BridgeVsi(key, peer.mac, managerId, tlv, this.#nowUs)
     this.#bridgeVsis.set(key, created)
+    this.#offers?.known(peer.mac, tlv.vsiId.id, true)
     created.handleRequest(this.#bridgeCtx, this.#nowUs, managerId, tlv)
     this.#reapBridge(created)
   }
@@ -1098,7 +1269,10 @@ export class PortCore {
   }
 
   #reapBridge(vsi: BridgeVsi): void {
-    if (vsi.ended && this.#bridgeVsis.get(vsi.key) === vsi) this.#bridgeVsis.delete(vsi.key)
+    if (vsi.ended && this.#bridgeVsis.get(vsi.key) === vsi) {
+      this.#bridgeVsis.delete(vsi.key)
+      this.#offers?.known(vsi.peer, vsi.request.vsiId.id, false)
+    }
   }
 
   #stationTlv(managerId: ManagerId, tlv: VsiTlv): void {
@@ -1418,6 +1592,10 @@ export class PortCore {
         ? vsiTlvLength(tlv)
         : 2 + (tlv.kind === 'unknown' ? tlv.body.length : 3 + tlv.data.length)
     const item: EcpItem = { managerId, tlv, length, owner }
+    if (this.#offered?.peer === peer) {
+      this.#offered.items.push(item)
+      return
+    }
     if (!peer.tx.enqueue(this.#nowUs, item)) {
       this.#counters.queueDrops++
       peer.counters.queueDrops++

@@ -42,4 +42,10 @@ export interface VsiRelease {
 export interface ResourceManager {
   request(req: ResourceRequest, nowUs: Us): ResourceDecision
   release(rel: VsiRelease, nowUs: Us): void
+  /**
+   * Optional, for answers from offers (port-core rule 6): [epoch, headroom]. The epoch moves
+   * whenever a decision taken for a new VSI may no longer hold (a VN's VID may go, the policy
+   * changed); headroom is how many more VSIs `request` would take. Links read it directly.
+   */
+  readonly offerState?: Int32Array
 }

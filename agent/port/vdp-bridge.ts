@@ -173,11 +173,14 @@ export class BridgeVsi {
     this.#unsolicitedDeassociate(ctx, nowUs, 'keepalive-timeout')
   }
 
-  /** Local management removes the VSI. */
-  handleLocalDeassociate(ctx: BridgeContext, nowUs: Us): void {
+  /**
+   * Local management removes the VSI; so does the port core when the link's answer from an
+   * offer disagreed with this machine's decision (`answer-mismatch`, port-core rule 6).
+   */
+  handleLocalDeassociate(ctx: BridgeContext, nowUs: Us, reason: 'local-command' | 'answer-mismatch' = 'local-command'): void {
     this.machine.beginInput()
     this.machine.fire('local-deassoc')
-    this.#unsolicitedDeassociate(ctx, nowUs, 'local-command')
+    this.#unsolicitedDeassociate(ctx, nowUs, reason)
   }
 
   #unsolicitedDeassociate(ctx: BridgeContext, nowUs: Us, reason: DeassociateReason): void {

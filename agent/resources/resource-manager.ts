@@ -25,6 +25,11 @@
  * 6. A VSI is identified by (port, VSIID) (spec/vdp-spec.md §3.7: "VSIID identifies the
  *    instance"). A request for a held VSI replaces its holding atomically: new references are
  *    taken before the old are dropped, so a keep-alive never frees and re-allocates a VID.
+ * 7. Offers (port-core rule 6): a request for a new VSI whose entries all ask for the null VID
+ *    is granted with its VN's VID as long as that VN holds one, the policy is the same and
+ *    there is room. `offerState` tells the raw sockets that answer such requests ahead of the
+ *    core: its epoch (index 0) moves whenever an owner lets go of its VID, the policy changes
+ *    or a snapshot is imported; its headroom (index 1) is `vsiCountMax` minus the VSIs held.
  *
  * The manager does no I/O and emits nothing itself: the shell drains `pollDataplaneChanges()`
  * after each call and hands the ops to a `DataplaneDriver`. Restart: the shell persists
@@ -183,6 +188,8 @@ export interface ResourceManagerCore extends ResourceManager {
   dropUnconfirmed(): HeldVsi[]
   /** New policy for later requests and keep-alives; held VSIs keep their VIDs. */
   setPolicy(policy: Policy): void
+  /** [epoch, headroom] (`ResourceManager.offerState`; rule 7 above). */
+  readonly offerState: Int32Array
 }
 
 interface OwnerState {
@@ -241,6 +248,13 @@ export function createResourceManager(
    */
   const touched = new Set<number>()
   let changes = 0
+  /** Rule 7: [epoch, headroom]. */
+  const offerState = new Int32Array(2)
+  offerState[0] = 1
+  offerState[1] = opts.vsiCountMax
+  const newEpoch = (): void => {
+    offerState[0] = (offerState[0]! + 1) | 0
+  }
   const onHoldingChange = options.onHoldingChange
   /** True inside `importSnapshot`: what it restores is not a change to journal. */
   let importing = false
@@ -267,6 +281,7 @@ export function createResourceManager(
   function ownerRemoved(o: OwnerState): void {
     if (o.target.kind === 'vn' && vniByVid.get(o.vid) === o.target.vni) vniByVid.delete(o.vid)
     touched.add(o.vid)
+    newEpoch()
   }
 
   /** The data-plane state restricted to `vids`, from the live maps or from `published`. */
@@ -343,6 +358,7 @@ export function createResourceManager(
     const h = holdings.get(key)
     if (!h) return
     holdings.delete(key)
+    offerState[1] = opts.vsiCountMax - holdings.size
     dropRefs(h)
     changes++
     if (onHoldingChange !== undefined && !importing) onHoldingChange({ kind: 'drop', port: h.vsi.port, vsiId: h.vsi.vsiId })
@@ -433,6 +449,7 @@ export function createResourceManager(
     const old = holdings.get(key)
     if (old) dropRefs(old)
     holdings.set(key, h)
+    offerState[1] = opts.vsiCountMax - holdings.size
     // A keep-alive that holds the same as before is not a change: neither the state file nor
     // the journal gets anything new (counting it made the next event of any kind rewrite the
     // whole file: ~1.6 times a second at 48 ports and 10,000 VSIs).
@@ -504,6 +521,7 @@ export function createResourceManager(
   }
 
   function importChecked(snap: ResourceSnapshot): ImportReport {
+    newEpoch()
     for (const key of [...holdings.keys()]) drop(key)
     const report: ImportReport = { restored: 0, dropped: [] }
     for (const vsi of snap.vsis) {
@@ -565,7 +583,9 @@ export function createResourceManager(
       }
       return dropped
     },
+    offerState,
     setPolicy(next: Policy): void {
+      newEpoch()
       cp = compilePolicy(next)
       for (const vn of next.vns) if (vn.vid !== undefined) pool.reserve(vn.vid)
     },

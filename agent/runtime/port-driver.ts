@@ -73,6 +73,8 @@ export interface PortDriverOptions {
   onResponse?: (seconds: number) => void
   /** false: do not let the link answer keep-alives even where it can. */
   answers?: boolean
+  /** false: do not let the link answer requests for new VSIs from offers (port-core rule 6). */
+  offers?: boolean
 }
 
 /** ECP operation and subtype of a VDP request, in the first 16 bits of the ECP header. */
@@ -142,7 +144,7 @@ export class PortDriver {
       const seen = answers.start(Math.min(core.config.vsiCountMax, ANSWERS_MAX), this.#o.clock.nowUs(), () =>
         this.#step((c, nowUs) => c.handleTimeout(nowUs)),
       )
-      core.useAnswers(answers, seen)
+      core.useAnswers(answers, seen, { offers: this.#o.offers !== false })
     }
     return core
   }
@@ -178,9 +180,10 @@ export class PortDriver {
 
   start(): void {
     const timed = this.#o.onResponse !== undefined
-    this.#o.link.onFrame((frame, acked, resync) => {
-      if (timed && isVdpEcpdu(frame)) this.#requestReadUs = this.#o.clock.nowUs()
-      this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked, resync))
+    this.#o.link.onFrame((frame, acked, resync, answer) => {
+      // A request the link answered from offers has no response of the core's to time.
+      if (timed && answer === undefined && isVdpEcpdu(frame)) this.#requestReadUs = this.#o.clock.nowUs()
+      this.#step((core, nowUs) => core.handleFrame(nowUs, frame, acked, resync, answer))
       this.#requestReadUs = -1
     })
     this.#o.link.onError?.((e) => {

@@ -27,6 +27,7 @@ import {
   type KeepAliveAnswers,
   type EcpAckAbsorb,
   type EcpAckOffload,
+  type FrameHandler,
   type FrameLink,
   type FrameLinkStats,
 } from './frame-link.ts'
@@ -51,7 +52,7 @@ export interface AfPacketLink extends FrameLink {
    * Kernel-side counters: frames that passed the filter, and those dropped (queue full); and
    * the ECP ACKs the addon sent itself (`ackEcp`), and those it could not send.
    */
-  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number; offersSent: number }
   ackEcp(offload: EcpAckOffload | undefined): void
   absorbEcpAcks(absorb: EcpAckAbsorb | undefined): void
   /** Keep-alive answers in C (always there on a raw link; see `FrameLink.answers`). */
@@ -98,11 +99,15 @@ interface NativeSocket {
   /** Keep-alive answers (see `FrameLink.answers`); null turns them off. */
   fastAnswers(seen: Float64Array | null, nowUs?: number, onReturn?: () => void): void
   fastAnswer(id: number, peer?: Buffer, request?: Uint8Array, response?: Uint8Array): void
-  fastGrant(lastSequence: number, ackTimerUs: number, holdUntilUs: number, gapUs: number): void
+  fastGrant(lastSequence: number, ackTimerUs: number, holdUntilUs: number, gapUs: number, offerCredit?: number, offerFormats?: number): void
   fastReclaim(): { sequence: number; holdUntilUs: number; outstanding: [peer: Buffer, sequence: number, slot: number, frame: Buffer, deadlineUs: number][] }
   fastForget(peer: Buffer): void
+  /** Offers (see `KeepAliveAnswers.offers`): [epoch, headroom] shared with the resource manager; null turns them off. */
+  fastOffers(state: Int32Array | null): void
+  fastOffer(typeId: number, typeVersion: number, filterFormat: number, groupId: number, vid: number, epoch: number): boolean
+  fastKnown(peer: Buffer, vsiId: Uint8Array, held: boolean): void
   fastPeerStats(): [peer: Buffer, rxEcpdus: number, rxDuplicates: number, rxVdpTlvs: number, txEcpdus: number, txVdpTlvs: number, rxAcks: number, rxAcksAbsorbed: number][]
-  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number, answersSent: number]
+  stats(): [packets: number, drops: number, truncated: number, acksSent: number, ackErrors: number, acksAbsorbed: number, answersSent: number, offersSent: number]
   ifExists(): boolean
   ref(): void
   unref(): void
@@ -153,11 +158,14 @@ export function takeAbsorbedEcpAcks(): readonly AbsorbedEcpAck[] {
 
 /**
  * A span's length bits; bit 31 says the addon acknowledged the frame (SPAN_ACKED in the C
- * file), bit 30 that it answered requests of the same peer before it (SPAN_RESYNC).
+ * file), bit 30 that it answered requests of the same peer before it (SPAN_RESYNC), bit 29
+ * that it answered this one from offers (SPAN_OFFERED): then bits 0-15 are the frame's length
+ * and bits 16-28 that of the answer, which follows the frame in the receive area.
  */
-const SPAN_LENGTH = 0x3fffffff
+const SPAN_LENGTH = 0x1fffffff
 const SPAN_ACKED = 0x80000000
 const SPAN_RESYNC = 0x40000000
+const SPAN_OFFERED = 0x20000000
 
 const ADDON_FILE = 'af_packet.node'
 const ADDON_ENV = 'VDP_AF_PACKET_ADDON'
@@ -291,7 +299,7 @@ class AfPacketLinkImpl implements AfPacketLink {
   readonly ifindex: number
   readonly mtu: number
   readonly #socket: NativeSocket
-  #frameHandler: ((frame: Uint8Array, acked: boolean, resync?: boolean) => void) | undefined
+  #frameHandler: FrameHandler | undefined
   #errorHandler: ((error: FrameLinkError) => void) | undefined
   #started = false
   #closed = false
@@ -343,7 +351,7 @@ class AfPacketLinkImpl implements AfPacketLink {
     )
   }
 
-  onFrame(handler: (frame: Uint8Array, acked: boolean, resync?: boolean) => void): void {
+  onFrame(handler: FrameHandler): void {
     if (this.#closed) throw new FrameLinkError('EBADF', true, `Cannot receive on ${this.name}: link is closed`)
     this.#frameHandler = handler
     if (this.#started) return
@@ -449,7 +457,7 @@ class AfPacketLinkImpl implements AfPacketLink {
       if (!this.#closed) this.#socket.fastAnswer(id)
     },
     lend: (loan) => {
-      this.#socket.fastGrant(loan.lastSequence, loan.ackTimerUs, loan.holdUntilUs, loan.gapUs)
+      this.#socket.fastGrant(loan.lastSequence, loan.ackTimerUs, loan.holdUntilUs, loan.gapUs, loan.offerCredit ?? 0, loan.offerFormats ?? 0)
     },
     takeBack: (): AnswerLoanReturn => {
       const back = this.#socket.fastReclaim()
@@ -471,6 +479,15 @@ class AfPacketLinkImpl implements AfPacketLink {
     },
     forget: (peer) => {
       if (!this.#closed) this.#socket.fastForget(Buffer.from(macToBytes(peer)))
+    },
+    offers: {
+      start: (state) => {
+        this.#socket.fastOffers(state)
+      },
+      set: (o) => this.#socket.fastOffer(o.typeId, o.typeVersion, o.filterFormat, o.groupId, o.vid, o.epoch),
+      known: (peer, vsiId, held) => {
+        if (!this.#closed) this.#socket.fastKnown(Buffer.from(macToBytes(peer)), Buffer.from(vsiId, 'hex'), held)
+      },
     },
     peerStats: (): AnswerPeerStats[] =>
       this.#socket.fastPeerStats().map(([peer, rxEcpdus, rxDuplicates, rxVdpTlvs, txEcpdus, txVdpTlvs, rxAcks, rxAcksAbsorbed]) => ({
@@ -494,22 +511,23 @@ class AfPacketLinkImpl implements AfPacketLink {
     // ACKs and keep-alive answers the addon sent itself (ackEcp, answers) count as frames
     // sent, and the ACKs' failures as errors (the port core then sent the ACK from JavaScript,
     // which reports the cause; a failed answer is left to the core the same way).
-    const [, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent] = this.#socket.stats()
+    const [, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent, offersSent] = this.#socket.stats()
     return {
       rxFrames: this.#rxFrames,
-      txFrames: this.#txFrames + acksSent + answersSent,
+      txFrames: this.#txFrames + acksSent + answersSent + offersSent,
       drops: drops + truncated,
       txErrors: this.#txErrors + ackErrors,
       errors: this.#errors,
       offloadedAcks: acksSent,
       absorbedAcks: acksAbsorbed,
       answeredKeepalives: answersSent,
+      answeredFromOffers: offersSent,
     }
   }
 
-  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number } {
-    const [packets, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent] = this.#socket.stats()
-    return { packets, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent }
+  kernelStats(): { packets: number; drops: number; truncated: number; acksSent: number; ackErrors: number; acksAbsorbed: number; answersSent: number; offersSent: number } {
+    const [packets, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent, offersSent] = this.#socket.stats()
+    return { packets, drops, truncated, acksSent, ackErrors, acksAbsorbed, answersSent, offersSent }
   }
 
   ref(): void {
@@ -565,11 +583,14 @@ class AfPacketLinkImpl implements AfPacketLink {
       if (this.#closed || handler === undefined) return
       const start = spans[2 * i]!
       const span = spans[2 * i + 1]!
-      const frame = data.subarray(start, start + (span & SPAN_LENGTH))
+      const offered = (span & SPAN_OFFERED) !== 0
+      const length = offered ? span & 0xffff : span & SPAN_LENGTH
+      const frame = data.subarray(start, start + length)
+      const answer = offered ? data.subarray(start + length, start + length + ((span >>> 16) & 0x1fff)) : undefined
       this.#down = false
       this.#rxFrames++
       try {
-        handler(frame, (span & SPAN_ACKED) !== 0, (span & SPAN_RESYNC) !== 0)
+        handler(frame, (span & SPAN_ACKED) !== 0, (span & SPAN_RESYNC) !== 0, answer)
       } catch (error) {
         failure ??= { error }
       }

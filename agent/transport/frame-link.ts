@@ -75,7 +75,12 @@ export interface FrameLinkStats {
   absorbedAcks?: number
   /** ECPDUs the link sent as keep-alive answers (`answers`); they are in `txFrames` too. */
   answeredKeepalives?: number
+  /** ECPDUs the link sent as answers from offers (`answers.offers`); in `txFrames` too. */
+  answeredFromOffers?: number
 }
+
+/** What `FrameLink.onFrame` calls for each frame received. */
+export type FrameHandler = (frame: Uint8Array, acked: boolean, resync?: boolean, answer?: Uint8Array) => void
 
 /**
  * Something went wrong on a link after it was opened: the interface went down (`ENETDOWN`,
@@ -113,9 +118,11 @@ export interface FrameLink {
    * during the call. `acked` is true when the link already acknowledged the frame, an ECP
    * request, itself (`ackEcp`). `resync` is true when the link answered requests of the same
    * peer itself since the previous one it handed over (`answers`): the frame is a new ECPDU
-   * whatever sequence number the receive machine saw last.
+   * whatever sequence number the receive machine saw last. `answer` is the ECPDU the link sent
+   * in answer to the frame from the core's offers (`KeepAliveAnswers.offers`), valid as long as
+   * the frame.
    */
-  onFrame(handler: (frame: Uint8Array, acked: boolean, resync?: boolean) => void): void
+  onFrame(handler: FrameHandler): void
   /**
    * Optional: acknowledge ECP requests as `offload` says from now on (`undefined`: stop).
    * Replaces the previous setting. Links without it leave every ACK to the port core.

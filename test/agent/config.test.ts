@@ -38,6 +38,9 @@ describe('loadAgentConfig()', () => {
     expect(r.config.keepAliveAnswers).toBe(true)
     const noAnswers = loadAgentConfig(['--config', 'c.json'], env({ 'c.json': JSON.stringify({ ports: [{ name: 'eth1' }], keepAliveAnswers: false }) }))
     expect(noAnswers.kind === 'run' && noAnswers.config.keepAliveAnswers).toBe(false)
+    expect(r.config.answerOffers).toBe(true)
+    const noOffers = loadAgentConfig(['--config', 'c.json'], env({ 'c.json': JSON.stringify({ ports: [{ name: 'eth1' }], answerOffers: false }) }))
+    expect(noOffers.kind === 'run' && noOffers.config.answerOffers).toBe(false)
   })
 
   it('answers --help and --version', () => {
@@ -63,6 +66,7 @@ describe('loadAgentConfig()', () => {
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"stateSaveDelayMs":"1s"}' })))).toBe('stateSaveDelayMs')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"ecpAckAbsorb":"yes"}' })))).toBe('ecpAckAbsorb')
     expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"keepAliveAnswers":1}' })))).toBe('keepAliveAnswers')
+    expect(pathOf(() => loadAgentConfig(['--port', 'a', '--config', 'x.json'], env({ 'x.json': '{"answerOffers":"yes"}' })))).toBe('answerOffers')
     expect(pathOf(() => loadAgentConfig(['--config', 'x.json'], env({ 'x.json': '{"ports":[{"name":"e","mac":"01:00:5e:00:00:01"}]}' })))).toBe('ports[0].mac')
   })
 })

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decodeVdpPdu } from '../../shared/vdp/codec.ts'
 import {
   NetnsLab,
   NsChildError,
@@ -75,7 +76,7 @@ async function exchangeFromB(
   a: NsChild,
   b: NsChild,
   frames: string[],
-): Promise<{ seen: Array<{ hex: string; acked: boolean; resync: boolean }>; back: string[] }> {
+): Promise<{ seen: Array<{ hex: string; acked: boolean; resync: boolean; answer?: string }>; back: string[] }> {
   const marker = withSeq(ECP_ACK_18, 0xbeef)
   const start = a.events.length
   for (const f of frames) await b.request('send', { hex: f })
@@ -84,7 +85,7 @@ async function exchangeFromB(
   await b.request('waitQuiet', { ms: 100 })
   const seen = a.events.slice(start).filter((e) => e.event === 'frame' && e.hex !== marker)
   return {
-    seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true, resync: e.resync === true })),
+    seen: seen.map((e) => ({ hex: String(e.hex), acked: e.acked === true, resync: e.resync === true, ...(e.answer === undefined ? {} : { answer: String(e.answer) }) })),
     back: (await b.request<{ frames: string[] }>('received')).frames,
   }
 }
@@ -700,6 +701,149 @@ describe('AF_PACKET link answering keep-alives itself (answers)', () => {
     await a.request('answersStop')
     const off = await exchange([request(0x400)])
     expect(off.seen.map((f) => f.hex)).toEqual([request(0x400)])
+  })
+})
+
+describe('AF_PACKET link answering requests for new VSIs from offers (answers.offers)', () => {
+  // A is the bridge port, B the station, as above. The offers say: VSI type 5 version 1,
+  // filter format 2 (MAC/VID) gets VID 100 (0x064), format 4 with GroupID 5000 VID 200.
+  let lab: NetnsLab
+  let a: NsChild
+  let b: NsChild
+  const STATION = '02:76:64:70:00:01'
+  const MANAGER_TLV = ECP_ASSOCIATE.slice(36, 72)
+  const VSI_TLV = ECP_ASSOCIATE.slice(72, 142) // Associate, format 2, MAC 02:76:64:71:00:01, VID 0
+  const VSIID = VSI_TLV.slice(16, 48)
+  /** The Associate for another VSIID (its last octet) and MAC. */
+  const assoc = (n: number, mac = '0276647100' + n.toString(16).padStart(2, '0')) =>
+    VSI_TLV.slice(0, 46) + n.toString(16).padStart(2, '0') + VSI_TLV.slice(48, 54) + mac + '0000'
+  const granted = (tlv: string, vid: number) => tlv.slice(0, 4) + '40' + tlv.slice(6, -4) + vid.toString(16).padStart(4, '0')
+  // Associate, format 4 (GroupID/MAC/VID): GroupID 5000, MAC 02:76:64:71:00:33, VID 0.
+  const GROUP_TLV = '0625' + '00' + '000005' + '01' + '05' + VSIID.slice(0, -2) + '33' + '04' + '0001' + '00001388' + '027664710033' + '0000'
+  const request = (seq: number, tlvs: string) => withSeq(ECP_ASSOCIATE.slice(0, 36), seq) + MANAGER_TLV + tlvs + '0000'
+  const answer = (seq: number, tlvs: string) => withSeq('0180c2000000' + MAC_A.replace(/:/g, '') + '89401001' + '0000', seq) + MANAGER_TLV + tlvs
+  const loan = (lastSequence: number, offerCredit = 10, offerFormats = 0b11110) => ({ lastSequence, ackTimerUs: 500_000, holdUntilUs: 0, gapUs: 0, offerCredit, offerFormats })
+  const offer = (filterFormat: number, groupId: number, vid: number, epoch = 7) => ({ typeId: 5, typeVersion: 1, filterFormat, groupId, vid, epoch })
+
+  beforeAll(async () => {
+    ;({ lab, a, b } = await linkPair('afpoff'))
+    await a.request('ackEcp', { offload: { source: MAC_A, unicast: false, peers: [STATION] } })
+    await a.request('absorbEcpAcks', { absorb: { own: MAC_A, awaited: [] } })
+    await a.request('answersStart', { capacity: 4 })
+    await a.request('offersStart', { epoch: 7, headroom: 50 })
+    expect(await a.request('offerSet', { offer: offer(2, 0, 100) })).toEqual({ stored: true })
+    expect(await a.request('offerSet', { offer: offer(4, 5000, 200) })).toEqual({ stored: true })
+  })
+
+  afterAll(async () => {
+    await lab?.cleanup()
+  })
+
+  const exchange = (frames: string[]) => exchangeFromB(a, b, frames)
+
+  it('answers a new VSI with its offer (ACK first), hands the request over with the answer, and knows the VSI from then on', async () => {
+    await a.request('lend', { loan: loan(0x8001) })
+    let r = await exchange([request(5, VSI_TLV)])
+    const first = answer(0x8002, granted(VSI_TLV, 100))
+    expect(r.back).toEqual([ecpAck(5, MAC_A), first])
+    expect(r.seen).toEqual([{ hex: request(5, VSI_TLV), acked: true, resync: false, answer: first }])
+    // One VSI fewer to spare, switch-wide and on the port.
+    expect(await a.request('offerState', {})).toEqual({ epoch: 7, headroom: 49 })
+    const link = await a.request<{ txFrames: number; answeredFromOffers: number; kernel: { acksSent: number; offersSent: number } }>('stats')
+    expect(link.answeredFromOffers).toBe(1)
+    expect(link.kernel.offersSent).toBe(1)
+    expect(link.txFrames).toBe(link.kernel.acksSent + 1)
+    await exchange([ecpAck(0x8002, STATION)])
+    // The same VSI again is no longer new: the core's.
+    r = await exchange([request(6, VSI_TLV)])
+    expect(r.seen).toEqual([{ hex: request(6, VSI_TLV), acked: true, resync: false }])
+    expect(r.back).toEqual([ecpAck(6, MAC_A)])
+    // The core lets it go: new again. A GroupID format with its own offer, two TLVs in one.
+    await a.request('offerKnown', { peer: STATION, vsiId: VSIID, held: false })
+    r = await exchange([request(7, VSI_TLV + GROUP_TLV)])
+    const both = answer(0x8003, granted(VSI_TLV, 100) + granted(GROUP_TLV, 200))
+    expect(r.back).toEqual([ecpAck(7, MAC_A), both])
+    expect(r.seen.map((f) => f.answer)).toEqual([both])
+    await exchange([ecpAck(0x8003, STATION)])
+    // A De-Associate: the request echoed with status 0x40, held or not.
+    const deassoc = '08' + VSI_TLV.slice(2, -4) + '0064'
+    r = await exchange([request(8, deassoc)])
+    expect(r.back).toEqual([ecpAck(8, MAC_A), answer(0x8004, deassoc.slice(0, 4) + '40' + deassoc.slice(6))])
+    await exchange([ecpAck(0x8004, STATION)])
+    expect(await a.request('offerState', {})).toEqual({ epoch: 7, headroom: 47 })
+    expect((await a.request<{ sequence: number; outstanding: unknown[] }>('takeBack')).outstanding).toEqual([])
+  })
+
+  it('leaves to the core what the offers do not decide', async () => {
+    let seq = 0x20
+    const handedOver = async (tlvs: string, lent = loan(0x9000)) => {
+      await a.request('lend', { loan: lent })
+      const s = seq++
+      const r = await exchange([request(s, tlvs)])
+      await a.request('takeBack')
+      return r.seen.length === 1 && r.seen[0]!.answer === undefined && r.back.length === 1 && r.back[0] === ecpAck(s, MAC_A)
+    }
+    const vid = (tlv: string, v: number) => tlv.slice(0, -4) + v.toString(16).padStart(4, '0')
+    const n = assoc(0x40)
+    expect(await handedOver(vid(n, 100))).toBe(true) // an explicit VID
+    expect(await handedOver(assoc(0x41, '017664710041'))).toBe(true) // a group MAC
+    expect(await handedOver(assoc(0x42, '000000000000'))).toBe(true) // the zero MAC
+    expect(await handedOver(n.slice(0, 4) + '40' + n.slice(6))).toBe(true) // a response
+    const m = assoc(0x43)
+    expect(await handedOver(m.slice(0, 4) + '20' + m.slice(6))).toBe(false) // migration hints: answered (the grant has none)
+    expect(await handedOver(n + n)).toBe(true) // two TLVs for one VSI
+    expect(await handedOver(n.slice(0, 6) + '000006' + n.slice(12))).toBe(true) // another type: no offer
+    expect(await handedOver(n, loan(0x9000, 0))).toBe(true) // no room on the port
+    expect(await handedOver(GROUP_TLV, loan(0x9000, 10, 0b00110))).toBe(true) // GroupID not negotiated
+    await a.request('offerState', { headroom: 0 })
+    expect(await handedOver(n)).toBe(true) // none on the switch
+    await a.request('offerState', { epoch: 8, headroom: 50 })
+    expect(await handedOver(n)).toBe(true) // the decisions' epoch is over
+    await a.request('offerSet', { offer: offer(2, 0, 100, 8) })
+    expect(await handedOver(n)).toBe(false) // stored again for the new epoch: answered
+  })
+
+  it('survives random and mutated requests while lent, and answers only what the core decodes', async () => {
+    await a.request('offerState', { epoch: 9, headroom: 1000 })
+    await a.request('offerSet', { offer: offer(2, 0, 100, 9) })
+    await a.request('offerSet', { offer: offer(4, 5000, 200, 9) })
+    let rnd = 0x0ff3
+    const rand = () => ((rnd = (rnd * 1103515245 + 12345) >>> 0) >>> 16) & 0xff
+    let answered = 0
+    for (let round = 0; round < 20; round++) {
+      await a.request('lend', { loan: loan(0xa000 + round * 16, 1000) })
+      const frames: string[] = []
+      for (let i = 0; i < 10; i++) {
+        const f = Buffer.from(request(0x100 + round * 10 + i, i % 2 === 0 ? assoc(0x80 + i + round) : GROUP_TLV.slice(0, 46) + (0x80 + round).toString(16) + GROUP_TLV.slice(48)), 'hex')
+        // Mostly small changes late in the TLV (entries, counts, formats), sometimes none.
+        for (let k = 0; k < rand() % 3; k++) f[36 + (rand() % (f.length - 36))] = rand()
+        frames.push(f.subarray(0, f.length - (rand() % 4 === 0 ? rand() % 12 : 0)).toString('hex'))
+      }
+      const r = await exchange(frames)
+      expect(r.back.filter((h) => h.slice(28, 32) === '1401')).toHaveLength(10)
+      for (const f of r.seen) {
+        if (f.answer === undefined) continue
+        answered++
+        // The request decodes; the answer is it with status 0x40 and the offered VIDs.
+        const req = decodeVdpPdu(Buffer.from(f.hex, 'hex').subarray(18))
+        const ans = decodeVdpPdu(Buffer.from(f.answer, 'hex').subarray(18))
+        expect(ans.tlvs).toHaveLength(req.tlvs.length)
+        req.tlvs.forEach((t, k) => {
+          const got = ans.tlvs[k]!
+          if (t.kind !== 'vsi' || got.kind !== 'vsi') throw new Error('not a VSI TLV')
+          expect(got.status).toEqual({ response: true, keep: false, hard: false, error: 0 })
+          expect(got.mode).toBe(t.mode)
+          if (t.mode === 'de-associate') expect(got.entries).toEqual(t.entries)
+          else expect(got.entries.map((e) => e.vid)).toEqual(t.entries.map(() => (t.filterFormat === 4 ? 200 : 100)))
+        })
+        expect(r.back).toContain(f.answer)
+      }
+      await exchange(r.back.filter((h) => h.slice(28, 32) === '1001').map((h) => ecpAck(parseInt(h.slice(32, 36), 16), STATION)))
+      await a.request('takeBack')
+    }
+    // Some survived intact, and were answered.
+    expect(answered).toBeGreaterThan(0)
+    await a.request('answersStop')
   })
 })
 

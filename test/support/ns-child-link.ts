@@ -20,6 +20,10 @@
  *   (hex), `answerRemove { answer }`, `lend { loan }`, `answerForget { peer }`, `takeBack` → the loan back (frames as hex),
  *   `answerStats` → `{ peers, seen, nowUs }` (the shared array, as numbers, and the child's clock); 'events' then say
  *   `resync: true` for a frame the link flagged so
+ * - answers from offers (`answers.offers`): `offersStart { epoch, headroom }` (the shared
+ *   [epoch, headroom] array lives in the child), `offerState { epoch?, headroom? }` → the array
+ *   now, `offerSet { offer }` → `{ stored }`, `offerKnown { peer, vsiId, held }`; 'events' then
+ *   carry `answer` (hex) for a frame the link answered
  * - `received` → `{ frames: hex[] }` (and forgets them); `waitQuiet { ms }` → resolves once no
  *   frame arrived for `ms`; `stats`; `block { ms }` (busy-waits: the loop cannot read);
  *   `close` → stats after close; `gcProbe { ifname }` (needs --expose-gc);
@@ -53,6 +57,7 @@ let seqErrors = 0
 let seqOffset: number | undefined
 let lastFrameAt = performance.now()
 let answersSeen: Float64Array | undefined
+let offerState: Int32Array | undefined
 const uncaught: string[] = []
 process.on('uncaughtException', (e) => uncaught.push(e.message))
 
@@ -81,7 +86,7 @@ const server = serveJsonLines(
       seqOffset = typeof p.seqOffset === 'number' ? p.seqOffset : undefined
       // Frames to send from inside the handler for each frame received (an ACK and a response).
       const replies = Array.isArray(p.replies) ? p.replies.map((h) => Buffer.from(String(h), 'hex')) : []
-      l.onFrame((frame, acked, resync) => {
+      l.onFrame((frame, acked, resync, answer) => {
         for (const r of replies) l.send(r)
         if (closed) handlerCallsAfterClose++
         rx++
@@ -92,7 +97,7 @@ const server = serveJsonLines(
           lastSeq = seq
         }
         if (mode === 'throw' && rx === 1) throw new Error('handler failed on frame 1')
-        if (mode === 'events') server.emit('frame', { hex: hex(frame), ...(acked ? { acked } : {}), ...(resync ? { resync } : {}) })
+        if (mode === 'events') server.emit('frame', { hex: hex(frame), ...(acked ? { acked } : {}), ...(resync ? { resync } : {}), ...(answer ? { answer: hex(answer) } : {}) })
         else if (mode === 'collect') collected.push(hex(frame))
         if (closeAfter !== undefined && rx === closeAfter) {
           closed = true
@@ -147,6 +152,21 @@ const server = serveJsonLines(
     },
     answerForget: (p) => {
       need().answers.forget(String(p.peer) as never)
+      return null
+    },
+    offersStart: (p) => {
+      offerState = new Int32Array([Number(p.epoch ?? 1), Number(p.headroom ?? 100)])
+      need().answers.offers!.start(offerState)
+      return null
+    },
+    offerState: (p) => {
+      if (typeof p.epoch === 'number') offerState![0] = p.epoch
+      if (typeof p.headroom === 'number') offerState![1] = p.headroom
+      return { epoch: offerState![0], headroom: offerState![1] }
+    },
+    offerSet: (p) => ({ stored: need().answers.offers!.set(p.offer as never) }),
+    offerKnown: (p) => {
+      need().answers.offers!.known(String(p.peer) as never, String(p.vsiId) as never, p.held === true)
       return null
     },
     answerStats: () => ({ peers: need().answers.peerStats(), seen: [...(answersSeen ?? [])], nowUs: performance.now() * 1000 }),

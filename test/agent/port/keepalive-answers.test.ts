@@ -15,12 +15,19 @@ import { macFromBytes, macToBytes, type Mac } from '../../../shared/ethernet/mac
 import type {
   AnswerLoan,
   AnswerLoanReturn,
+  AnswerOffer,
+  AnswerOffers,
   AnswerPeerStats,
   KeepAliveAnswers,
-
 } from '../../../agent/port/port-core.ts'
+import { createResourceManager, defaultResourceManagerOptions } from '../../../agent/resources/resource-manager.ts'
+import { defaultPolicy } from '../../../agent/resources/policy.ts'
+import { VidPool } from '../../../agent/resources/vid-pool.ts'
+import { isValidUnicastMac } from '../../../shared/ethernet/mac.ts'
+import { decodeVdpPdu, encodeVdpPdu } from '../../../shared/vdp/codec.ts'
+import type { VsiTlv } from '../../../shared/vdp/types.ts'
 import { BridgeStationPair, BRIDGE_MAC, stationMac } from '../../support/pair.ts'
-import { associate, preAssociate } from './fixtures.ts'
+import { associate, groupCommand, preAssociate, vsiIdOf } from './fixtures.ts'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const isEcp = (b: Uint8Array, op: number) => b[12] === 0x89 && b[13] === 0x40 && b[14] === ((1 << 4) | (op << 2)) && b[15] === 0x01
@@ -39,6 +46,29 @@ class ModelLink implements KeepAliveAnswers {
   /** The peer's last request sequence and whether this link answered it. */
   last = new Map<Mac, { seq: number; taken: boolean }>()
   onReturn: () => void = () => {}
+  /** Answers from offers (rule 6), as the C code gives them. */
+  readonly offerTable = new Map<string, AnswerOffer>()
+  readonly known = new Set<string>()
+  offerState: Int32Array | undefined
+  /** Every ECPDU this link sent (keep-alive answers and answers from offers). */
+  readonly sentLog: Uint8Array[] = []
+  /** Answers from offers, by request frame (hex), for the harness to hand over with it. */
+  readonly offeredAnswers = new Map<string, Uint8Array>()
+  readonly offers: AnswerOffers = {
+    start: (state) => {
+      this.offerState = state
+      this.offerTable.clear()
+      this.known.clear()
+    },
+    set: (o) => {
+      this.offerTable.set(`${o.typeId}/${o.typeVersion}/${o.filterFormat}/${o.groupId}`, o)
+      return true
+    },
+    known: (peer, vsiId, held) => {
+      if (held) this.known.add(`${peer}|${vsiId}`)
+      else this.known.delete(`${peer}|${vsiId}`)
+    },
+  }
 
   start(capacity: number, _nowUs: number, onReturn: () => void): Float64Array {
     this.seen = new Float64Array(2 * capacity)
@@ -118,7 +148,7 @@ class ModelLink implements KeepAliveAnswers {
       if (type === 0) break
       const tlv = hex(u.subarray(at, at + 2 + len))
       const hit = [...this.answers.values()].find((a) => a.peer === peer && a.request === mgr + tlv)
-      if (hit === undefined) return { kept: false, replies: [], resync }
+      if (hit === undefined) return this.#fromOffers(peer, bytes, nowUs, resync)
       hits.push(hit.response)
       at += 2 + len
     }
@@ -145,6 +175,57 @@ class ModelLink implements KeepAliveAnswers {
     s.txEcpdus++
     s.txVdpTlvs += hits.length
     return { kept: true, replies: [this.#ack(seq), frame], resync }
+  }
+
+  /** Rule 6: every TLV a new VSI (or a De-Associate) the offers decide, else the core's. */
+  #fromOffers(peer: Mac, bytes: Uint8Array, nowUs: number, resync: boolean): { kept: boolean; replies: Uint8Array[]; resync: boolean } {
+    const pass = { kept: false, replies: [], resync }
+    const state = this.offerState
+    const loan = this.loan
+    if (state === undefined || loan === undefined) return pass
+    let pdu
+    try {
+      pdu = decodeVdpPdu(bytes.subarray(18))
+    } catch {
+      return pass
+    }
+    const out: VsiTlv[] = []
+    let fresh = 0
+    for (const t of pdu.tlvs) {
+      if (t.kind !== 'vsi' || t.status.response) return pass
+      if (t.mode === 'de-associate') {
+        out.push({ ...t, status: { response: true, keep: false, hard: false, error: 0 } })
+        continue
+      }
+      if (this.known.has(`${peer}|${t.vsiId.id}`) || out.some((o) => o.vsiId.id === t.vsiId.id)) return pass
+      if (!((loan.offerFormats ?? 0) & (1 << t.filterFormat))) return pass
+      if (t.filterFormat === 1 && t.entries.length !== 1) return pass
+      const entries = []
+      for (const e of t.entries) {
+        const o = this.offerTable.get(`${t.typeId}/${t.typeVersion}/${t.filterFormat}/${e.groupId ?? 0}`)
+        if (e.vid !== 0 || (e.mac !== undefined && !isValidUnicastMac(e.mac)) || o === undefined || o.epoch !== state[0]! >>> 0) return pass
+        entries.push({ ...e, vid: o.vid })
+      }
+      fresh++
+      out.push({ ...t, status: { response: true, keep: false, hard: false, error: 0 }, entries })
+    }
+    if (out.length === 0 || fresh > (loan.offerCredit ?? 0) || fresh > state[1]!) return pass
+    this.sequence = this.sequence === 0xffff ? 1 : this.sequence + 1
+    const frame = Buffer.concat([
+      Buffer.from('0180c2000000', 'hex'),
+      Buffer.from(macToBytes(BRIDGE_MAC)),
+      Buffer.from([0x89, 0x40, 0x10, 0x01, this.sequence >> 8, this.sequence & 0xff]),
+      encodeVdpPdu({ managerId: pdu.managerId, tlvs: out, endTlv: false }),
+    ])
+    this.outstanding = { peer, sequence: this.sequence, frame, deadlineUs: nowUs + loan.ackTimerUs }
+    for (const t of out) if (t.mode !== 'de-associate') this.known.add(`${peer}|${t.vsiId.id}`)
+    state[1] = state[1]! - fresh
+    this.offeredAnswers.set(hex(bytes), frame)
+    this.sentLog.push(frame)
+    const s = this.#stat(peer)
+    s.txEcpdus++
+    s.txVdpTlvs += out.length
+    return { kept: false, replies: [this.#ack(seqOf(bytes)), frame], resync }
   }
 
   #ack(seq: number): Uint8Array {
@@ -183,7 +264,9 @@ function answeringPair(options: ConstructorParameters<typeof BridgeStationPair>[
   const handleFrame = bridge.handleFrame.bind(bridge)
   bridge.handleFrame = (nowUs: number, frame: Uint8Array, acked?: boolean, resync?: boolean) => {
     takeBack()
-    handleFrame(nowUs, frame, acked, resync === true || resyncNext.delete(hex(frame)))
+    const answer = link.offeredAnswers.get(hex(frame))
+    link.offeredAnswers.delete(hex(frame))
+    handleFrame(nowUs, frame, acked === true || answer !== undefined, resync === true || resyncNext.delete(hex(frame)), answer)
   }
   const handleTimeout = bridge.handleTimeout.bind(bridge)
   bridge.handleTimeout = (nowUs: number) => {
@@ -343,3 +426,125 @@ describe('keep-alive answers in the port core', () => {
   })
 })
 
+
+describe('answers from offers in the port core (rule 6)', () => {
+  /** A pair whose bridge decides with the real resource manager (open policy, VIDs 100-199). */
+  const offeringPair = (options: ConstructorParameters<typeof BridgeStationPair>[0] = {}) => {
+    const rm = createResourceManager(defaultPolicy, VidPool.parse('100-199'))
+    return { rm, ...answeringPair({ ...RKA14, ...options, resources: rm }) }
+  }
+  /** Responses the station received for VSI `n`, by status octet. */
+  const responsesFor = (frames: Uint8Array[], n: number) => {
+    const id = vsiIdOf(n).id
+    const out: number[] = []
+    for (const f of frames) {
+      if (!isEcp(f, 0)) continue
+      for (const t of decodeVdpPdu(f.subarray(18)).tlvs) if (t.kind === 'vsi' && t.vsiId.id === id && t.status.response) out.push(t.mode === 'associate' ? 1 : 0)
+    }
+    return out
+  }
+  /** Frames the bridge sends to the station from now on: `sent()` has the link's, then the core's. */
+  const tap = (pair: BridgeStationPair, link: ModelLink) => {
+    const seen: Uint8Array[] = []
+    const mark = link.sentLog.length
+    const before = pair.dropIf
+    pair.dropIf = (bytes, from, to) => {
+      if (to === pair.station) seen.push(bytes.slice())
+      return before?.(bytes, from, to) ?? false
+    }
+    return () => [...link.sentLog.slice(mark), ...seen]
+  }
+
+  it('answers the next VSI of a VN from the offer the first grant left; the core takes the answer as its own', () => {
+    const { pair, link, run, rm } = offeringPair()
+    pair.command(pair.station, associate(1))
+    run(pair.nowUs + 50_000)
+    // The grant of VSI 1 (null VID, type 5 v1, format 2) left an offer at the link.
+    expect(pair.bridge.counters().offersAnswered).toBe(0)
+    expect([...link.offerTable.values()]).toEqual([{ typeId: 5, typeVersion: 1, filterFormat: 2, groupId: 0, vid: 100, epoch: rm.offerState[0] }])
+    expect(link.known).toEqual(new Set([`${stationMac(0)}|${vsiIdOf(1).id}`]))
+    const loan = pair.bridge.answerLoan()
+    expect(loan).toMatchObject({ offerFormats: 0b11110 }) // the pair negotiates GroupID
+    expect(loan!.offerCredit).toBe(pair.bridge.config.vsiCountMax - 1)
+    const sent = tap(pair, link)
+    pair.command(pair.station, associate(2))
+    run(pair.nowUs + 50_000)
+    const c = pair.bridge.counters()
+    expect(c.offersAnswered).toBe(1)
+    expect(c.offerMismatches).toBe(0)
+    // One answer on the wire (the link's); the core sent none of its own.
+    expect(responsesFor(sent(), 2)).toEqual([1])
+    expect(pair.eventsOf(pair.bridge, 'vsi-associated').map((e) => e.vsi.entries[0]?.vid)).toEqual([100, 100])
+    expect(rm.heldVsis().map((v) => v.entries[0]!.vid)).toEqual([100, 100])
+    // Room for new VSIs switch-wide: the manager's limit less the two held.
+    expect(rm.offerState[1]).toBe(defaultResourceManagerOptions.vsiCountMax - 2)
+    // The station holds it; keep-alives go on (answered by the link); the counters add up.
+    run(pair.nowUs + 1_000_000)
+    expect(pair.station.vsiSnapshot().map((v) => v.confirmedMode)).toEqual(['associate', 'associate'])
+    expect(pair.bridge.counters().rxEcpdus).toBe(pair.station.counters().txEcpdus)
+    expect(pair.bridge.counters().txVdpTlvs).toBe(pair.station.counters().rxVdpTlvs)
+    // A GroupID VSI: its own offer once granted, for its VN only.
+    for (const [n, vni] of [[3, 5000], [4, 5000], [5, 6000]] as const) {
+      pair.command(pair.station, groupCommand('associate', n, vni))
+      run(pair.nowUs + 100_000)
+    }
+    expect(pair.bridge.counters().offersAnswered).toBe(2)
+    expect(pair.bridge.counters().offerMismatches).toBe(0)
+    expect(rm.heldVsis().map((v) => v.entries[0]!.vid).sort()).toEqual([100, 100, 101, 101, 102])
+  })
+
+  it('stops answering from an offer once its VN lets go of the VID (the epoch moves)', () => {
+    const { pair, link, run, rm } = offeringPair()
+    pair.command(pair.station, associate(1))
+    run(pair.nowUs + 50_000)
+    const epoch = rm.offerState[0]
+    pair.command(pair.station, { kind: 'de-associate', vsiId: associate(1).vsiId } as never)
+    run(pair.nowUs + 50_000)
+    expect(rm.offerState[0]).not.toBe(epoch)
+    expect(link.known.size).toBe(0)
+    pair.command(pair.station, associate(2))
+    run(pair.nowUs + 50_000)
+    // The core decided it (VID 100 again, from the pool), and left a fresh offer.
+    expect(pair.bridge.counters().offersAnswered).toBe(1) // the De-Associate above, echoed by the link
+    expect(rm.heldVsis().map((v) => v.entries[0]!.vid)).toEqual([100])
+    expect([...link.offerTable.values()][0]!.epoch).toBe(rm.offerState[0])
+  })
+
+  it('sends its own response after an answer it disagrees with, and counts the mismatch', () => {
+    const { pair, link, run } = offeringPair()
+    pair.command(pair.station, associate(1))
+    run(pair.nowUs + 50_000)
+    // The link's table says VID 150 for the kind; the core gives 100.
+    const o = [...link.offerTable.values()][0]!
+    link.offers.set({ ...o, vid: 150 })
+    const sent = tap(pair, link)
+    pair.command(pair.station, associate(2))
+    run(pair.nowUs + 50_000)
+    expect(pair.bridge.counters().offerMismatches).toBe(1)
+    expect(pair.bridge.counters().offersAnswered).toBe(0)
+    // The station took the link's answer (VID 150), which the core did not give: the core ends
+    // the VSI on both sides with an unsolicited De-Associate instead of holding another VID.
+    expect(responsesFor(sent(), 2)).toEqual([1])
+    run(pair.nowUs + 500_000)
+    expect(pair.eventsOf(pair.bridge, 'vsi-de-associated')).toMatchObject([{ reason: 'answer-mismatch', initiator: 'bridge' }])
+    expect(pair.station.vsiSnapshot().map((v) => v.vsi.vsiId.id)).toEqual([vsiIdOf(1).id])
+    expect(pair.bridge.vsiSnapshot().map((v) => v.vsi.vsiId.id)).toEqual([vsiIdOf(1).id])
+  })
+
+  it('gives the link no offers without the resource manager\'s state or when turned off', () => {
+    const plain = answeringPair(RKA14) // the fake resource manager has no offer state
+    plain.pair.command(plain.pair.station, associate(1))
+    plain.run(plain.pair.nowUs + 50_000)
+    expect(plain.link.offerState).toBeUndefined()
+    expect(plain.link.offerTable.size).toBe(0)
+    const rm = createResourceManager(defaultPolicy, VidPool.parse('100-199'))
+    const pair = new BridgeStationPair({ ...RKA14, resources: rm })
+    const link = new ModelLink()
+    pair.bridge.useAnswers(link, link.start(8, 0, () => {}), { offers: false })
+    pair.command(pair.station, associate(1))
+    pair.settle()
+    expect(link.offerState).toBeUndefined()
+    expect(link.offerTable.size).toBe(0)
+    expect(pair.bridge.offersStored).toBe(0)
+  })
+})

@@ -434,3 +434,67 @@ describe('createResourceManager() onHoldingChange (the journal feed)', () => {
     expect(kinds2()).toEqual(['hold associate 100', 'drop 04'])
   })
 })
+
+describe('createResourceManager() offer state (port-core rule 6)', () => {
+
+  it('offer state: a decision for a kind of new VSI holds while the epoch stays, with headroom (property)', () => {
+    const open = validatePolicy({ ...defaultPolicy, revision: 2, vns: [{ vni: 5000, vsiTypes: [{ typeId: 1 }] }] })
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            op: fc.constantFrom('request', 'request', 'request', 'release', 'release', 'release', 'release', 'policy'),
+            vsi: fc.integer({ min: 1, max: 4 }),
+            vn: fc.constantFrom(5000, 7000, 8000),
+            port: fc.constantFrom('Ethernet0', 'Ethernet4'),
+          }),
+          { maxLength: 80 },
+        ),
+        (ops) => {
+          // A small pool and table: VIDs get reused by other VNs and the table fills up.
+          const rm = createResourceManager(open, VidPool.parse('100-102'), { vsiCountMax: 6 })
+          const offers = new Map<number, { vid: number; epoch: number }>()
+          const held = new Map<string, number>()
+          for (const o of ops) {
+            const key = `${o.port}|${o.vsi}`
+            if (o.op === 'request' && !held.has(key)) {
+              const epoch = rm.offerState[0]!
+              const room = rm.offerState[1]!
+              const d = rm.request(req({ vsi: o.vsi, port: o.port, entries: [{ groupId: o.vn }] }), 0)
+              const offer = offers.get(o.vn)
+              // What the link would have answered is what the manager decides.
+              if (offer !== undefined && offer.epoch === epoch && room > 0) expect(d).toMatchObject({ outcome: 'granted', entries: [{ vid: offer.vid }] })
+              if (d.outcome === 'granted') {
+                held.set(key, o.vn)
+                offers.set(o.vn, { vid: d.entries[0]!.vid, epoch: rm.offerState[0]! })
+              }
+            } else if (o.op === 'release' && held.has(key)) {
+              rm.release(rel({ vsi: o.vsi, port: o.port, entries: [{ groupId: held.get(key)! }] }), 0)
+              held.delete(key)
+            } else if (o.op === 'policy') {
+              rm.setPolicy(open)
+            }
+            expect(rm.offerState[1]).toBe(6 - held.size)
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('offer state: the epoch moves when a VN lets go of its VID, not when a VN gains a VSI', () => {
+    const rm = createResourceManager(policy, VidPool.parse('100-199'))
+    const e0 = rm.offerState[0]
+    granted(rm.request(req({ vsi: 1, entries: [{ groupId: 7000 }] }), 0))
+    granted(rm.request(req({ vsi: 2, entries: [{ groupId: 7000 }] }), 0))
+    expect(rm.offerState[0]).toBe(e0)
+    rm.release(rel({ vsi: 1, entries: [{ groupId: 7000 }] }), 0)
+    expect(rm.offerState[0]).toBe(e0)
+    rm.release(rel({ vsi: 2, entries: [{ groupId: 7000 }] }), 0)
+    expect(rm.offerState[0]).not.toBe(e0)
+    const e1 = rm.offerState[0]
+    rm.setPolicy(policy)
+    expect(rm.offerState[0]).not.toBe(e1)
+    expect(rm.offerState[1]).toBe(4096)
+  })
+})
