@@ -502,7 +502,7 @@ export class Agent {
       case 'vsi-de-associated': {
         this.#log.info('vsi-de-associated', { port, station: e.vsi.peer, vsiId: e.vsi.vsiId.id, reason: e.reason })
         const kind = e.reason === 'keepalive-timeout' ? 'vsi-timeout' : 'vsi-de-associated'
-        const initiator = e.reason === 'station-request' ? 'station' : e.reason === 'local-command' || e.reason === 'bridge-request' ? 'bridge' : undefined
+        const initiator = e.reason === 'station-request' ? 'station' : e.reason === 'local-command' || e.reason === 'bridge-request' || e.reason === 'answer-mismatch' ? 'bridge' : undefined
         this.#publish({ ...this.#vsiFields(port, e.vsi, e.reason), kind, ...(kind === 'vsi-de-associated' && initiator ? { initiator } : {}) } as UplinkEvent)
         if (this.config.role === 'bridge') this.#publishState([{ kind: 'del', port: portName(port), vsiId: e.vsi.vsiId.id }])
         if (this.config.role === 'station' && e.reason !== 'station-request') this.#setStationDesired(`${port}|${e.vsi.vsiId.id}`, undefined)
