@@ -338,15 +338,16 @@ static void stop_io(link_t *l) {
   }
 }
 
+/* Deletes a reference, if any, and forgets it. */
+static void drop_ref(napi_env env, napi_ref *ref) {
+  if (*ref == NULL) return;
+  napi_delete_reference(env, *ref);
+  *ref = NULL;
+}
+
 static void release_js(link_t *l, napi_env env) {
-  if (l->on_frames_ref) {
-    napi_delete_reference(env, l->on_frames_ref);
-    l->on_frames_ref = NULL;
-  }
-  if (l->on_error_ref) {
-    napi_delete_reference(env, l->on_error_ref);
-    l->on_error_ref = NULL;
-  }
+  drop_ref(env, &l->on_frames_ref);
+  drop_ref(env, &l->on_error_ref);
   /* The slots are JS memory: once the references go, nothing may read into them (no read
    * runs after close; maybe_free sees rx_data set and leaves them to the GC). */
   if (l->rx_data_ref) {
@@ -354,22 +355,10 @@ static void release_js(link_t *l, napi_env env) {
     napi_delete_reference(env, l->rx_data_ref);
     l->rx_data_ref = NULL;
   }
-  if (l->rx_spans_ref) {
-    napi_delete_reference(env, l->rx_spans_ref);
-    l->rx_spans_ref = NULL;
-  }
-  if (l->fast_seen_ref) {
-    napi_delete_reference(env, l->fast_seen_ref);
-    l->fast_seen_ref = NULL;
-  }
-  if (l->fast_return_ref) {
-    napi_delete_reference(env, l->fast_return_ref);
-    l->fast_return_ref = NULL;
-  }
-  if (l->offer_state_ref) {
-    napi_delete_reference(env, l->offer_state_ref);
-    l->offer_state_ref = NULL;
-  }
+  drop_ref(env, &l->rx_spans_ref);
+  drop_ref(env, &l->fast_seen_ref);
+  drop_ref(env, &l->fast_return_ref);
+  drop_ref(env, &l->offer_state_ref);
   if (l->async_ctx) {
     napi_async_destroy(env, l->async_ctx);
     l->async_ctx = NULL;
@@ -396,10 +385,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   }
   stop_io(l);
   release_js(l, env);
-  if (l->wrapper_ref) {
-    napi_delete_reference(env, l->wrapper_ref);
-    l->wrapper_ref = NULL;
-  }
+  drop_ref(env, &l->wrapper_ref);
   l->finalized = 1;
   maybe_free(l);
 }
@@ -943,12 +929,14 @@ struct fast_peer {
  * epoch for each entry, is answered here like a keep-alive (same conditions: acknowledged by
  * the offload, untagged, side lent, nothing in flight to the peer, pacing gap over): one
  * ECPDU with each TLV echoed, status 0x40 (response, no error), each VID word's VID set to
- * the offer's (PS and PCP as asked). Unlike a keep-alive the frame then still goes to JS, with
- * the answer copied right behind it in its slot (span: SPAN_OFFERED, frame length in bits
- * 0-15, answer length in bits 16-28): the core decides the request as ever, journals and
- * programs what it granted, and sends nothing if its response is the answer octet for octet
- * (else it sends its own and counts a mismatch). The VSIIDs become known here at once, the
- * room and headroom go down by one per TLV; the core's next step sets them right again.
+ * the offer's (PS and PCP as asked). A well-formed De-Associate is answered the same way,
+ * echoed with status 0x40, which is what the core answers to any (held or not). Unlike a
+ * keep-alive the frame then still goes to JS, with the answer copied right behind it in its
+ * slot (span: SPAN_OFFERED, frame length in bits 0-15, answer length in bits 16-28): the core
+ * decides the request as ever, journals and programs what it granted, and sends nothing if
+ * its response is the answer octet for octet (else it counts a mismatch and puts things
+ * right, port-core rule 6). The new VSIIDs become known here at once, the room and headroom
+ * go down by one per new VSI; the resource manager and the next loan set them again.
  */
 #define SPAN_OFFERED 0x20000000u
 #define OFFERS_MAX 256
@@ -2164,18 +2152,9 @@ static napi_value js_fast_answers(napi_env env, napi_callback_info info) {
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
   fast_clear(l);
-  if (l->offer_state_ref) {
-    napi_delete_reference(env, l->offer_state_ref);
-    l->offer_state_ref = NULL;
-  }
-  if (l->fast_seen_ref) {
-    napi_delete_reference(env, l->fast_seen_ref);
-    l->fast_seen_ref = NULL;
-  }
-  if (l->fast_return_ref) {
-    napi_delete_reference(env, l->fast_return_ref);
-    l->fast_return_ref = NULL;
-  }
+  drop_ref(env, &l->offer_state_ref);
+  drop_ref(env, &l->fast_seen_ref);
+  drop_ref(env, &l->fast_return_ref);
   if (t == napi_null || t == napi_undefined) return NULL;
   void *seen = NULL;
   size_t seen_len = 0;
@@ -2368,10 +2347,7 @@ static napi_value js_fast_offers(napi_env env, napi_callback_info info) {
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
   offers_clear(l);
-  if (l->offer_state_ref) {
-    napi_delete_reference(env, l->offer_state_ref);
-    l->offer_state_ref = NULL;
-  }
+  drop_ref(env, &l->offer_state_ref);
   if (t == napi_null || t == napi_undefined) return NULL;
   void *state = NULL;
   size_t state_len = 0;

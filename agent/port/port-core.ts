@@ -39,9 +39,11 @@
  *    an offer of the current epoch, with the grant the core would give (the TLV echoed, status
  *    0x40, VIDs filled) and hands the request over with its answer. The core then decides it
  *    as any other (state, journal, data plane, events) with its sends to that peer held back,
- *    and drops them if they are the link's answer octet for octet; if not, it counts
- *    `offerMismatches` and sends them after it. The loan carries the port's room for new VSIs
- *    and the filter formats it accepts now (GroupID formats only once negotiated).
+ *    and drops them if they are the link's answer octet for octet. If not (never, while the
+ *    resource manager keeps its rule 7), it counts `offerMismatches`: a VSI it granted
+ *    otherwise ends with an unsolicited De-Associate (`answer-mismatch`), and what it refused
+ *    it answers as decided. The loan carries the port's room for new VSIs and the filter
+ *    formats it accepts now (GroupID formats only once negotiated).
  *
  * @module
  */
@@ -202,15 +204,15 @@ const LLDP_TX_TIMER = '#l|tx'
 const LLDP_TTL_TIMER = '#l|ttl|'
 const COUNTERS_TIMER = '#c|counters'
 const ANSWER_SWEEP_TIMER = '#a|sweep'
+/** Rule 6: offers remembered as stored at the link (the link keeps at most 256). */
+const OFFERS_TRACKED_MAX = 1024
+
 /** Same octets (Buffer.equals without the Buffer). */
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
-
-/** Rule 6: offers remembered as stored at the link (the link keeps at most 256). */
-const OFFERS_TRACKED_MAX = 1024
 
 /** Rule 5: longest period of the sweep of VSIs the link answers for. */
 const SWEEP_PERIOD_MAX_US = 500_000
