@@ -21,7 +21,7 @@ Offline:
 
 From a running vdp-agent (--socket PATH, default $VDP_AGENT_SOCKET or /run/vdp-agent/control.sock):
   status                                   Agent, policy, data plane and uplink state
-  ports                                    Ports with negotiated EVB timers, link counters and keep-alive answers held
+  ports                                    Ports with negotiated EVB timers, link counters, keep-alive answers held and offers stored
   peers                                    ECP peers (stations) per port
   vsis [--port P] [--vsi UUID] [--mac MAC] VSIs: VN, VID, MACs, state, last keep-alive
   vlans                                    VLAN use: VID, VNI, ports, VSI count
@@ -150,7 +150,7 @@ function render(command: string, result: unknown): string {
     case 'vlans':
       return table((result as Array<Record<string, any>>).map((v) => ({ vid: v.vid, vni: v.vni ?? (v.vsiType ? `type ${v.vsiType.typeId}/${v.vsiType.typeVersion}` : '-'), vsis: v.vsiCount, ports: v.ports.map((p: any) => `${p.port}(${p.vsiCount})`).join(' ') })), ['vid', 'vni', 'vsis', 'ports'])
     case 'ports':
-      return table((result as Array<Record<string, any>>).map((p) => ({ port: p.name, mac: p.mac, role: p.role, vsis: p.vsis, peers: p.peers, 'r/rte/rwd/rka': `${p.evb.retries}/${p.evb.rte}/${p.evb.rwd}/${p.evb.rka}`, groupid: p.evb.groupIdEnabled ? 'yes' : 'no', 'rx/tx': `${p.link.rxFrames}/${p.link.txFrames}`, drops: p.link.drops, answers: p.keepAliveAnswers ? `${p.keepAliveAnswers.held}${p.keepAliveAnswers.offers ? `+${p.keepAliveAnswers.offers} offers` : ''}${p.keepAliveAnswers.lent ? ' lent' : ''}` : '-' })), ['port', 'mac', 'role', 'vsis', 'peers', 'r/rte/rwd/rka', 'groupid', 'rx/tx', 'drops', 'answers'])
+      return table((result as Array<Record<string, any>>).map((p) => ({ port: p.name, mac: p.mac, role: p.role, vsis: p.vsis, peers: p.peers, 'r/rte/rwd/rka': `${p.evb.retries}/${p.evb.rte}/${p.evb.rwd}/${p.evb.rka}`, groupid: p.evb.groupIdEnabled ? 'yes' : 'no', 'rx/tx': `${p.link.rxFrames}/${p.link.txFrames}`, drops: p.link.drops, answers: p.keepAliveAnswers ? `${p.keepAliveAnswers.held}${p.keepAliveAnswers.lent ? ' lent' : ''}` : '-', offers: p.keepAliveAnswers?.offers ?? '-' })), ['port', 'mac', 'role', 'vsis', 'peers', 'r/rte/rwd/rka', 'groupid', 'rx/tx', 'drops', 'answers', 'offers'])
     case 'peers':
       return table((result as Array<Record<string, any>>).flatMap((p) => p.peers.map((x: any) => ({ port: p.port, peer: x.peer, ecp: x.ecpState, queued: x.queued, 'rx-ecpdus': x.counters.rxEcpdus, 'tx-ecpdus': x.counters.txEcpdus, retransmits: x.counters.txRetransmits, errors: x.counters.txErrors }))), ['port', 'peer', 'ecp', 'queued', 'rx-ecpdus', 'tx-ecpdus', 'retransmits', 'errors'])
     case 'counters':

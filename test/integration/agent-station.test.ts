@@ -184,12 +184,13 @@ describe('bridge agent answering keep-alives in the raw socket', () => {
       expect(r.lastSeenAgoMs).toBeLessThan(500)
     }
     expect(bridge.log().filter((e) => e.event === 'vsi-de-associated')).toHaveLength(0)
-    // vdpctl ports: the answers the socket holds, and whether it may answer now.
-    const ports = JSON.parse((await vdpctl(bridge.socket, ['ports', '--json'])).out) as Array<{ name: string; keepAliveAnswers: { held: number; lent: boolean } }>
-    expect(ports.find((p) => p.name === 'sw0')?.keepAliveAnswers.held).toBe(3)
+    // vdpctl ports: the answers the socket holds, whether it may answer now, and the offers
+    // the grants left (one kind of VSI here: type, format and VN alike).
+    const ports = JSON.parse((await vdpctl(bridge.socket, ['ports', '--json'])).out) as Array<{ name: string; keepAliveAnswers: { held: number; lent: boolean; offers: number } }>
+    expect(ports.find((p) => p.name === 'sw0')?.keepAliveAnswers).toMatchObject({ held: 3, offers: 1 })
     const table = (await vdpctl(bridge.socket, ['ports'])).out
-    expect(table.split('\n')[0]).toMatch(/ANSWERS\s*$/)
-    expect(table).toMatch(/^sw0 .* 3( lent)?\s*$/m)
+    expect(table.split('\n')[0]).toMatch(/ANSWERS\s+OFFERS\s*$/)
+    expect(table).toMatch(/^sw0 .* 3( lent)?\s+1\s*$/m)
   })
 
   it('leaves a mode change to the port core, then answers the new mode\'s keep-alives', async () => {
