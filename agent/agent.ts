@@ -795,7 +795,7 @@ export class Agent {
     m.collected('vdp_port_keepalives_total', 'VDP keep-alives received (requests repeating the confirmed state)', 'counter', per((d) => d.core.counters().keepalivesRx))
     m.collected('vdp_port_keepalives_answered_total', 'Of those, keep-alives the raw socket answered itself without the port core', 'counter', per((d) => d.core.counters().keepalivesAnswered))
     m.collected('vdp_port_offers_answered_total', 'VDP requests for new VSIs the raw socket answered from the port core\'s offers, ahead of the core', 'counter', per((d) => d.core.counters().offersAnswered))
-    m.collected('vdp_port_offer_mismatches_total', 'Answers from offers the port core\'s own decision disagreed with (it then sent its own; should stay 0)', 'counter', per((d) => d.core.counters().offerMismatches))
+    m.collected('vdp_port_offer_mismatches_total', 'Answers from offers the port core\'s own decision disagreed with (it then ends a VSI it granted otherwise, or answers as it decided; should stay 0)', 'counter', per((d) => d.core.counters().offerMismatches))
     m.collected('vdp_link_kernel_drops_total', 'Frames the kernel or link dropped', 'counter', per((d) => d.link.stats().drops))
     m.collected('vdp_link_ecp_acks_offloaded_total', 'ECP ACKs the raw socket sent itself, before the port core saw the request', 'counter', per((d) => d.link.stats().offloadedAcks ?? 0))
     m.collected('vdp_link_ecp_acks_absorbed_total', 'ECP ACKs the raw socket took in (eBPF filter) without waking the agent: handed to the port core later, or taken by the socket for its own keep-alive answers', 'counter', per((d) => d.link.stats().absorbedAcks ?? 0))

@@ -96,7 +96,7 @@ export interface PortCounters {
   rejects: number
   /** VDP requests for new VSIs the link answered from the core's offers (rule 6 of port-core). */
   offersAnswered: number
-  /** Offered answers the core's own decision disagreed with: it sent its own after them. */
+  /** Answers from offers the core's own decision disagreed with (port-core rule 6). */
   offerMismatches: number
 }
 
